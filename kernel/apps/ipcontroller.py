@@ -1,0 +1,83 @@
+"""ipcontroller: start the controller, write the FURL files, serve until stopped."""
+
+import sys
+
+from kernel import paths
+from kernel.apps import common
+from kernel.controller.service import ControllerConfig, ControllerService
+
+SCHEMES = ("leastload", "lru", "plainrandom", "twobin", "weighted")
+
+
+def build_parser():
+    p = common.Parser(prog="ipcontroller", description="Start the cluster's controller.")
+    common.add_common(p)
+    p.add_argument("--client-ip", default="", metavar="IP", help="interface for clients (default: all)")
+    p.add_argument("--client-port", type=common.port, default=0, metavar="N", help="port for clients (default: random)")
+    p.add_argument("--client-location", default="", metavar="HOST", help="host name(s) written into client FURLs")
+    p.add_argument("--engine-ip", default="", metavar="IP", help="interface for engines (default: all)")
+    p.add_argument("--engine-port", type=common.port, default=0, metavar="N", help="port for engines (default: random)")
+    p.add_argument("--engine-location", default="", metavar="HOST", help="host name(s) written into the engine FURL")
+    p.add_argument("--engine-furl-file", metavar="F")
+    p.add_argument("--multiengine-furl-file", metavar="F")
+    p.add_argument("--task-furl-file", metavar="F")
+    p.add_argument("--engine-cert-file", metavar="F")
+    p.add_argument("--client-cert-file", metavar="F")
+    p.add_argument("-r", dest="reuse_furls", action="store_true",
+                   help="keep the key and swissnums of existing FURL files")
+    p.add_argument("--scheme", choices=SCHEMES, default="leastload", help="task load-balancing scheme")
+    p.add_argument("--heartbeat-period", type=common.positive_float, default=1.0, metavar="S")
+    p.add_argument("--heartbeat-timeout", type=common.positive_float, default=5.0, metavar="S",
+                   help="unregister an engine silent this long (default 5)")
+    common.add_legacy_security(p)
+    return p
+
+
+def config_from(args):
+    return ControllerConfig(
+        ipythondir=paths.ipython_dir(args.ipythondir),
+        client_ip=args.client_ip, client_port=args.client_port, client_location=args.client_location,
+        engine_ip=args.engine_ip, engine_port=args.engine_port, engine_location=args.engine_location,
+        engine_furl_file=args.engine_furl_file, multiengine_furl_file=args.multiengine_furl_file,
+        task_furl_file=args.task_furl_file, engine_cert_file=args.engine_cert_file,
+        client_cert_file=args.client_cert_file, reuse_furls=args.reuse_furls, scheme=args.scheme,
+        heartbeat_period=args.heartbeat_period, heartbeat_timeout=args.heartbeat_timeout,
+    )
+
+
+def _task_interface():
+    try:
+        from kernel.controller.tasks import TaskInterface
+    except ImportError:
+        return None
+    return TaskInterface.for_controller
+
+
+def _main(argv, stdout, stderr):
+    args = build_parser().parse_args(argv)
+    common.warn_legacy_security(args, stderr)
+    if args.reuse_furls and not (args.client_port and args.engine_port):
+        print("ipcontroller: note: -r keeps FURLs valid across restarts only with fixed "
+              "--client-port and --engine-port", file=stderr)
+    config = config_from(args)
+    from twisted.internet import reactor
+
+    log_file = common.log_path("ipcontroller", config.ipythondir, args.logfile)
+    common.start_logging(log_file)
+    service = ControllerService(reactor, config, _task_interface())
+    try:
+        service.startService()
+    except OSError as e:
+        print(f"ipcontroller: cannot listen: {e}", file=stderr)
+        return 1
+    for name, (furl, path) in service.furls.items():
+        print(f"ipcontroller: {name} FURL in {path}", file=stdout)
+    print(f"ipcontroller: log in {log_file}", file=stdout)
+    stdout.flush()
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
+    reactor.run()
+    return 0
+
+
+def main(argv=None, stdout=None, stderr=None):
+    return common.run_main(_main, sys.argv[1:] if argv is None else argv, stdout, stderr)

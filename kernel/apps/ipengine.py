@@ -1,0 +1,86 @@
+"""ipengine: connect to a controller and run the Python code it is sent."""
+
+import os
+import sys
+import threading
+import time
+
+from kernel import furl as furls
+from kernel import paths
+from kernel.apps import common
+from kernel.errors import BadFURLError
+
+
+def build_parser():
+    p = common.Parser(prog="ipengine", description="Start an engine and connect it to the controller.")
+    common.add_common(p)
+    p.add_argument("--furl-file", metavar="F", help="engine FURL file (default: DIR/security/ipcontroller-engine.furl)")
+    p.add_argument("--mpi", choices=("mpi4py", ""), default="", help="use MPI; the engine's id is its rank")
+    p.add_argument("--furl-wait", type=common.positive_float, default=30.0, metavar="S",
+                   help="wait this long for the FURL file to appear (default 30)")
+    p.add_argument("--controller-timeout", type=common.positive_float, default=120.0, metavar="S",
+                   help="exit after this long without a controller (default 120)")
+    p.add_argument("--heartbeat-timeout", type=common.positive_float, default=10.0, metavar="S")
+    return p
+
+
+def wait_for_furl(path, timeout):
+    """Engines may start before the controller: wait (bounded) for its FURL file."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise common.UsageError(f"ipengine: no FURL file at {path} after {timeout:g} s "
+                                    "(is the controller running with this --ipythondir?)")
+        time.sleep(0.05)
+    while True:
+        try:
+            return furls.load(path)
+        except BadFURLError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)  # being written
+
+
+def setup_mpi(kind):
+    if kind != "mpi4py":
+        return None, None
+    from mpi4py import MPI
+
+    MPI.size = MPI.COMM_WORLD.Get_size()
+    MPI.rank = MPI.COMM_WORLD.Get_rank()
+    return MPI, MPI.rank
+
+
+def _main(argv, stdout, stderr):
+    args = build_parser().parse_args(argv)
+    base = paths.ipython_dir(args.ipythondir)
+    furl_file = args.furl_file or str(paths.security_dir(base) / paths.ENGINE_FURL)
+    try:
+        furl = furls.load(furl_file) if furl_file.startswith("pb://") else wait_for_furl(furl_file, args.furl_wait)
+    except BadFURLError as e:
+        print(f"ipengine: {e}", file=stderr)
+        return 2
+    mpi, rank = setup_mpi(args.mpi)
+    log_file = common.log_path("ipengine", base, args.logfile)
+    common.start_logging(log_file)
+    print(f"ipengine: connecting to {furl.hints[0][0]}:{furl.hints[0][1]}; log in {log_file}", file=stdout)
+    stdout.flush()
+    from twisted.internet import reactor
+
+    from kernel.engine.runner import Engine
+
+    engine = Engine(reactor, furl, mpi=mpi, desired_id=rank,
+                    give_up_after=args.controller_timeout, heartbeat_timeout=args.heartbeat_timeout)
+    network = threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False},
+                               name="network", daemon=True)
+    network.start()
+    code = engine.run()
+    reactor.callFromThread(reactor.stop)
+    network.join(5)
+    if engine.exit_reason:
+        print(f"ipengine: stopped: {engine.exit_reason}", file=stderr)
+    return code
+
+
+def main(argv=None, stdout=None, stderr=None):
+    return common.run_main(_main, sys.argv[1:] if argv is None else argv, stdout, stderr)

@@ -1,0 +1,162 @@
+"""The client's connection to the controller: a blocking TLS socket.
+
+Clients are synchronous by nature, so there is no reactor thread to hop
+through: a call writes one frame and reads until its reply arrives. Replies to
+other outstanding (non-blocking) requests that arrive meanwhile are kept by
+request id. A dropped connection raises ConnectionLost for the calls in flight;
+the next call reconnects.
+"""
+
+import itertools
+import select
+import socket
+import threading
+from collections import deque
+
+from kernel import errors
+from kernel import furl as furls
+from kernel.tls import connect_pinned
+from kernel.wire import framing
+from kernel.wire.greeting import greeting
+
+CONNECT_TIMEOUT = 10.0
+RECV_SIZE = 1 << 20
+
+
+def _keepalive(sock):
+    """Notice a vanished controller host within about 25 s, even when idle."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3)):
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+
+
+def remote_error(header):
+    """The exception for a controller-side ``error`` reply."""
+    etype = getattr(errors, header.get("etype", ""), None)
+    if not (isinstance(etype, type) and issubclass(etype, Exception)):
+        etype = errors.KernelError
+    return etype(header.get("message", "the controller reported an error"))
+
+
+class Connection:
+    def __init__(self, furl_or_file, interface, connect_timeout=CONNECT_TIMEOUT):
+        self.furl = furls.load(furl_or_file)
+        self.interface = interface
+        self.connect_timeout = connect_timeout
+        self._sock = None
+        self._decoder = None
+        self._decoded = deque()
+        self._ready = {}
+        self._waiting = set()
+        self._rids = itertools.count(1)
+        self._lock = threading.RLock()
+        self.connect()
+
+    def connect(self):
+        sock = connect_pinned(self.furl.hints, self.furl.tubid, self.connect_timeout)
+        _keepalive(sock)
+        self._sock = sock
+        self._decoder = framing.FrameDecoder()
+        self._decoded = deque()
+        sock.sendall(greeting(self.furl.swissnum))
+        header, _ = self._next_frame(self.connect_timeout)
+        if header["op"] == "refused":
+            self.close()
+            raise errors.CapabilityRefused(
+                f"the controller refused the FURL {self.furl.swissnum[:4]}…: {header.get('error')}")
+        if header["op"] != "welcome" or header.get("interface") != self.interface:
+            self.close()
+            raise errors.CapabilityRefused(
+                f"this FURL is for the {header.get('interface')!r} interface, not {self.interface!r}")
+        sock.settimeout(None)
+
+    def close(self):
+        if self._sock is not None:
+            try:
+                self._sock.close()
+            finally:
+                self._sock = None
+
+    # -- requests -----------------------------------------------------------------
+
+    def request(self, header, buffers=()):
+        """Send a request; return its id (the reply is fetched with ``wait``)."""
+        with self._lock:
+            if self._sock is None:
+                self._ready.clear()
+                self._waiting.clear()
+                self.connect()
+            rid = next(self._rids)
+            header["rid"] = rid
+            self._waiting.add(rid)
+            try:
+                for part in framing.encode(header, buffers):
+                    self._sock.sendall(part)
+            except OSError as e:
+                self._lost(e)
+            return rid
+
+    def call(self, header, buffers=(), timeout=None):
+        return self.wait(self.request(header, buffers), timeout)
+
+    def wait(self, rid, timeout=None):
+        """Block until the reply to ``rid`` arrives; raise its error if it is one."""
+        with self._lock:
+            while rid not in self._ready:
+                if rid not in self._waiting:
+                    raise errors.ResultAlreadyRetrieved(f"no outstanding request {rid}")
+                self._read(timeout)
+            self._waiting.discard(rid)
+            header, buffers = self._ready.pop(rid)
+        if header["op"] == "error":
+            raise remote_error(header)
+        return header, buffers
+
+    def ready(self, rid):
+        """Read what has arrived without blocking; True once ``rid`` is answered."""
+        with self._lock:
+            while rid not in self._ready and self._sock is not None and self._readable():
+                self._read(None)
+            return rid in self._ready
+
+    def _readable(self):
+        return self._sock.pending() > 0 or bool(select.select([self._sock], [], [], 0)[0])
+
+    # -- reading --------------------------------------------------------------------
+
+    def _read(self, timeout):
+        header, buffers = self._next_frame(timeout)
+        rid = header.get("rid")
+        if rid in self._waiting:
+            self._ready[rid] = (header, buffers)
+
+    def _next_frame(self, timeout):
+        while True:
+            if self._decoded:
+                return self._decoded.popleft()
+            if self._sock is None:
+                raise errors.ConnectionLost("not connected to the controller")
+            if timeout is not None and not self._sock.pending():
+                if not select.select([self._sock], [], [], timeout)[0]:
+                    raise errors.ControllerTimeout(f"no answer from the controller within {timeout:g} s")
+            try:
+                data = self._sock.recv(RECV_SIZE)
+            except OSError as e:
+                self._lost(e)
+            if not data:
+                self._lost("the controller closed the connection")
+            try:
+                self._decoded.extend(self._decoder.feed(data))
+            except errors.ProtocolError as e:
+                self._lost(f"garbled data from the controller: {e}")
+
+    def _lost(self, why):
+        self.close()
+        self._decoded = deque()
+        waiting = len(self._waiting)
+        self._waiting.clear()
+        raise errors.ConnectionLost(
+            f"lost the connection to the controller ({why}); "
+            f"{waiting} request(s) in flight are lost — repeat the call to reconnect"
+        )

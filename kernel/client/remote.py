@@ -1,0 +1,82 @@
+"""Remote exceptions: rebuilt with their own type, carrying the engine's traceback.
+
+Each rebuilt exception has ``engine_info`` (``{'engineid', 'method'}``) and
+``traceback_text``; the legacy attribute names ``_ipython_engine_info`` and
+``_ipython_traceback_text`` are set too.
+"""
+
+from kernel.errors import KernelError, KernelRemoteError
+from kernel.wire import serialize
+
+
+class CompositeError(KernelError):
+    """One or more engines raised; ``elist`` holds ``(etype, evalue, traceback_text)``."""
+
+    def __init__(self, message, elist):
+        super().__init__(message, elist)
+        self.message = message
+        self.elist = elist
+
+    @staticmethod
+    def _engine_str(ev):
+        info = getattr(ev, "engine_info", None)
+        if not info or info.get("engineid") is None:
+            return "[Engine Exception]"
+        return f"[{info['engineid']}:{info['method']}]: "
+
+    def __str__(self):
+        lines = [self.message]
+        for etype, evalue, _ in self.elist:
+            lines.append(f"{self._engine_str(evalue)}{etype.__name__}: {evalue}")
+        return "\n".join(lines)
+
+    def _get_engine_str(self, ev):
+        return self._engine_str(ev)
+
+    def raise_exception(self, excid=0):
+        """Re-raise the ``excid``-th engine's exception with its original type."""
+        try:
+            etype, evalue, _ = self.elist[excid]
+        except IndexError:
+            raise IndexError(f"an exception with index {excid} does not exist") from None
+        raise evalue
+
+    def print_tracebacks(self, excid=None):
+        chosen = self.elist if excid is None else [self.elist[excid]]
+        for _, evalue, tb in chosen:
+            print(self._engine_str(evalue))
+            print(tb or "No traceback available")
+            print()
+
+
+def rebuild(entry, buffers):
+    """The exception an engine reported, as an instance of its own type."""
+    try:
+        exc = serialize.loads(buffers) if buffers else None
+    except Exception:
+        exc = None
+    if not isinstance(exc, BaseException):
+        exc = KernelRemoteError(f"{entry.get('etype')}: {entry.get('message')}")
+    info = {"engineid": entry.get("id"), "method": entry.get("method")}
+    text = entry.get("traceback") or ""
+    for name, value in (("engine_info", info), ("_ipython_engine_info", info),
+                        ("traceback_text", text), ("_ipython_traceback_text", text)):
+        try:
+            setattr(exc, name, value)
+        except AttributeError:
+            pass
+    return exc
+
+
+def collect(entries, groups, method):
+    """Values of a fan-out reply, or a CompositeError if any engine failed."""
+    values, elist = [], []
+    for entry, group in zip(entries, groups):
+        if entry.get("status") == "ok":
+            values.append(entry["value"] if "value" in entry else serialize.loads(group))
+        else:
+            exc = rebuild(entry, group)
+            elist.append((type(exc), exc, entry.get("traceback")))
+    if elist:
+        raise CompositeError(f"one or more exceptions from call to method: {method}", elist)
+    return values

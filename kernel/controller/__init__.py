@@ -1,0 +1,1 @@
+"""The controller: engine registry, per-engine queues, the interfaces and the scheduler."""

@@ -1,0 +1,232 @@
+"""Registered engines as the controller sees them: ids, queues and liveness.
+
+Each engine has a FIFO queue of commands from both interfaces. At most
+``window`` commands are in flight at the engine (one running, the next ready,
+so the engine never idles waiting for the controller); the rest wait here,
+where ``clear_queue`` can still take them back. An engine is unregistered when
+its connection drops or when it has been silent for ``heartbeat_timeout``.
+"""
+
+import itertools
+from collections import deque
+
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from kernel.errors import ProtocolError
+
+
+class Command:
+    """One call queued for one engine; ``on_done(eid, reply_header, buffers)``."""
+
+    __slots__ = ("cid", "method", "args", "buffers", "on_done", "extra")
+
+    def __init__(self, method, args, buffers, on_done, **extra):
+        self.cid = None
+        self.method = method
+        self.args = args
+        self.buffers = buffers
+        self.on_done = on_done
+        self.extra = extra
+
+    def describe(self):
+        if self.method == "execute":
+            return f"execute({self.args.get('code', '')!r})"
+        if self.method == "run_task":
+            return f"task {self.extra.get('taskid')}"
+        return f"{self.method}()"
+
+
+def synthetic_error(etype, message, method=None):
+    """A reply header for a command the engine never answered."""
+    return {"op": "reply", "status": "error", "etype": etype, "message": message,
+            "traceback": "", "method": method}
+
+
+class EngineHandle:
+    log = Logger()
+
+    def __init__(self, eid, session, info, window):
+        self.id = eid
+        self.session = session
+        self.info = info
+        self.window = window
+        self.queue = deque()
+        self.inflight = {}
+        self.last_heard = 0.0
+        self.alive = True
+
+    def submit(self, command):
+        self.queue.append(command)
+        self._pump()
+
+    def _pump(self):
+        while self.queue and len(self.inflight) < self.window:
+            command = self.queue.popleft()
+            command.cid = next(_cids)
+            self.inflight[command.cid] = command
+            header = {"op": "call", "cid": command.cid, "method": command.method}
+            if command.args:
+                header["args"] = command.args
+            header.update(command.extra)
+            self.session.send(header, command.buffers)
+            command.buffers = None  # the bytes are the transport's now
+
+    def done(self, header, buffers):
+        command = self.inflight.pop(header.get("cid"), None)
+        if command is None:
+            raise ProtocolError(f"engine {self.id} answered an unknown command {header.get('cid')!r}")
+        self._pump()
+        command.on_done(self.id, header, buffers)
+
+    def clear_queue(self):
+        """Fail every command not yet running with QueueCleared."""
+        cleared = list(self.queue)
+        self.queue.clear()
+        waiting = list(self.inflight)[1:]  # all but the oldest may not have started
+        if waiting:
+            self.session.send({"op": "cancel", "cids": waiting})
+        for command in cleared:
+            command.on_done(self.id, synthetic_error(
+                "QueueCleared", f"{command.describe()} was removed from engine {self.id}'s queue",
+                command.method), [])
+
+    def status(self):
+        running = list(self.inflight.values())
+        pending = running[0].describe() if running else "None"
+        return {"queue": [c.describe() for c in running[1:]] + [c.describe() for c in self.queue],
+                "pending": pending}
+
+    def fail_all(self, reason):
+        """The engine is gone: every command it held fails with EngineDied."""
+        self.alive = False
+        commands = list(self.inflight.values()) + list(self.queue)
+        self.inflight.clear()
+        self.queue.clear()
+        for command in commands:
+            command.on_done(self.id, synthetic_error(
+                "EngineDied", f"engine {self.id} died before finishing {command.describe()}: {reason}",
+                command.method), [])
+
+
+_cids = itertools.count(1)
+
+
+class EngineRegistry:
+    """Hands out ids, tracks liveness and tells observers about arrivals and departures."""
+
+    log = Logger()
+
+    def __init__(self, clock, heartbeat_period=1.0, heartbeat_timeout=5.0, window=2):
+        self.clock = clock
+        self.heartbeat_period = heartbeat_period
+        self.heartbeat_timeout = heartbeat_timeout
+        self.window = window
+        self.engines = {}
+        self.observers = []
+        self._heartbeat = LoopingCall(self._beat)
+        self._heartbeat.clock = clock
+
+    def start(self):
+        self._heartbeat.start(self.heartbeat_period, now=False)
+
+    def stop(self):
+        if self._heartbeat.running:
+            self._heartbeat.stop()
+
+    def ids(self):
+        return sorted(self.engines)
+
+    def get(self, eid):
+        return self.engines.get(eid)
+
+    def register(self, session, desired_id, info):
+        eid = desired_id if isinstance(desired_id, int) and desired_id >= 0 and desired_id not in self.engines else None
+        if eid is None:
+            eid = next(i for i in itertools.count() if i not in self.engines)
+        handle = EngineHandle(eid, session, info, self.window)
+        handle.last_heard = self.clock.seconds()
+        self.engines[eid] = handle
+        self.log.info("engine {id} registered (pid {pid} on {host})", id=eid,
+                      pid=info.get("pid"), host=info.get("host"))
+        for observer in self.observers:
+            observer.engine_added(handle)
+        return handle
+
+    def unregister(self, handle, reason):
+        if self.engines.get(handle.id) is not handle:
+            return
+        del self.engines[handle.id]
+        self.log.info("engine {id} unregistered: {reason}", id=handle.id, reason=reason)
+        handle.fail_all(reason)
+        for observer in self.observers:
+            observer.engine_removed(handle, reason)
+
+    def _beat(self):
+        now = self.clock.seconds()
+        for handle in list(self.engines.values()):
+            silent = now - handle.last_heard
+            if silent > self.heartbeat_timeout:
+                self.unregister(handle, f"no heartbeat for {silent:.1f} s")
+                handle.session.abort()
+            else:
+                handle.session.send({"op": "hb"})
+
+
+class EngineInterface:
+    """The capability behind ``ipcontroller-engine.furl``: register as an engine."""
+
+    name = "engine"
+    max_frame = None
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def open_session(self, protocol):
+        return EngineSession(self.registry, protocol)
+
+
+class EngineSession:
+    """One engine's connection: registration, replies and heartbeats."""
+
+    def __init__(self, registry, protocol):
+        self.registry = registry
+        self.protocol = protocol
+        self.handle = None
+        self.handlers = {"register": self._register, "reply": self._reply, "hb": self._hb}
+
+    def send(self, header, buffers=()):
+        self.protocol.send(header, buffers)
+
+    def abort(self):
+        self.protocol.transport.abortConnection()
+
+    def message(self, header, buffers):
+        if self.handle is not None:
+            self.handle.last_heard = self.registry.clock.seconds()
+        handler = self.handlers.get(header["op"])
+        if handler is None:
+            raise ProtocolError(f"unknown message {header['op']!r} from an engine")
+        handler(header, buffers)
+
+    def _register(self, header, buffers):
+        if self.handle is not None:
+            raise ProtocolError("engine registered twice on one connection")
+        info = {"pid": header.get("pid"), "host": str(header.get("host"))[:255],
+                "peer": self.protocol._peer()}
+        self.handle = self.registry.register(self, header.get("desired_id"), info)
+        self.send({"op": "registered", "id": self.handle.id,
+                   "heartbeat_period": self.registry.heartbeat_period,
+                   "heartbeat_timeout": self.registry.heartbeat_timeout})
+
+    def _reply(self, header, buffers):
+        if self.handle is None:
+            raise ProtocolError("reply from an unregistered engine")
+        self.handle.done(header, buffers)
+
+    def _hb(self, header, buffers):
+        pass
+
+    def closed(self, reason):
+        if self.handle is not None:
+            self.registry.unregister(self.handle, f"connection lost ({reason.getErrorMessage()})")

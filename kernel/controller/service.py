@@ -1,0 +1,167 @@
+"""The controller process's service: keys, listeners, capabilities and FURL files.
+
+Two TLS listeners: one for engines, one for clients (the multiengine and
+task FURLs share it). Each FURL's swissnum opens exactly one interface. With
+fixed ports (or ``reuse_furls``) and the same directory, the key and the
+swissnums of the existing FURL files are kept, so old FURL files still work.
+"""
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from twisted.application.service import Service
+from twisted.internet import defer
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+
+from kernel import furl as furls
+from kernel import paths
+from kernel.controller.engines import EngineInterface, EngineRegistry
+from kernel.controller.multiengine import MultiEngineInterface
+from kernel.errors import BadFURLError
+from kernel.tls import Identity, ServerTLS
+from kernel.wire.protocol import CapabilityTable, ServerProtocol
+
+
+@dataclass
+class ControllerConfig:
+    ipythondir: Path
+    client_ip: str = ""
+    client_port: int = 0
+    client_location: str = ""
+    engine_ip: str = ""
+    engine_port: int = 0
+    engine_location: str = ""
+    engine_furl_file: Path | None = None
+    multiengine_furl_file: Path | None = None
+    task_furl_file: Path | None = None
+    engine_cert_file: Path | None = None
+    client_cert_file: Path | None = None
+    reuse_furls: bool = False
+    scheme: str = "leastload"
+    heartbeat_period: float = 1.0
+    heartbeat_timeout: float = 5.0
+    extra: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        security = paths.security_dir(self.ipythondir)
+        self.engine_furl_file = Path(self.engine_furl_file or security / paths.ENGINE_FURL)
+        self.multiengine_furl_file = Path(self.multiengine_furl_file or security / paths.MEC_FURL)
+        self.task_furl_file = Path(self.task_furl_file or security / paths.TC_FURL)
+        self.engine_cert_file = Path(self.engine_cert_file or security / "ipcontroller-engine.pem")
+        self.client_cert_file = Path(self.client_cert_file or security / "ipcontroller-client.pem")
+
+    @property
+    def keeps_furls(self):
+        """Old FURLs stay valid only when they can: fixed ports, or asked with -r."""
+        return self.reuse_furls or (self.client_port != 0 and self.engine_port != 0)
+
+
+def _host_address():
+    try:
+        address = socket.gethostbyname(socket.gethostname())
+    except OSError:
+        return None
+    return None if address.startswith("127.") else address
+
+
+def location_hints(ip, location, port):
+    """The host:port pairs written into a FURL for one listener."""
+    if location:
+        return tuple((host.strip(), port) for host in location.split(","))
+    if ip in ("127.0.0.1", "localhost"):
+        return (("127.0.0.1", port),)
+    if ip:
+        return ((ip, port),)
+    address = _host_address()
+    return ((address, port), ("127.0.0.1", port)) if address else (("127.0.0.1", port),)
+
+
+class ControllerService(Service):
+    log = Logger()
+
+    def __init__(self, reactor, config, task_interface_factory=None):
+        self.reactor = reactor
+        self.config = config
+        self.registry = EngineRegistry(
+            reactor, config.heartbeat_period, config.heartbeat_timeout
+        )
+        self.engine_table = CapabilityTable()
+        self.client_table = CapabilityTable()
+        self.multiengine = MultiEngineInterface(self.registry, self)
+        self.tasks = task_interface_factory(self) if task_interface_factory else None
+        self.ports = []
+        self.furls = {}
+        self.stopped = defer.Deferred()
+
+    # -- hooks used by the interfaces ------------------------------------------
+
+    def properties_changed(self, eid):
+        if self.tasks is not None:
+            self.tasks.properties_changed(eid)
+
+    def stop_soon(self, why):
+        self.log.info("stopping: {why}", why=why)
+        self.reactor.callLater(0.2, self.reactor.stop)
+
+    # -- start and stop ---------------------------------------------------------
+
+    def startService(self):
+        super().startService()
+        config = self.config
+        engine_identity = Identity.load_or_create(config.engine_cert_file)
+        client_identity = Identity.load_or_create(config.client_cert_file)
+        engine_port = self._listen(config.engine_ip, config.engine_port, engine_identity, self.engine_table)
+        client_port = self._listen(config.client_ip, config.client_port, client_identity, self.client_table)
+        engine_hints = location_hints(config.engine_ip, config.engine_location, engine_port)
+        client_hints = location_hints(config.client_ip, config.client_location, client_port)
+        interfaces = [
+            (config.engine_furl_file, engine_identity, engine_hints, self.engine_table,
+             EngineInterface(self.registry)),
+            (config.multiengine_furl_file, client_identity, client_hints, self.client_table,
+             self.multiengine),
+        ]
+        if self.tasks is not None:
+            interfaces.append((config.task_furl_file, client_identity, client_hints,
+                               self.client_table, self.tasks))
+        for path, identity, hints, table, interface in interfaces:
+            swissnum = self._swissnum_for(path, identity)
+            table.add(swissnum, interface)
+            furl = furls.FURL(identity.tubid, hints, swissnum)
+            paths.write_private(path, str(furl) + "\n")
+            self.furls[interface.name] = (furl, path)
+            self.log.info("{name} FURL written to {path}", name=interface.name, path=path)
+        self.registry.start()
+        if self.tasks is not None:
+            self.tasks.start()
+
+    def _listen(self, ip, port, identity, table):
+        factory = Factory.forProtocol(lambda: ServerProtocol(table, self.reactor))
+        listening = self.reactor.listenSSL(port, factory, ServerTLS(identity), interface=ip)
+        self.ports.append(listening)
+        return listening.getHost().port
+
+    def _swissnum_for(self, path, identity):
+        """Reuse the swissnum of an existing FURL file when FURLs are kept."""
+        if self.config.keeps_furls and path.exists():
+            try:
+                old = furls.load(str(path))
+            except BadFURLError as e:
+                self.log.warn("ignoring unreadable FURL file: {e}", e=e)
+            else:
+                if old.tubid == identity.tubid:
+                    return old.swissnum
+        return furls.new_swissnum()
+
+    def stopService(self):
+        super().stopService()
+        self.registry.stop()
+        if self.tasks is not None:
+            self.tasks.stop()
+        for handle in list(self.registry.engines.values()):
+            handle.session.send({"op": "bye"})
+        ports, self.ports = self.ports, []
+        d = defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in ports])
+        d.addCallback(lambda _: self.log.info("controller stopped; FURL files kept"))
+        return d

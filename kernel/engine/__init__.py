@@ -1,0 +1,1 @@
+"""The engine: a Python namespace that runs what the controller sends it."""

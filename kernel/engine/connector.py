@@ -1,0 +1,162 @@
+"""The engine's connection to the controller: connect, register, heartbeat, reconnect.
+
+Runs on the reactor thread. It keeps its state visible (``state`` and
+``last_error``) because "why isn't my engine connected?" is the first question
+users ask. Permanent errors (a wrong key, a refused capability) stop it; a
+controller that is merely away is retried with backoff until ``give_up_after``.
+"""
+
+import os
+import socket
+
+from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
+from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+
+from kernel.errors import CapabilityRefused, SecurityError
+from kernel.retry import backoff_policy
+from kernel.tls import PinnedClientTLS
+from kernel.wire.protocol import ClientProtocol
+
+PERMANENT = (SecurityError, CapabilityRefused)
+
+
+class EngineConnector:
+    log = Logger()
+
+    def __init__(self, reactor, furl, handler, desired_id=None, heartbeat_period=1.0,
+                 heartbeat_timeout=10.0, give_up_after=120.0, policy=None):
+        self.reactor = reactor
+        self.furl = furl
+        self.handler = handler  # receives on_registered(id), on_call(header, buffers), on_stopped(error)
+        self.desired_id = desired_id
+        self.heartbeat_period = heartbeat_period
+        self.heartbeat_timeout = heartbeat_timeout
+        self.give_up_after = give_up_after
+        self.policy = policy or backoff_policy()
+        self.state = "idle"
+        self.last_error = None
+        self.protocol = None
+        self.engine_id = None
+        self._attempt = 0
+        self._hint = 0
+        self._lost_since = None
+        self._last_heard = 0.0
+        self._heartbeat = LoopingCall(self._beat)
+        self._heartbeat.clock = reactor
+        self._stopping = False
+
+    def start(self):
+        self._lost_since = self.reactor.seconds()
+        self._connect()
+
+    def stop(self):
+        self._stopping = True
+        if self._heartbeat.running:
+            self._heartbeat.stop()
+        if self.protocol is not None:
+            self.protocol.transport.loseConnection()
+
+    def send(self, header, buffers=()):
+        if self.protocol is not None and self.protocol.welcomed:
+            self.protocol.send(header, buffers)
+
+    # -- connecting ---------------------------------------------------------
+
+    def _connect(self):
+        if self._stopping:
+            return
+        host, port = self.furl.hints[self._hint % len(self.furl.hints)]
+        self._hint += 1
+        self.state = "connecting"
+        endpoint = wrapClientTLS(
+            PinnedClientTLS(self.furl.tubid), TCP4ClientEndpoint(self.reactor, host, port, timeout=10)
+        )
+        factory = Factory.forProtocol(
+            lambda: ClientProtocol(
+                self.furl.swissnum, "engine", self.reactor,
+                self._welcomed, self._message, self._lost,
+            )
+        )
+        d = endpoint.connect(factory)
+        d.addErrback(lambda f: self._retry(f"{host}:{port}: {f.getErrorMessage()}"))
+
+    def _retry(self, error):
+        self.last_error = error
+        self.state = "waiting"
+        waited = self.reactor.seconds() - self._lost_since
+        if waited > self.give_up_after:
+            self.log.error("no controller for {s:.0f} s (last error: {e}); giving up", s=waited, e=error)
+            self.handler.on_stopped(f"no controller for {waited:.0f} s: {error}")
+            return
+        delay = self.policy(self._attempt)
+        self._attempt += 1
+        self.log.info("cannot reach the controller ({e}); retrying in {d:.2f} s", e=error, d=delay)
+        self.reactor.callLater(delay, self._connect)
+
+    def _welcomed(self, protocol):
+        self.protocol = protocol
+        self.state = "registering"
+        self._last_heard = self.reactor.seconds()
+        protocol.send({
+            "op": "register",
+            "desired_id": self.desired_id,
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+        })
+
+    def _message(self, header, buffers):
+        self._last_heard = self.reactor.seconds()
+        op = header["op"]
+        if op == "registered":
+            self.engine_id = header["id"]
+            self.heartbeat_timeout = header.get("heartbeat_timeout", self.heartbeat_timeout)
+            self.state = "connected"
+            self._attempt = 0
+            self._lost_since = None
+            self.last_error = None
+            self.log.info("engine registration succeeded, got id: {id}", id=self.engine_id)
+            self._heartbeat.start(header.get("heartbeat_period", self.heartbeat_period), now=False)
+            self.handler.on_registered(self.engine_id)
+        elif op == "hb":
+            pass
+        elif op == "refused":
+            self.protocol.failure = CapabilityRefused(header.get("error", "registration refused"))
+            self.protocol.transport.loseConnection()
+        else:
+            self.handler.on_message(header, buffers)
+
+    def _beat(self):
+        if self.protocol is None:
+            return
+        silent = self.reactor.seconds() - self._last_heard
+        if silent > self.heartbeat_timeout:
+            self.log.warn("controller silent for {s:.1f} s; reconnecting", s=silent)
+            self.protocol.transport.abortConnection()
+            return
+        self.protocol.send({"op": "hb"})
+
+    def _lost(self, protocol, error):
+        was_registered = protocol.welcomed and self.engine_id is not None
+        if self.protocol is protocol:
+            self.protocol = None
+        if self._heartbeat.running:
+            self._heartbeat.stop()
+        if self._stopping:
+            self.state = "stopped"
+            return
+        if isinstance(error, PERMANENT):
+            self.state = "refused"
+            self.last_error = str(error)
+            self.log.error("connection refused for good: {e}", e=error)
+            self.handler.on_stopped(str(error))
+            return
+        if was_registered:
+            self.log.warn("lost the controller ({e}); will re-register when it returns", e=error)
+            self.engine_id = None
+            self._lost_since = self.reactor.seconds()
+            self.handler.on_unregistered()
+        if self._lost_since is None:
+            self._lost_since = self.reactor.seconds()
+        self._retry(str(error))

@@ -1,0 +1,182 @@
+"""TLS with key pinning: no CA and no host names, only the tub id.
+
+The controller holds an ECDSA P-256 key and a self-signed certificate. Its tub
+id is the lowercase base32 SHA-256 of the certificate's SubjectPublicKeyInfo, so
+renewing the certificate with the same key keeps every FURL valid. Clients and
+engines refuse a server whose key hash is not the tub id they were given.
+"""
+
+import datetime
+import hashlib
+import hmac
+import socket
+import ssl
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from OpenSSL import SSL
+from twisted.internet.interfaces import (
+    IOpenSSLClientConnectionCreator,
+    IOpenSSLServerConnectionCreator,
+)
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from kernel.errors import SecurityError, WrongKeyError
+from kernel.furl import b32
+from kernel.paths import write_private
+
+CERT_DAYS = 3650
+
+
+def tubid_of(cert):
+    """The pin: base32 SHA-256 of the certificate's public key info."""
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return b32(hashlib.sha256(spki).digest())
+
+
+def _self_signed(key):
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ipcontroller")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=CERT_DAYS))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+
+
+class Identity:
+    """A private key and its certificate, with the tub id derived from them."""
+
+    def __init__(self, key, cert):
+        self.key = key
+        self.cert = cert
+        self.tubid = tubid_of(cert)
+
+    @classmethod
+    def create(cls):
+        key = ec.generate_private_key(ec.SECP256R1())
+        return cls(key, _self_signed(key))
+
+    @classmethod
+    def load_or_create(cls, path):
+        """Load the PEM at ``path``, or make one there (mode 0600) on first start."""
+        if path.exists():
+            return cls.load(path)
+        identity = cls.create()
+        write_private(path, identity.to_pem())
+        return identity
+
+    @classmethod
+    def load(cls, path):
+        data = path.read_bytes()
+        try:
+            key = serialization.load_pem_private_key(data, password=None)
+            cert = x509.load_pem_x509_certificate(data)
+        except ValueError as e:
+            raise SecurityError(f"cannot read the key and certificate in {path}: {e}") from None
+        if cert.public_key().public_numbers() != key.public_key().public_numbers():
+            raise SecurityError(f"{path}: the certificate does not match the private key")
+        return cls(key, cert)
+
+    def to_pem(self):
+        key = self.key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return key + self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _context():
+    ctx = SSL.Context(SSL.TLS_METHOD)
+    ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
+    return ctx
+
+
+@implementer(IOpenSSLServerConnectionCreator)
+class ServerTLS:
+    """Twisted server-side TLS for the controller's listeners."""
+
+    def __init__(self, identity):
+        self._ctx = _context()
+        self._ctx.use_certificate(identity.cert)
+        self._ctx.use_privatekey(identity.key)
+        self._ctx.check_privatekey()
+
+    def serverConnectionForTLS(self, tlsProtocol):
+        return SSL.Connection(self._ctx, None)
+
+
+def _mismatch(got, expected):
+    return WrongKeyError(
+        f"the server's key hash {got} is not the pinned tub id {expected}: "
+        "this is not the controller named in the FURL (wrong or stale FURL file, "
+        "or someone in between)"
+    )
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class PinnedClientTLS:
+    """Twisted client-side TLS that accepts only the server whose tub id is pinned."""
+
+    def __init__(self, tubid):
+        self.tubid = tubid
+        self._ctx = _context()
+
+    def clientConnectionForTLS(self, tlsProtocol):
+        conn = SSL.Connection(self._ctx, None)
+
+        def verify(connection, cert, errno, depth, ok):
+            if depth != 0:
+                return True  # a self-signed pin has no chain; the leaf decides
+            got = tubid_of(cert.to_cryptography())
+            if hmac.compare_digest(got, self.tubid):
+                return True
+            tlsProtocol.failVerification(Failure(_mismatch(got, self.tubid)))
+            return False
+
+        conn.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)
+        return conn
+
+
+def connect_pinned(hints, tubid, timeout):
+    """Open a blocking TLS socket to the first reachable hint and check the pin.
+
+    Nothing is sent before the server's key hash has matched ``tubid``.
+    """
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # verified below against the pin, not a CA
+    errors = []
+    for host, port in hints:
+        try:
+            raw = socket.create_connection((host, port), timeout=timeout)
+        except OSError as e:
+            errors.append(f"{host}:{port}: {e.strerror or e}")
+            continue
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock = ctx.wrap_socket(raw)
+        except (OSError, ssl.SSLError) as e:
+            raw.close()
+            errors.append(f"{host}:{port}: TLS handshake failed: {e}")
+            continue
+        der = sock.getpeercert(binary_form=True)
+        got = tubid_of(x509.load_der_x509_certificate(der))
+        if not hmac.compare_digest(got, tubid):
+            sock.close()
+            raise _mismatch(got, tubid)
+        return sock
+    raise ConnectionRefusedError("cannot reach the controller at any location: " + "; ".join(errors))

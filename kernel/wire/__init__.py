@@ -1,0 +1,1 @@
+"""The wire, one layer a module: framing, serialization, messages, sessions."""

@@ -1,0 +1,130 @@
+"""Framing: a JSON header plus raw buffers, self-delimiting.
+
+A frame is ``!IH`` (header length, buffer count), one ``!Q`` length per
+buffer, the UTF-8 JSON header, then the buffers back to back. The header is
+small control data any side may parse safely; buffers are opaque bytes (user
+data pickled by clients and engines) that a controller forwards untouched.
+Large buffers are received straight into one preallocated ``bytearray`` each,
+so receiving costs one copy and O(n) time however the bytes are chunked.
+"""
+
+import json
+import struct
+
+from kernel.errors import ProtocolError
+
+PREFIX = struct.Struct("!IH")
+LENGTH = struct.Struct("!Q")
+MAX_HEADER = 16 * 1024 * 1024
+MAX_BUFFERS = 65535
+SMALL = 64 * 1024  # below this, parts are joined into one write
+
+
+def encode(header, buffers=()):
+    """Return the frame as a list of byte strings ready for ``writeSequence``."""
+    head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    if len(head) > MAX_HEADER:
+        raise ProtocolError(f"message header too large ({len(head)} bytes)")
+    if len(buffers) > MAX_BUFFERS:
+        raise ProtocolError(f"too many buffers in one message ({len(buffers)})")
+    lengths = [memoryview(b).nbytes for b in buffers]
+    parts = [PREFIX.pack(len(head), len(buffers)), *(LENGTH.pack(n) for n in lengths), head]
+    if sum(lengths) <= SMALL:
+        return [b"".join([*parts, *(bytes(b) if not isinstance(b, bytes) else b for b in buffers)])]
+    return [b"".join(parts), *(memoryview(b).cast("B") for b in buffers)]
+
+
+class FrameDecoder:
+    """Incremental decoder: feed it bytes in any chunks, get whole messages.
+
+    ``max_frame`` bounds the total size of one frame (None: only memory);
+    anything malformed raises ProtocolError and the connection should close.
+    """
+
+    def __init__(self, max_frame=None, max_header=MAX_HEADER):
+        self.max_frame = max_frame
+        self.max_header = max_header
+        self._buf = bytearray()
+        self._state = self._read_prefix
+        self._need = PREFIX.size
+        self._header_len = 0
+        self._lengths = []
+        self._header = None
+        self._buffers = []
+        self._target = None  # preallocated bytearray being filled
+        self._filled = 0
+
+    def feed(self, data):
+        """Consume ``data``; return the list of ``(header, buffers)`` completed."""
+        out = []
+        view = memoryview(data)
+        while view.nbytes:
+            if self._target is not None:
+                view = self._fill(view, out)
+                continue
+            take = min(self._need - len(self._buf), view.nbytes)
+            self._buf += view[:take]
+            view = view[take:]
+            if len(self._buf) == self._need:
+                chunk = bytes(self._buf)
+                self._buf.clear()
+                self._state(chunk, out)
+        return out
+
+    def _expect(self, n, state):
+        self._need = n
+        self._state = state
+
+    def _read_prefix(self, chunk, out):
+        self._header_len, nbufs = PREFIX.unpack(chunk)
+        if not 2 <= self._header_len <= self.max_header:
+            raise ProtocolError(f"bad header length {self._header_len}")
+        self._check_size(self._header_len)
+        if nbufs:
+            self._expect(LENGTH.size * nbufs, self._read_lengths)
+        else:
+            self._lengths = []
+            self._expect(self._header_len, self._read_header)
+
+    def _read_lengths(self, chunk, out):
+        self._lengths = [LENGTH.unpack_from(chunk, i)[0] for i in range(0, len(chunk), LENGTH.size)]
+        self._check_size(self._header_len + sum(self._lengths))
+        self._expect(self._header_len, self._read_header)
+
+    def _check_size(self, total):
+        if self.max_frame is not None and total > self.max_frame:
+            raise ProtocolError(f"frame of {total} bytes exceeds the limit of {self.max_frame}")
+
+    def _read_header(self, chunk, out):
+        try:
+            header = json.loads(chunk)
+        except ValueError as e:
+            raise ProtocolError(f"header is not JSON: {e}") from None
+        if not isinstance(header, dict) or not isinstance(header.get("op"), str):
+            raise ProtocolError("header must be a JSON object with a string 'op'")
+        self._header = header
+        self._buffers = []
+        self._next_buffer(out)
+
+    def _next_buffer(self, out):
+        while len(self._buffers) < len(self._lengths):
+            n = self._lengths[len(self._buffers)]
+            if n:
+                self._target = bytearray(n)
+                self._filled = 0
+                return
+            self._buffers.append(bytearray())
+        out.append((self._header, self._buffers))
+        self._header, self._buffers = None, []
+        self._expect(PREFIX.size, self._read_prefix)
+
+    def _fill(self, view, out):
+        room = len(self._target) - self._filled
+        take = min(room, view.nbytes)
+        self._target[self._filled:self._filled + take] = view[:take]
+        self._filled += take
+        if self._filled == len(self._target):
+            self._buffers.append(self._target)
+            self._target = None
+            self._next_buffer(out)
+        return view[take:]

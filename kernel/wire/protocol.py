@@ -1,0 +1,211 @@
+"""Twisted protocols for framed, capability-checked connections.
+
+``ServerProtocol`` runs on the controller's listeners: it checks the greeting,
+then hands every message to the session the capability opens. ``ClientProtocol``
+is the engine's side. Both batch outgoing frames per reactor turn, so a burst
+of small messages costs one TLS record, not one each.
+"""
+
+import hashlib
+import hmac
+
+from twisted.internet.protocol import Protocol
+from twisted.logger import Logger
+
+from kernel.errors import CapabilityRefused, ProtocolError
+from kernel.wire import framing
+from kernel.wire.greeting import GREETING_MAX, REFUSED, greeting, parse_greeting
+
+PREAUTH_TIMEOUT = 10.0
+
+
+class CapabilityTable:
+    """Swissnum → interface; looked up by hash so timing reveals nothing useful."""
+
+    def __init__(self):
+        self._by_hash = {}
+
+    @staticmethod
+    def _key(swissnum):
+        return hashlib.sha256(swissnum.encode("ascii")).digest()
+
+    def add(self, swissnum, interface):
+        self._by_hash[self._key(swissnum)] = interface
+
+    def lookup(self, swissnum):
+        key = self._key(swissnum)
+        for known, interface in self._by_hash.items():
+            if hmac.compare_digest(known, key):
+                return interface
+        return None
+
+
+class FramedProtocol(Protocol):
+    """Shared frame sending: frames queued in one turn go out in one write."""
+
+    clock = None  # set by the factory: an IReactorTime
+    _flush_call = None
+
+    def connectionMade(self):
+        self._outgoing = []
+        self._decoder = None
+        self.transport.setTcpNoDelay(True)
+
+    def send(self, header, buffers=()):
+        if self.transport is None or not self.connected:
+            return
+        self._outgoing.extend(framing.encode(header, buffers))
+        if self._flush_call is None:
+            self._flush_call = self.clock.callLater(0, self._flush)
+
+    def _flush(self):
+        self._flush_call = None
+        parts, self._outgoing = self._outgoing, []
+        small, run = [], []
+        for part in parts:
+            if len(part) <= framing.SMALL:
+                run.append(part)
+                continue
+            if run:
+                small.append(b"".join(bytes(p) for p in run))
+                run = []
+            small.append(part)
+        if run:
+            small.append(b"".join(bytes(p) for p in run))
+        if self.transport is not None:
+            self.transport.writeSequence(small)
+
+    def connectionLost(self, reason):
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
+        self._flush_call = None
+
+    def _feed(self, data):
+        try:
+            messages = self._decoder.feed(data)
+        except ProtocolError as e:
+            self.protocol_error(str(e))
+            return
+        for header, buffers in messages:
+            if not self.connected:
+                return
+            self.message(header, buffers)
+
+    def protocol_error(self, why):
+        self.log.warn("closing connection from {peer}: {why}", peer=self._peer(), why=why)
+        self.transport.abortConnection()
+
+    def _peer(self):
+        peer = self.transport.getPeer()
+        return f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
+
+
+class ServerProtocol(FramedProtocol):
+    """The controller's end: greeting first, then the opened session's messages."""
+
+    log = Logger()
+
+    def __init__(self, table, clock, preauth_timeout=PREAUTH_TIMEOUT):
+        self.table = table
+        self.clock = clock
+        self.preauth_timeout = preauth_timeout
+        self.session = None
+        self._greeting = bytearray()
+
+    def connectionMade(self):
+        super().connectionMade()
+        self._timeout = self.clock.callLater(self.preauth_timeout, self._preauth_expired)
+
+    def _preauth_expired(self):
+        self.protocol_error(f"no capability greeting within {self.preauth_timeout:g} s")
+
+    def dataReceived(self, data):
+        if self.session is not None:
+            self._feed(data)
+            return
+        self._greeting += data
+        try:
+            parsed = parse_greeting(self._greeting)
+        except ProtocolError as e:
+            self.protocol_error(str(e))
+            return
+        if parsed is None:
+            if len(self._greeting) >= GREETING_MAX:
+                self.protocol_error("greeting too long")
+            return
+        swissnum, rest = parsed
+        self._greeting = None
+        if self._timeout.active():
+            self._timeout.cancel()
+        interface = self.table.lookup(swissnum)
+        if interface is None:
+            self.log.warn("refused {peer}: unknown swissnum", peer=self._peer())
+            self.send({"op": "refused", "error": REFUSED})
+            self._flush()
+            self.transport.loseConnection()
+            return
+        self._decoder = framing.FrameDecoder(max_frame=interface.max_frame)
+        self.session = interface.open_session(self)
+        self.send({"op": "welcome", "interface": interface.name})
+        if rest:
+            self._feed(rest)
+
+    def message(self, header, buffers):
+        try:
+            self.session.message(header, buffers)
+        except ProtocolError as e:
+            self.protocol_error(str(e))
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        if self._greeting is not None and self._timeout.active():
+            self._timeout.cancel()
+        if self.session is not None:
+            self.session.closed(reason)
+
+
+class ClientProtocol(FramedProtocol):
+    """The engine's end: send the greeting, expect a welcome for ``interface``."""
+
+    log = Logger()
+
+    def __init__(self, swissnum, interface, clock, on_welcome, on_message, on_lost):
+        self.swissnum = swissnum
+        self.interface = interface
+        self.clock = clock
+        self.on_welcome = on_welcome
+        self.on_message = on_message
+        self.on_lost = on_lost
+        self.welcomed = False
+        self.failure = None
+
+    def connectionMade(self):
+        super().connectionMade()
+        self._decoder = framing.FrameDecoder()
+        self.transport.write(greeting(self.swissnum))
+
+    def dataReceived(self, data):
+        self._feed(data)
+
+    def message(self, header, buffers):
+        if self.welcomed:
+            self.on_message(header, buffers)
+            return
+        if header["op"] == "refused":
+            self.failure = CapabilityRefused(
+                f"the controller refused the FURL: {header.get('error', REFUSED)}"
+            )
+            self.transport.loseConnection()
+        elif header["op"] == "welcome" and header.get("interface") == self.interface:
+            self.welcomed = True
+            self.on_welcome(self)
+        else:
+            self.failure = CapabilityRefused(
+                f"this FURL is for the {header.get('interface')!r} interface, "
+                f"not {self.interface!r}"
+            )
+            self.transport.loseConnection()
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        self.on_lost(self, self.failure or reason.value)

@@ -1,0 +1,26 @@
+"""Installable package for kernel: a capability-secured parallel computing cluster."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="kernel",
+    version="0.1.0",
+    description="A capability-secured parallel computing cluster in the model of IPython.kernel",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.11",
+    packages=find_packages(include=["kernel", "kernel.*"]),
+    install_requires=[
+        "twisted>=24.7",
+        "pyopenssl>=24.0",
+        "service-identity>=24.1",
+        "cloudpickle>=3.0",
+        "numpy>=1.26",
+    ],
+    extras_require={
+        "magic": ["ipython>=8"],
+        "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ipython>=8"],
+        "bench": ["ipyparallel>=8", "distributed>=2024.1"],
+    },
+    scripts=["scripts/ipcontroller", "scripts/ipengine", "scripts/ipcluster"],
+)
