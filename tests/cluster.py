@@ -14,7 +14,6 @@ from pathlib import Path
 
 from kernel import paths
 
-BIN = Path(sys.executable).parent
 STARTUP_TIMEOUT = 30.0
 
 
@@ -58,17 +57,18 @@ class Cluster:
         log = open(self.dir / f"{program}-{len(self.logs)}.out", "w")
         self.logs.append(log)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        return subprocess.Popen([str(BIN / program), "--ipythondir", str(self.dir), *args],
+        command = [sys.executable, "-m", f"kernel.apps.{program}"]
+        return subprocess.Popen([*command, "--ipythondir", str(self.dir), *args],
                                 stdout=log, stderr=subprocess.STDOUT, env=env)
 
     def start_controller(self, *extra):
-        for name in (paths.ENGINE_FURL, paths.MEC_FURL, paths.TC_FURL):
-            (self.security / name).unlink(missing_ok=True)
         self.controller = self._spawn("ipcontroller", [*self.controller_args, *extra])
-        wait_for(lambda: all((self.security / n).exists() for n in (paths.ENGINE_FURL, paths.MEC_FURL))
-                 or self._died(self.controller), what="the controller's FURL files")
+        index = len(self.logs) - 1
+        # it prints its log path once every FURL file is written
+        wait_for(lambda: "ipcontroller: log in" in self.output(index) or self._died(self.controller),
+                 what="the controller's FURL files")
         if self.controller.poll() is not None:
-            raise RuntimeError(f"ipcontroller exited with {self.controller.returncode}: {self.output(0)}")
+            raise RuntimeError(f"ipcontroller exited with {self.controller.returncode}: {self.output(index)}")
         return self.controller
 
     def _died(self, process):
@@ -89,8 +89,8 @@ class Cluster:
     def wait_for_engines(self, n, timeout=STARTUP_TIMEOUT):
         mec = self.client()
         try:
-            return wait_for(lambda: len(mec.get_ids()) == n and mec.get_ids(), timeout,
-                            what=f"{n} engines to register")
+            wait_for(lambda: len(mec.get_ids()) == n, timeout, what=f"{n} engines to be registered")
+            return mec.get_ids()
         finally:
             mec.close()
 

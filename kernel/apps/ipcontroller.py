@@ -81,3 +81,7 @@ def _main(argv, stdout, stderr):
 
 def main(argv=None, stdout=None, stderr=None):
     return common.run_main(_main, sys.argv[1:] if argv is None else argv, stdout, stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

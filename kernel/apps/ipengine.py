@@ -41,6 +41,21 @@ def wait_for_furl(path, timeout):
             time.sleep(0.05)  # being written
 
 
+def furl_source(furl, path):
+    """The FURL to use now: the file's current content when it names one."""
+    last = [furl]
+
+    def current():
+        if path is not None:
+            try:
+                last[0] = furls.load(path)
+            except (BadFURLError, OSError):
+                pass  # keep the last good one
+        return last[0]
+
+    return current
+
+
 def setup_mpi(kind):
     if kind != "mpi4py":
         return None, None
@@ -69,7 +84,8 @@ def _main(argv, stdout, stderr):
 
     from kernel.engine.runner import Engine
 
-    engine = Engine(reactor, furl, mpi=mpi, desired_id=rank,
+    source = furl_source(furl, None if furl_file.startswith("pb://") else furl_file)
+    engine = Engine(reactor, source, mpi=mpi, desired_id=rank,
                     give_up_after=args.controller_timeout, heartbeat_timeout=args.heartbeat_timeout)
     network = threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False},
                                name="network", daemon=True)
@@ -84,3 +100,7 @@ def _main(argv, stdout, stderr):
 
 def main(argv=None, stdout=None, stderr=None):
     return common.run_main(_main, sys.argv[1:] if argv is None else argv, stdout, stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

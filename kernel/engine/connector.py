@@ -1,6 +1,7 @@
 """The engine's connection to the controller: connect, register, heartbeat, reconnect.
 
-Runs on the reactor thread. It keeps its state visible (``state`` and
+Runs on the reactor thread. The FURL is asked for afresh on every attempt, so
+an engine follows a controller that restarted with new ports. It keeps its state visible (``state`` and
 ``last_error``) because "why isn't my engine connected?" is the first question
 users ask. Permanent errors (a wrong key, a refused capability) stop it; a
 controller that is merely away is retried with backoff until ``give_up_after``.
@@ -25,10 +26,11 @@ PERMANENT = (SecurityError, CapabilityRefused)
 class EngineConnector:
     log = Logger()
 
-    def __init__(self, reactor, furl, handler, desired_id=None, heartbeat_period=1.0,
+    def __init__(self, reactor, furl_source, handler, desired_id=None, heartbeat_period=1.0,
                  heartbeat_timeout=10.0, give_up_after=120.0, policy=None):
         self.reactor = reactor
-        self.furl = furl
+        self.furl_source = furl_source  # () -> FURL; re-read on every attempt
+        self.furl = None
         self.handler = handler  # receives on_registered(id), on_call(header, buffers), on_stopped(error)
         self.desired_id = desired_id
         self.heartbeat_period = heartbeat_period
@@ -67,6 +69,7 @@ class EngineConnector:
     def _connect(self):
         if self._stopping:
             return
+        self.furl = self.furl_source()
         host, port = self.furl.hints[self._hint % len(self.furl.hints)]
         self._hint += 1
         self.state = "connecting"

@@ -22,10 +22,10 @@ _STOP = object()
 class Engine:
     log = Logger()
 
-    def __init__(self, reactor, furl, mpi=None, desired_id=None, **connector_options):
+    def __init__(self, reactor, furl_source, mpi=None, desired_id=None, **connector_options):
         self.reactor = reactor
         self.interpreter = Interpreter(mpi=mpi)
-        self.connector = EngineConnector(reactor, furl, self, desired_id=desired_id, **connector_options)
+        self.connector = EngineConnector(reactor, furl_source, self, desired_id=desired_id, **connector_options)
         self.inbox = queue.Queue()
         self.busy = False
         self.cancelled = set()

@@ -1,0 +1,101 @@
+"""What every launcher shares: the run's directories and the engine command line.
+
+A cluster is one controller plus one *engine set*. The controller always runs
+on this machine (``local.ControllerLauncher``); the engine set is started by
+one of the launchers in this package: local processes, ``mpiexec``, ``ssh``,
+or a batch system's job array.
+"""
+
+import os
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kernel.launchers import process
+
+
+class LaunchError(Exception):
+    """A launcher could not start what it was asked to, or it died on the way."""
+
+
+@dataclass
+class LaunchContext:
+    """Where a cluster lives and how its engines are started."""
+
+    ipythondir: Path
+    logdir: Path
+    engine_furl_file: Path
+    env: dict = field(default_factory=lambda: dict(os.environ))
+    engine_cmd: list = field(default_factory=lambda: process.program("ipengine"))
+    engine_args: list = field(default_factory=list)
+    die_with_parent: bool = False
+    tag: str = field(default_factory=lambda: str(os.getpid()))
+    started: float = field(default_factory=time.time)
+
+    def output_file(self, what):
+        """Where the stdout/stderr of one child goes: LOGDIR/ipcluster-<tag>-<what>.out."""
+        return Path(self.logdir) / f"ipcluster-{self.tag}-{what}.out"
+
+    def engine_argv(self, furl_file=None, ipythondir=None, logdir=None, extra=()):
+        """``ipengine`` with this cluster's directory, FURL file and log prefix."""
+        return [
+            *self.engine_cmd,
+            "--ipythondir", str(ipythondir or self.ipythondir),
+            "--furl-file", str(furl_file or self.engine_furl_file),
+            "-l", f"{logdir or self.logdir}/ipengine-",
+            *self.engine_args, *extra,
+        ]
+
+    def recent_engine_logs(self, limit=3):
+        """Engine log files in LOGDIR written since this cluster started (newest first)."""
+        found = []
+        for path in Path(self.logdir).glob("ipengine-*.log"):
+            try:
+                mtime = path.stat().st_mtime
+            except OSError:
+                continue
+            if mtime >= self.started - 1:
+                found.append((mtime, path))
+        return [p for _, p in sorted(found, reverse=True)[:limit]]
+
+
+def split_command(value):
+    """A command given as a string (shell words) or a list."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return shlex.split(value)
+    return [str(v) for v in value]
+
+
+class EngineSetLauncher:
+    """Starts ``n`` engines somewhere and can stop exactly those engines.
+
+    Subclasses implement ``start()``, ``stop(timeout)``, and may implement
+    ``failure()`` (a reason why the engines can no longer all register, or
+    None) and ``report()`` (log tails for an error message).
+    """
+
+    kind = "engines"
+
+    def __init__(self, context, n):
+        if n < 1:
+            raise LaunchError(f"need at least one engine, not {n}")
+        self.context = context
+        self.n = n
+
+    def start(self):
+        raise NotImplementedError
+
+    def stop(self, timeout=5.0):
+        raise NotImplementedError
+
+    def failure(self):
+        return None
+
+    def report(self):
+        return process.tail_report("engine logs", self.context.recent_engine_logs())
+
+    def describe(self):
+        return f"{self.n} engines"

@@ -1,0 +1,103 @@
+"""The controller, and engines as plain processes on this machine."""
+
+from pathlib import Path
+
+from kernel.launchers import process
+from kernel.launchers.base import EngineSetLauncher, LaunchError
+
+
+class ControllerLauncher:
+    """``ipcontroller`` as a child process of this one."""
+
+    def __init__(self, context, args=()):
+        self.context = context
+        self.argv = [
+            *process.program("ipcontroller"),
+            "--ipythondir", str(context.ipythondir),
+            "-l", f"{context.logdir}/ipcontroller-",
+            *args,
+        ]
+        self.proc = None
+        self.output = context.output_file("controller")
+
+    @property
+    def pid(self):
+        return None if self.proc is None else self.proc.pid
+
+    @property
+    def log_file(self):
+        return None if self.proc is None else Path(self.context.logdir) / f"ipcontroller-{self.proc.pid}.log"
+
+    def start(self):
+        try:
+            self.proc = process.spawn(self.argv, self.output, env=self.context.env,
+                                      die_with_parent=self.context.die_with_parent)
+        except OSError as e:
+            raise LaunchError(f"cannot run {self.argv[0]}: {e}") from None
+        return self.proc
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def failure(self):
+        if self.proc is not None and self.proc.poll() is not None:
+            return f"the controller (pid {self.proc.pid}) exited with code {self.proc.returncode}"
+        return None
+
+    def report(self):
+        return process.tail_report("controller output", [self.output, self.log_file] if self.proc else [])
+
+    def stop(self, timeout=5.0):
+        if self.proc is not None:
+            process.terminate([self.proc], timeout)
+
+
+class LocalEngineSetLauncher(EngineSetLauncher):
+    """``n`` ``ipengine`` processes on this machine."""
+
+    kind = "local"
+
+    def __init__(self, context, n):
+        super().__init__(context, n)
+        self.procs = []
+        self.outputs = []
+
+    def start(self):
+        for i in range(self.n):
+            output = self.context.output_file(f"engine{i}")
+            try:
+                proc = process.spawn(self.context.engine_argv(), output, env=self.context.env,
+                                     die_with_parent=self.context.die_with_parent)
+            except OSError as e:
+                raise LaunchError(f"cannot run {self.context.engine_cmd[0]}: {e}") from None
+            self.procs.append(proc)
+            self.outputs.append(output)
+
+    @property
+    def pids(self):
+        return [p.pid for p in self.procs]
+
+    def _exited(self):
+        return [(i, p) for i, p in enumerate(self.procs) if p.poll() is not None]
+
+    def failure(self):
+        exited = self._exited()
+        if not exited:
+            return None
+        i, p = exited[0]
+        more = f" (and {len(exited) - 1} more)" if len(exited) > 1 else ""
+        return f"engine {i} (pid {p.pid}) exited with code {p.returncode}{more}"
+
+    def report(self):
+        exited = self._exited()
+        chosen = exited[:2] if exited else list(enumerate(self.procs))[:1]
+        files = []
+        for i, p in chosen:
+            files += [self.outputs[i], Path(self.context.logdir) / f"ipengine-{p.pid}.log"]
+        return process.tail_report("engine output", files)
+
+    def stop(self, timeout=5.0):
+        process.terminate(self.procs, timeout)
+
+    def describe(self):
+        return f"{self.n} local engines (pids {' '.join(map(str, self.pids))})"

@@ -1,0 +1,178 @@
+"""Child processes that can be stopped completely: spawn, watch, terminate, tail logs.
+
+Every child is started in a session of its own, so a Ctrl-C typed at the
+terminal reaches only ipcluster, which then stops the engines before the
+controller. Stopping a child also stops the processes it started (mpiexec's
+ranks, for example): their pids are read from /proc before the child is
+signalled, and whatever is still alive after the grace period is killed,
+after checking that the pid still names the same process.
+"""
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+POLL = 0.05
+PR_SET_PDEATHSIG = 1
+
+
+def program(name):
+    """The command line that runs one of our programs (``ipcontroller``, ``ipengine``)."""
+    beside = Path(sys.executable).parent / name
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    return [sys.executable, "-c", f"import sys; from kernel.apps.{name} import main; sys.exit(main())"]
+
+
+def _die_with_parent():
+    """In the child, before exec: get SIGTERM if ipcluster itself dies (Linux)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def spawn(argv, output, env=None, cwd=None, die_with_parent=False, stdin=None):
+    """Start ``argv`` in a new session, stdout and stderr appended to ``output``."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with open(output, "ab") as out:
+        return subprocess.Popen(
+            [str(a) for a in argv], stdin=subprocess.DEVNULL if stdin is None else stdin,
+            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True,
+            preexec_fn=_die_with_parent if die_with_parent and sys.platform.startswith("linux") else None,
+        )
+
+
+# -- the process table (Linux /proc; elsewhere only the direct child is known) --
+
+def _stat(pid):
+    """(ppid, start time, state) of ``pid``, or None if it is gone."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[1]), int(fields[19]), fields[0]
+
+
+def descendants(pid):
+    """[(pid, start time)] of every process below ``pid``, from /proc."""
+    children = {}
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return []
+    for entry in entries:
+        if entry.isdigit():
+            st = _stat(int(entry))
+            if st is not None:
+                children.setdefault(st[0], []).append((int(entry), st[1]))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def identity(pid):
+    st = _stat(pid)
+    return None if st is None else (pid, st[1])
+
+
+def same_alive(ident):
+    """Is the process ``(pid, start time)`` still running (and not a zombie)?"""
+    st = _stat(ident[0])
+    return st is not None and st[1] == ident[1] and st[2] != "Z"
+
+
+def pid_alive(pid):
+    st = _stat(pid)
+    if st is None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return not Path("/proc").is_dir()
+    return st[2] != "Z"
+
+
+def _signal(pid, sig):
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def terminate(procs, timeout=5.0, sig=signal.SIGTERM):
+    """Stop Popen objects and everything they started; return once all are gone.
+
+    ``sig`` goes to each child (mpiexec forwards it to its ranks); after
+    ``timeout`` seconds, the children and any process they started that is
+    still running are killed.
+    """
+    procs = [p for p in procs if p is not None]
+    tree = []
+    for p in procs:
+        if p.poll() is None:
+            tree.extend(descendants(p.pid))
+    for p in procs:
+        if p.poll() is None:
+            _signal(p.pid, sig)
+
+    def all_gone():
+        return all(p.poll() is not None for p in procs) and not any(same_alive(t) for t in tree)
+
+    deadline = time.monotonic() + timeout
+    while not all_gone() and time.monotonic() < deadline:
+        time.sleep(POLL)
+    if not all_gone():
+        for p in procs:
+            if p.poll() is None:
+                _signal(p.pid, signal.SIGKILL)
+        for t in tree:
+            if same_alive(t):
+                _signal(t[0], signal.SIGKILL)
+        for p in procs:
+            try:
+                p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+    for t in tree:  # killed grandchildren are reaped by init; wait (bounded) until they are
+        deadline = time.monotonic() + 5
+        while same_alive(t) and time.monotonic() < deadline:
+            time.sleep(POLL)
+
+
+def tail(path, lines=20):
+    """The last ``lines`` lines of a text file, or '' if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 64 * 1024))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", "replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def tail_report(title, paths, lines=20):
+    """'==> path <==' sections with the tail of each non-empty file."""
+    parts = []
+    for path in paths:
+        text = tail(path, lines)
+        if text.strip():
+            parts.append(f"==> {path} <==\n{text}")
+    if not parts:
+        return f"{title}: no output"
+    return f"{title}:\n" + "\n".join(parts)

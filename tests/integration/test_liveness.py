@@ -1,0 +1,63 @@
+"""Engines that die, hang or lose their controller."""
+
+import os
+import signal
+
+from tests.cluster import wait_for
+
+
+def fast_heartbeats(cluster_factory):
+    c = cluster_factory(controller_args=["--heartbeat-period", "0.2", "--heartbeat-timeout", "1"])
+    c.start_controller()
+    c.start_engines(2)
+    return c
+
+
+def test_sigkilled_engine_is_unregistered_and_its_id_reused(cluster_factory):
+    c = fast_heartbeats(cluster_factory)
+    mec = c.client()
+    pids = dict(zip(mec.get_ids(), [r["stdout"] for r in mec.execute("import os; print(os.getpid())")]))
+    victim = next(p for p in c.engines if str(p.pid) == pids[0].strip())
+    victim.kill()
+    wait_for(lambda: mec.get_ids() == [1], what="engine 0 to be unregistered")
+    c.start_engines(1, wait=False)
+    wait_for(lambda: mec.get_ids() == [0, 1], what="a new engine to take the lowest free id")
+
+
+def test_sigstopped_engine_is_unregistered_then_returns_as_a_fresh_engine(cluster_factory):
+    c = fast_heartbeats(cluster_factory)
+    mec = c.client()
+    pids = {r["id"]: int(r["stdout"]) for r in mec.execute("import os; print(os.getpid())")}
+    os.kill(pids[1], signal.SIGSTOP)
+    try:
+        wait_for(lambda: mec.get_ids() == [0], what="the stopped engine to be declared dead")
+        assert mec.execute("a = 1", targets=0)[0]["id"] == 0  # the others keep working
+    finally:
+        os.kill(pids[1], signal.SIGCONT)
+    wait_for(lambda: mec.get_ids() == [0, 1], what="the resumed engine to re-register")
+    assert mec.pull("id") == [0, 1]
+
+
+def test_engines_re_register_after_a_controller_restart(cluster_factory):
+    c = fast_heartbeats(cluster_factory)
+    c.kill_controller()
+    c.start_controller()  # new random ports and swissnums: engines re-read the FURL file
+    mec = c.client()
+    wait_for(lambda: mec.get_ids() == [0, 1], what="both engines to re-register")
+    assert sorted(mec.pull("id")) == [0, 1]
+
+
+def test_engine_started_before_the_controller_waits_for_its_furl(cluster_factory):
+    c = cluster_factory()
+    c.start_engines(1, wait=False)
+    c.start_controller()
+    c.wait_for_engines(1)
+
+
+def test_engine_without_a_controller_gives_up_after_its_timeout(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.kill_controller()
+    [engine] = c.start_engines(1, "--controller-timeout", "1", wait=False)
+    assert engine.wait(30) == 1
+    assert "no controller for" in c.output(len(c.logs) - 1)

@@ -1,0 +1,37 @@
+"""ipcontroller and ipengine as programs: flags, logs and clean shutdown."""
+
+import signal
+
+from kernel import paths
+
+
+def test_legacy_flags_warn_and_logfile_prefix_is_honoured(cluster_factory, tmp_path):
+    c = cluster_factory()
+    prefix = tmp_path / "ctl-"
+    process = c.start_controller("-x", "-y", "-l", str(prefix))
+    out = c.output(0)
+    assert "connections are always encrypted" in out
+    log = tmp_path / f"ctl-{process.pid}.log"
+    assert f"log in {log}" in out
+    c.start_engines(1)
+    assert "engine 0 registered" in log.read_text()
+
+
+def test_sigterm_stops_the_controller_cleanly_and_keeps_furls(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.start_engines(1)
+    c.controller.send_signal(signal.SIGTERM)
+    assert c.controller.wait(30) == 0
+    assert (c.security / paths.MEC_FURL).exists() and (c.security / paths.ENGINE_FURL).exists()
+    log = next((c.dir / "log").glob(f"ipcontroller-{c.controller.pid}.log")).read_text()
+    assert "controller stopped; FURL files kept" in log
+
+
+def test_sigterm_stops_an_engine_and_it_is_unregistered(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    [engine] = c.start_engines(1)
+    engine.send_signal(signal.SIGTERM)
+    assert engine.wait(30) == 0
+    c.wait_for_engines(0)

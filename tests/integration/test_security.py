@@ -1,0 +1,161 @@
+"""The capability model against real processes over TLS on loopback."""
+
+import os
+import socket
+import ssl
+import stat
+import struct
+
+import pytest
+
+from kernel import client, furl, paths
+from kernel.errors import BadFURLError, CapabilityRefused, WrongKeyError
+from kernel.wire.greeting import greeting
+from tests.cluster import wait_for
+
+
+def read_furl(path):
+    return furl.load(path)
+
+
+def test_furl_files_are_private_and_distinct(cluster):
+    assert stat.S_IMODE(os.stat(cluster.security).st_mode) == 0o700
+    swissnums = set()
+    for name in (paths.ENGINE_FURL, paths.MEC_FURL):
+        path = cluster.security / name
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        swissnums.add(read_furl(str(path)).swissnum)
+    for pem in cluster.security.glob("*.pem"):
+        assert stat.S_IMODE(os.stat(pem).st_mode) == 0o600
+    assert len(swissnums) == 2
+
+
+def test_forged_swissnum_is_refused(cluster):
+    real = read_furl(cluster.mec_furl)
+    forged = furl.FURL(real.tubid, real.hints, furl.new_swissnum())
+    with pytest.raises(CapabilityRefused, match="no such capability"):
+        client.MultiEngineClient(str(forged))
+    assert client.MultiEngineClient(cluster.mec_furl).get_ids() == [0, 1]
+
+
+def test_wrong_tubid_is_refused_before_anything_is_sent(cluster):
+    real = read_furl(cluster.mec_furl)
+    wrong = furl.FURL("b" * 52, real.hints, real.swissnum)
+    with pytest.raises(WrongKeyError, match="not the pinned tub id"):
+        client.MultiEngineClient(str(wrong))
+
+
+def test_capability_for_another_interface_is_refused(cluster):
+    with pytest.raises(CapabilityRefused, match="'engine' interface"):
+        client.MultiEngineClient(cluster.engine_furl)
+
+
+def test_engine_port_does_not_know_client_swissnums(cluster):
+    engine = read_furl(cluster.engine_furl)
+    mec = read_furl(cluster.mec_furl)
+    crossed = furl.FURL(engine.tubid, engine.hints, mec.swissnum)
+    with pytest.raises(CapabilityRefused, match="no such capability"):
+        client.MultiEngineClient(str(crossed))
+
+
+def test_malformed_furl_and_missing_file(tmp_path):
+    with pytest.raises(BadFURLError, match="bad port"):
+        client.MultiEngineClient(f"pb://{'a' * 52}@127.0.0.1:x/{'b' * 32}")
+    with pytest.raises(BadFURLError, match="no such file"):
+        client.MultiEngineClient(str(tmp_path / "nope.furl"))
+
+
+def _raw(port):
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+def _tls(port):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx.wrap_socket(_raw(port))
+
+
+def _closed_by_peer(sock):
+    try:
+        return sock.recv(100) == b""
+    except (ConnectionResetError, ssl.SSLError, OSError):
+        return True
+
+
+def test_garbage_on_both_ports_leaves_the_controller_serving(cluster):
+    ports = {read_furl(cluster.engine_furl).hints[-1][1], read_furl(cluster.mec_furl).hints[-1][1]}
+    engine = read_furl(cluster.engine_furl)
+    silent = []
+    for port in ports:
+        with _raw(port) as s:  # random bytes, not even TLS
+            s.sendall(os.urandom(4096))
+            assert _closed_by_peer(s)
+        with _raw(port) as s:  # an HTTP request
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert _closed_by_peer(s)
+        with _tls(port) as s:  # TLS, then garbage instead of a greeting
+            s.sendall(b"\x00" * 100)
+            assert _closed_by_peer(s)
+        silent.append(_tls(port))  # TLS, then silence (dropped after the pre-auth timeout)
+    with _tls(engine.hints[-1][1]) as s:  # authenticated, then an oversized header length
+        s.sendall(greeting(engine.swissnum) + struct.pack("!IH", 0xFFFFFFF0, 0))
+        assert _closed_by_peer(s)
+    with _tls(engine.hints[-1][1]) as s:  # authenticated, then a truncated frame and close
+        s.sendall(greeting(engine.swissnum) + struct.pack("!IH", 100, 0) + b'{"op":')
+    mec = client.MultiEngineClient(cluster.mec_furl)
+    assert mec.get_ids() == [0, 1]
+    assert mec.execute("x = 1 + 1")[0]["number"] >= 1
+    for s in silent:
+        s.close()
+
+
+def test_restart_with_fixed_ports_keeps_the_old_furls_working(cluster_factory):
+    c = cluster_factory()
+    ports = []
+    for _ in range(2):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        ports.append(s.getsockname()[1])
+        s.close()
+    args = ["--client-port", str(ports[0]), "--engine-port", str(ports[1])]
+    c.start_controller(*args)
+    before = {n: (c.security / n).read_text() for n in (paths.ENGINE_FURL, paths.MEC_FURL)}
+    c.start_engines(1)
+    c.kill_controller()
+    c.start_controller(*args)
+    after = {n: (c.security / n).read_text() for n in (paths.ENGINE_FURL, paths.MEC_FURL)}
+    assert before == after
+    mec = client.MultiEngineClient(before[paths.MEC_FURL].strip())
+    assert wait_for(lambda: mec.get_ids() == [0], what="the engine to re-register")
+
+
+def test_random_ports_issue_fresh_swissnums(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    first = read_furl(c.mec_furl)
+    c.kill_controller()
+    c.start_controller()
+    second = read_furl(c.mec_furl)
+    assert first.tubid == second.tubid  # same key
+    assert first.swissnum != second.swissnum
+    with pytest.raises((CapabilityRefused, ConnectionRefusedError)):
+        client.MultiEngineClient(str(first))
+
+
+def test_engine_with_a_wrong_tubid_exits_naming_the_cause(cluster):
+    real = read_furl(cluster.engine_furl)
+    wrong = cluster.dir / "wrong.furl"
+    wrong.write_text(str(furl.FURL("c" * 52, real.hints[-1:], real.swissnum)))
+    [engine] = cluster.start_engines(1, "--furl-file", str(wrong), wait=False)
+    assert engine.wait(30) == 1
+    assert "not the pinned tub id" in cluster.output(len(cluster.logs) - 1)
+
+
+def test_engine_with_a_forged_swissnum_exits_naming_the_cause(cluster):
+    real = read_furl(cluster.engine_furl)
+    forged = cluster.dir / "forged.furl"
+    forged.write_text(str(furl.FURL(real.tubid, real.hints, furl.new_swissnum())))
+    [engine] = cluster.start_engines(1, "--furl-file", str(forged), wait=False)
+    assert engine.wait(30) == 1
+    assert "no such capability" in cluster.output(len(cluster.logs) - 1)

@@ -1,0 +1,125 @@
+"""The capability greeting and session dispatch, one-sided with StringTransport."""
+
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from kernel.wire import framing
+from kernel.wire.greeting import greeting
+from kernel.wire.protocol import CapabilityTable, ServerProtocol
+
+SWISS = "s" * 32
+
+
+class TCPStringTransport(StringTransport):
+    def setTcpNoDelay(self, enabled):
+        self.nodelay = enabled
+
+    def abortConnection(self):
+        self.disconnecting = True
+
+
+class RecordingInterface:
+    name = "test"
+    max_frame = 1000
+
+    def __init__(self):
+        self.sessions = []
+
+    def open_session(self, protocol):
+        session = RecordingSession()
+        self.sessions.append(session)
+        return session
+
+
+class RecordingSession:
+    def __init__(self):
+        self.messages = []
+        self.closed_with = None
+
+    def message(self, header, buffers):
+        self.messages.append((header, [bytes(b) for b in buffers]))
+
+    def closed(self, reason):
+        self.closed_with = reason
+
+
+def connect():
+    interface = RecordingInterface()
+    table = CapabilityTable()
+    table.add(SWISS, interface)
+    clock = Clock()
+    protocol = ServerProtocol(table, clock, preauth_timeout=10)
+    transport = TCPStringTransport()
+    protocol.makeConnection(transport)
+    return protocol, transport, clock, interface
+
+
+def frames_written(transport, clock):
+    clock.advance(0)
+    return framing.FrameDecoder().feed(transport.value())
+
+
+def test_known_swissnum_opens_its_interface_byte_at_a_time():
+    protocol, transport, clock, interface = connect()
+    data = greeting(SWISS) + b"".join(framing.encode({"op": "hi", "x": 1}, [b"abc"]))
+    for i in range(len(data)):
+        protocol.dataReceived(data[i:i + 1])
+    [(welcome, _)] = frames_written(transport, clock)
+    assert welcome == {"op": "welcome", "interface": "test"}
+    assert interface.sessions[0].messages == [({"op": "hi", "x": 1}, [b"abc"])]
+
+
+def test_unknown_swissnum_is_told_no_such_capability_and_closed():
+    protocol, transport, clock, interface = connect()
+    protocol.dataReceived(greeting("x" * 32))
+    [(refused, _)] = frames_written(transport, clock)
+    assert refused == {"op": "refused", "error": "no such capability"}
+    assert transport.disconnecting
+    assert interface.sessions == []
+
+
+def test_garbage_before_the_greeting_aborts_without_buffering():
+    protocol, transport, clock, interface = connect()
+    protocol.dataReceived(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert transport.disconnecting or transport.disconnected
+    assert transport.value() == b""
+
+
+def test_silent_peer_is_dropped_after_the_preauth_timeout():
+    protocol, transport, clock, interface = connect()
+    protocol.dataReceived(b"KRN")
+    clock.advance(9)
+    assert not (transport.disconnecting or transport.disconnected)
+    clock.advance(2)
+    assert transport.disconnecting or transport.disconnected
+
+
+def test_oversized_frame_after_auth_closes_only_that_connection():
+    protocol, transport, clock, interface = connect()
+    protocol.dataReceived(greeting(SWISS))
+    big = b"".join(framing.encode({"op": "big"}, [b"x" * 5000]))
+    protocol.dataReceived(big)
+    assert transport.disconnecting or transport.disconnected
+    assert interface.sessions[0].messages == []
+
+
+def test_frames_sent_in_one_turn_go_out_in_one_write():
+    protocol, transport, clock, interface = connect()
+    protocol.dataReceived(greeting(SWISS))
+    clock.advance(0)
+    transport.clear()
+    writes = []
+    transport.writeSequence = lambda seq: writes.append(list(seq))
+    for i in range(50):
+        protocol.send({"op": "m", "i": i})
+    clock.advance(0)
+    assert len(writes) == 1 and len(writes[0]) == 1
+
+
+def test_capability_table_lookup():
+    table = CapabilityTable()
+    a, b = object(), object()
+    table.add("a" * 32, a)
+    table.add("b" * 32, b)
+    assert table.lookup("a" * 32) is a and table.lookup("b" * 32) is b
+    assert table.lookup("c" * 32) is None

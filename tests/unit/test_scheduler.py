@@ -1,0 +1,1030 @@
+"""Unit tests of the task scheduler state machine: events in, actions out.
+
+Every test drives the scheduler with explicit ``now`` values and a seeded
+``random.Random``, so it is deterministic and never sleeps.
+
+Measured once by hand (not asserted): 200,000 submit + success cycles with
+8 engines and hwm=2 take about 1.6 s with leastload, 1.4-2.1 s with lru,
+plainrandom and twobin, and 3 s with weighted; with all 200,000 queued first
+it is about 2.1 s, so the cost per task does not grow with the queue.
+"""
+
+import random
+
+import pytest
+from hypothesis import HealthCheck, assume, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from kernel.controller.scheduler import (
+    OUTCOMES,
+    SCHEMES,
+    Dependency,
+    Dispatch,
+    Finish,
+    Scheduler,
+    TaskSpec,
+)
+
+
+def make(scheme="leastload", engines=(), hwm=2, seed=0, **kw):
+    s = Scheduler(scheme, hwm=hwm, rng=random.Random(seed), **kw)
+    for eid in engines:
+        s.add_engine(eid, 0)
+    return s
+
+
+def sent(actions):
+    """(taskid, eid) of every Dispatch, in order."""
+    return [(a.taskid, a.eid) for a in actions if isinstance(a, Dispatch)]
+
+
+def ended(actions):
+    """(taskid, succeeded, error) of every Finish, in order."""
+    return [(a.taskid, a.succeeded, a.error) for a in actions if isinstance(a, Finish)]
+
+
+def only_finish(actions):
+    (finish,) = [a for a in actions if isinstance(a, Finish)]
+    return finish
+
+
+def submit_all(s, ids, now=0, **kw):
+    actions = []
+    for i in ids:
+        actions += s.submit(TaskSpec(i, **kw), now)
+    return actions
+
+
+# --------------------------------------------------------------- construction
+
+
+def test_unknown_scheme_is_named_in_the_error():
+    with pytest.raises(ValueError, match="'fastest'"):
+        Scheduler("fastest")
+
+
+def test_negative_hwm_is_rejected():
+    with pytest.raises(ValueError, match="hwm"):
+        Scheduler(hwm=-1)
+
+
+def test_default_scheme_is_leastload():
+    assert Scheduler().scheme == "leastload"
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_every_scheme_runs_a_simple_workload(scheme):
+    s = make(scheme, engines=[0, 1, 2], hwm=2, seed=3)
+    actions = submit_all(s, range(20))
+    running = sent(actions)
+    assert len(running) == 6
+    done = []
+    while running:
+        tid, eid = running.pop(0)
+        actions = s.task_done(tid, eid, "success", 1)
+        done += ended(actions)
+        running += sent(actions)
+        assert all(s.engine_load(e) <= 2 for e in (0, 1, 2))
+    assert sorted(t for t, _, _ in done) == list(range(20))
+    assert s.status() == {"scheduled": 0, "pending": 0, "succeeded": 20, "failed": 0}
+
+
+# -------------------------------------------------------------------- schemes
+
+
+def test_leastload_prefers_the_least_loaded_engine():
+    s = make("leastload", engines=[0, 1, 2], hwm=0)
+    assert sent(submit_all(s, [0, 1, 2])) == [(0, 0), (1, 1), (2, 2)]
+    s.task_done(1, 1, "success", 1)
+    assert sent(s.submit(TaskSpec(3), 1)) == [(3, 1)]
+
+
+def test_leastload_breaks_ties_by_least_recent_use():
+    s = make("leastload", engines=[0, 1, 2], hwm=0)
+    submit_all(s, [0, 1, 2])  # engine 0 used first, then 1, then 2
+    # all loads are 1: the least recently used engine wins
+    assert sent(s.submit(TaskSpec(3), 1)) == [(3, 0)]
+    assert sent(s.submit(TaskSpec(4), 1)) == [(4, 1)]
+
+
+def test_lru_ignores_load():
+    s = make("lru", engines=[0, 1, 2], hwm=0)
+    assert sent(submit_all(s, [0, 1, 2])) == [(0, 0), (1, 1), (2, 2)]
+    s.task_done(2, 2, "success", 1)  # engine 2 is now idle but most recently used
+    assert sent(submit_all(s, [3, 4, 5])) == [(3, 0), (4, 1), (5, 2)]
+
+
+def test_new_engines_come_before_used_ones_in_arrival_order():
+    s = make("lru", engines=[5, 3], hwm=0)
+    assert sent(s.submit(TaskSpec(0), 0)) == [(0, 5)]
+    s.add_engine(9, 0)
+    assert sent(submit_all(s, [1, 2, 3])) == [(1, 3), (2, 9), (3, 5)]
+
+
+def test_plainrandom_is_reproducible_and_spreads_work():
+    def run(seed):
+        s = make("plainrandom", engines=[0, 1, 2], hwm=0, seed=seed)
+        return [eid for _, eid in sent(submit_all(s, range(3000)))]
+
+    first = run(7)
+    assert first == run(7)
+    assert first != run(8)
+    for eid in (0, 1, 2):
+        assert 800 < first.count(eid) < 1200
+
+
+class Scripted(random.Random):
+    """A Random whose randrange answers come from a script."""
+
+    def __init__(self, answers):
+        super().__init__(0)
+        self.answers = list(answers)
+
+    def randrange(self, *args):
+        return self.answers.pop(0)
+
+
+def test_twobin_takes_the_less_recently_used_of_two_random_engines():
+    s = Scheduler("twobin", hwm=0, rng=Scripted([2, 0, 0, 1, 1, 1]))
+    for eid in (0, 1, 2):
+        s.add_engine(eid, 0)
+    # picks engines 2 and 0, neither used: 0 arrived first, so it is older
+    assert sent(s.submit(TaskSpec(0), 0)) == [(0, 0)]
+    # picks 0 (just used) and 1 (never used): 1
+    assert sent(s.submit(TaskSpec(1), 0)) == [(1, 1)]
+    # the same engine twice: that one
+    assert sent(s.submit(TaskSpec(2), 0)) == [(2, 1)]
+
+
+def test_twobin_is_reproducible():
+    def run(seed):
+        s = make("twobin", engines=range(5), hwm=0, seed=seed)
+        return sent(submit_all(s, range(200)))
+
+    assert run(1) == run(1)
+
+
+def test_weighted_strongly_prefers_idle_engines():
+    s = make("weighted", engines=[0, 1], hwm=0, seed=11)
+    for i in range(40):
+        for tid, eid in sent(s.submit(TaskSpec(i), 0)):
+            if eid == 1:
+                s.task_done(tid, eid, "success", 0)  # engine 1 is always idle again
+    # an idle engine weighs a million times a busy one: engine 0 got only the first task
+    assert s.engine_load(0) == 1
+
+
+def test_weighted_favours_the_lighter_of_two_busy_engines():
+    s = make("weighted", engines=[0, 1], hwm=0, seed=5)
+    submit_all(s, range(3))
+    loads = {eid: s.engine_load(eid) for eid in (0, 1)}
+    assert sorted(loads.values()) == [1, 2]
+    lighter = min(loads, key=loads.get)
+    counts = {0: 0, 1: 0}
+    for tid in range(3, 903):  # each task ends at once, so the loads stay 1 and 2
+        ((_, eid),) = sent(s.submit(TaskSpec(tid), 0))
+        counts[eid] += 1
+        s.task_done(tid, eid, "success", 0)
+    # two weighted draws, the lighter kept: the heavier wins only if drawn twice, 1/9 here
+    assert 700 < counts[lighter] < 900
+
+
+def test_weighted_is_reproducible():
+    def run(seed):
+        s = make("weighted", engines=range(4), hwm=3, seed=seed)
+        actions = submit_all(s, range(12))
+        for tid, eid in sent(actions)[::2]:
+            actions += s.task_done(tid, eid, "success", 1)
+        return sent(actions)
+
+    assert run(4) == run(4)
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_restricted_tasks_also_follow_the_scheme_and_avoid_refusers(scheme):
+    s = make(scheme, engines=[0, 1, 2], hwm=0, seed=2)
+    (first,) = sent(s.submit(TaskSpec(0, has_depend=True), 0))
+    refuser = first[1]
+    actions = s.task_done(0, refuser, "declined", 1)
+    ((tid, eid),) = sent(actions)
+    assert tid == 0 and eid != refuser
+
+
+# ------------------------------------------------------------- hwm and order
+
+
+def test_hwm_limits_outstanding_tasks_per_engine():
+    s = make(engines=[0, 1], hwm=2)
+    assert len(sent(submit_all(s, range(10)))) == 4
+    assert s.engine_load(0) == s.engine_load(1) == 2
+    assert s.status() == {"scheduled": 6, "pending": 4, "succeeded": 0, "failed": 0}
+    assert sent(s.task_done(0, 0, "success", 1)) == [(4, 0)]
+
+
+def test_hwm_zero_means_no_limit():
+    s = make(engines=[0, 1], hwm=0)
+    assert len(sent(submit_all(s, range(10)))) == 10
+
+
+def test_a_new_engine_takes_a_batch_of_queued_tasks_in_one_event():
+    s = make(hwm=5)
+    assert submit_all(s, range(500)) == []
+    assert sent(s.add_engine(0, 1)) == [(i, 0) for i in range(5)]
+    s2 = make(hwm=0)
+    submit_all(s2, range(500))
+    assert len(sent(s2.add_engine(0, 1))) == 500
+
+
+def test_tasks_are_dispatched_first_in_first_out():
+    s = make(hwm=1)
+    submit_all(s, range(10))
+    order = sent(s.add_engine(0, 0))
+    while len(order) < 10:
+        order += sent(s.task_done(order[-1][0], 0, "success", 1))
+    assert [t for t, _ in order] == list(range(10))
+
+
+def test_slots_of_finished_tasks_are_reused_by_that_engine():
+    s = make(engines=[0, 1], hwm=1)
+    submit_all(s, range(4))
+    assert sent(s.task_done(1, 1, "success", 1)) == [(2, 1)]
+    assert sent(s.task_done(0, 0, "success", 1)) == [(3, 0)]
+
+
+# ----------------------------------------------------------- retries, recovery
+
+
+def test_a_failed_task_is_retried_on_another_engine_even_if_its_own_is_free():
+    s = make(engines=[0, 1], hwm=1)
+    submit_all(s, [0], retries=1)
+    submit_all(s, [1, 2])
+    # 0 on engine 0, 1 on engine 1; 0 fails: engine 0 is free but 0 would rather not go back
+    actions = s.task_done(0, 0, "failure", 1)
+    assert ended(actions) == []
+    assert sent(actions) == [(2, 0)]
+    assert s.waiting_reason(0).startswith("waiting for a free engine slot")
+    assert sent(s.task_done(1, 1, "success", 2)) == [(0, 1)]
+    assert ended(s.task_done(0, 1, "success", 3)) == [(0, True, None)]
+
+
+def test_a_retry_goes_back_to_a_failing_engine_when_no_other_is_alive():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0, retries=2), 0)
+    assert sent(s.task_done(0, 0, "failure", 1)) == [(0, 0)]
+    assert sent(s.task_done(0, 0, "failure", 2)) == [(0, 0)]
+    assert ended(s.task_done(0, 0, "failure", 3)) == [(0, False, None)]
+
+
+def test_a_retry_waiting_for_other_engines_takes_a_new_engine():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, retries=1), 0)
+    s.submit(TaskSpec(1), 0)
+    assert s.task_done(0, 0, "failure", 1) == []  # engine 1 is busy, engine 0 failed it
+    assert sent(s.add_engine(2, 2)) == [(0, 2)]
+
+
+def test_a_retry_stops_waiting_when_the_other_engines_die():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, retries=1), 0)
+    s.submit(TaskSpec(1), 0)
+    s.task_done(0, 0, "failure", 1)
+    actions = s.remove_engine(1, 2, "lost")
+    assert ended(actions) == [(1, False, "EngineDied")]
+    assert sent(actions) == [(0, 0)]  # engine 0 is all there is
+
+
+def test_retries_go_to_the_back_of_the_queue():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0, retries=1), 0)
+    submit_all(s, [1, 2])
+    s.add_engine(1, 0)  # takes task 1
+    order = sent(s.task_done(0, 0, "failure", 1))  # 0 avoids engine 0: engine 0 takes 2
+    assert order == [(2, 0)]
+    assert sent(s.task_done(1, 1, "success", 2)) == [(0, 1)]
+
+
+def test_exhausted_retries_finish_with_the_engines_own_failure():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, retries=1), 0)
+    assert sent(s.task_done(0, 0, "failure", 1)) == [(0, 1)]
+    finish = only_finish(s.task_done(0, 1, "failure", 2))
+    assert finish == Finish(0, False, None, "")
+    assert s.state(0) == "failed"
+
+
+def test_recovery_runs_under_the_same_taskid_once_retries_are_exhausted():
+    recovery = TaskSpec(0, retries=1)
+    spec = TaskSpec(0, retries=1, recovery=recovery)
+    s = make(engines=[0, 1], hwm=1)
+    (d,) = s.submit(spec, 0)
+    assert d.spec is spec
+    (d,) = s.task_done(0, d.eid, "failure", 1)
+    assert d.spec is spec  # a plain retry
+    (d,) = s.task_done(0, d.eid, "failure", 2)
+    assert d.spec is recovery and d.taskid == 0
+    (d,) = s.task_done(0, d.eid, "failure", 3)
+    assert d.spec is recovery  # the recovery's own retry
+    assert ended(s.task_done(0, d.eid, "failure", 4)) == [(0, False, None)]
+
+
+def test_recovery_chains_and_success_of_a_recovery():
+    last = TaskSpec(0)
+    middle = TaskSpec(0, recovery=last)
+    spec = TaskSpec(0, recovery=middle)
+    s = make(engines=[0], hwm=1)
+    s.submit(spec, 0)
+    assert s.task_done(0, 0, "failure", 1)[0].spec is middle
+    assert s.task_done(0, 0, "failure", 2)[0].spec is last
+    assert ended(s.task_done(0, 0, "success", 3)) == [(0, True, None)]
+    assert s.status() == {"scheduled": 0, "pending": 0, "succeeded": 1, "failed": 0}
+
+
+def test_recovery_may_have_its_own_dependencies():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0, recovery=TaskSpec(0, after=Dependency({7}))), 0)
+    finish = only_finish(s.task_done(0, 0, "failure", 1))
+    assert finish.error == "ImpossibleDependency" and "[7]" in finish.message
+
+
+def test_a_recovery_chain_that_loops_is_rejected():
+    a, b = TaskSpec(0), TaskSpec(0)
+    a.recovery, b.recovery = b, a
+    s = make(engines=[0])
+    with pytest.raises(ValueError, match="loops"):
+        s.submit(a, 0)
+    selfish = TaskSpec(1)
+    selfish.recovery = selfish
+    with pytest.raises(ValueError, match="loops"):
+        s.submit(selfish, 0)
+    assert s.status() == {"scheduled": 0, "pending": 0, "succeeded": 0, "failed": 0}
+
+
+# ------------------------------------------------------------ declined, unmet
+
+
+def test_a_declined_task_is_not_offered_to_that_engine_again():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, has_depend=True), 0)  # to engine 0
+    s.submit(TaskSpec(1), 0)  # to engine 1
+    actions = s.task_done(0, 0, "declined", 1)
+    assert sent(actions) == []  # engine 0 is free but declined it
+    assert s.waiting_reason(0).startswith("waiting for a free engine slot")
+    assert sent(s.task_done(1, 1, "success", 2)) == [(0, 1)]
+
+
+def test_declining_does_not_use_up_retries():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, has_depend=True), 0)
+    assert sent(s.task_done(0, 0, "declined", 1)) == [(0, 1)]
+    assert ended(s.task_done(0, 1, "success", 2)) == [(0, True, None)]
+
+
+def test_a_task_every_engine_declined_waits_and_says_why():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, has_depend=True), 0)
+    s.task_done(0, 0, "declined", 1)
+    assert s.task_done(0, 1, "declined", 2) == []
+    assert s.waiting_reason(0) == "waiting for a dependency: no engine accepted it (declined by 0, 1)"
+    assert s.state(0) == "scheduled"
+    assert sent(s.properties_changed(1, 3)) == [(0, 1)]
+
+
+def test_properties_changed_reoffers_only_declined_tasks():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0, has_depend=True), 0)
+    s.task_done(0, 0, "declined", 1)
+    s.submit(TaskSpec(1), 1)  # plain tasks still run there
+    assert sent(s.submit(TaskSpec(2), 1)) == []
+    assert sent(s.task_done(1, 0, "success", 2)) == [(2, 0)]
+    s.task_done(2, 0, "success", 3)
+    assert sent(s.properties_changed(0, 4)) == [(0, 0)]
+
+
+def test_unmet_is_for_good_but_a_new_engine_may_take_it():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    assert s.task_done(0, 0, "unmet", 1) == []
+    assert s.properties_changed(0, 2) == []
+    assert "unmet on 0" in s.waiting_reason(0)
+    assert sent(s.add_engine(1, 3)) == [(0, 1)]
+
+
+def test_a_new_engine_reusing_an_id_is_a_different_engine():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.task_done(0, 0, "unmet", 1)
+    s.remove_engine(0, 2, "shut down")
+    assert sent(s.add_engine(0, 3)) == [(0, 0)]
+
+
+def test_waiting_restricted_tasks_get_engines_before_the_plain_backlog():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, has_depend=True), 0)  # engine 0
+    s.submit(TaskSpec(1), 0)  # engine 1
+    s.task_done(0, 0, "declined", 1)  # 0 waits for engine 1; engine 0 takes...
+    submit_all(s, range(2, 6), now=1)  # ...task 2; 3, 4, 5 queue
+    assert sent(s.task_done(1, 1, "success", 2)) == [(0, 1)]
+
+
+# ------------------------------------------------------------------- timeouts
+
+
+def test_a_task_nobody_accepts_times_out():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0, has_depend=True, timeout=5), 0)
+    s.task_done(0, 0, "declined", 1)
+    assert s.tick(4.9) == []
+    finish = only_finish(s.tick(5))
+    assert (finish.taskid, finish.error) == (0, "DependencyTimeout")
+    assert "declined by 0" in finish.message and "5 s" in finish.message
+    assert s.tick(100) == []
+
+
+def test_a_task_waiting_only_for_a_free_slot_does_not_time_out():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.submit(TaskSpec(1, timeout=1), 0)
+    assert s.tick(100) == []
+    assert sent(s.task_done(0, 0, "success", 101)) == [(1, 0)]
+
+
+def test_an_overdue_task_that_becomes_unrunnable_fails_at_the_next_tick():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.submit(TaskSpec(1, has_depend=True, timeout=1), 0)
+    assert s.tick(2) == []  # only busy
+    s.task_done(0, 0, "success", 3)  # 1 goes to engine 0...
+    s.task_done(1, 0, "declined", 4)  # ...which declines it
+    assert ended(s.tick(5)) == [(1, False, "DependencyTimeout")]
+
+
+def test_a_task_times_out_without_engines():
+    s = make()
+    s.submit(TaskSpec(0, timeout=2), 0)
+    s.submit(TaskSpec(1), 0)
+    finish = only_finish(s.tick(2.5))
+    assert finish.error == "DependencyTimeout" and "waiting for an engine" in finish.message
+    assert sent(s.add_engine(0, 3)) == [(1, 0)]
+
+
+def test_a_task_waiting_for_others_times_out_and_names_them():
+    s = make(engines=[0], hwm=1)
+    submit_all(s, [0, 1])
+    s.submit(TaskSpec(2, after=Dependency({0, 1}), timeout=3), 0)
+    finish = only_finish(s.tick(3))
+    assert finish.error == "DependencyTimeout"
+    assert "waiting for tasks [0, 1]" in finish.message
+
+
+def test_no_timeout_means_waiting_forever():
+    s = make()
+    s.submit(TaskSpec(0), 0)
+    s.submit(TaskSpec(1, timeout=0), 0)
+    assert s.tick(1e9) == []
+
+
+def test_a_recovery_gets_a_fresh_timeout():
+    s = make(engines=[0], hwm=1)
+    spec = TaskSpec(0, has_depend=True, timeout=1, recovery=TaskSpec(0, has_depend=True, timeout=10))
+    s.submit(spec, 0)
+    s.task_done(0, 0, "failure", 5)  # the recovery starts at 5
+    s.task_done(0, 0, "declined", 6)
+    assert s.tick(14) == []
+    assert ended(s.tick(15)) == [(0, False, "DependencyTimeout")]
+
+
+# --------------------------------------------------------- graph dependencies
+
+
+def test_after_all_success_waits_for_every_prerequisite():
+    s = make(engines=[0, 1], hwm=1)
+    submit_all(s, [0, 1])
+    assert s.submit(TaskSpec(2, after=Dependency({0, 1})), 0) == []
+    assert s.waiting_reason(2) == "waiting for tasks [0, 1]"
+    assert sent(s.task_done(0, 0, "success", 1)) == []
+    assert s.waiting_reason(2) == "waiting for tasks [1]"
+    assert sent(s.task_done(1, 1, "success", 2)) == [(2, 0)]
+
+
+def test_after_finished_prerequisites_runs_at_once():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.task_done(0, 0, "success", 1)
+    assert sent(s.submit(TaskSpec(1, after=Dependency({0})), 2)) == [(1, 0)]
+
+
+def test_after_all_success_is_impossible_once_one_fails():
+    s = make(engines=[0, 1], hwm=1)
+    submit_all(s, [0, 1])
+    s.submit(TaskSpec(2, after=Dependency({0, 1})), 0)
+    assert ended(s.task_done(0, 0, "failure", 1)) == [(0, False, None), (2, False, "ImpossibleDependency")]
+    assert s.status() == {"scheduled": 0, "pending": 1, "succeeded": 0, "failed": 2}
+
+
+def test_impossible_dependency_message_names_the_culprit():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.submit(TaskSpec(1, after=Dependency({0})), 0)
+    actions = s.task_done(0, 0, "failure", 1)
+    assert ended(actions) == [(0, False, None), (1, False, "ImpossibleDependency")]
+    assert "task 0 failed" in actions[1].message
+
+
+def test_after_any_runs_when_one_succeeds_and_is_impossible_when_all_fail():
+    s = make(engines=[0, 1], hwm=1)
+    submit_all(s, [0, 1])
+    s.submit(TaskSpec(2, after=Dependency({0, 1}, all=False)), 0)
+    assert sent(s.task_done(0, 0, "failure", 1)) == []
+    assert sent(s.task_done(1, 1, "success", 2)) == [(2, 0)]
+
+    s = make(engines=[0, 1], hwm=1)
+    submit_all(s, [0, 1])
+    s.submit(TaskSpec(2, after=Dependency({0, 1}, all=False)), 0)
+    s.task_done(0, 0, "failure", 1)
+    assert ended(s.task_done(1, 1, "failure", 2))[-1] == (2, False, "ImpossibleDependency")
+
+
+def test_after_failure_only_runs_a_cleanup_when_something_failed():
+    s = make(engines=[0], hwm=2)
+    submit_all(s, [0, 1])
+    s.submit(TaskSpec(2, after=Dependency({0}, success=False, failure=True)), 0)
+    s.submit(TaskSpec(3, after=Dependency({1}, success=False, failure=True)), 0)
+    assert sent(s.task_done(0, 0, "failure", 1)) == [(2, 0)]
+    assert ended(s.task_done(1, 0, "success", 2))[-1] == (3, False, "ImpossibleDependency")
+
+
+def test_after_success_or_failure_runs_either_way():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.submit(TaskSpec(1, after=Dependency({0}, failure=True)), 0)
+    assert sent(s.task_done(0, 0, "failure", 1)) == [(1, 0)]
+
+
+def test_a_dependency_counting_nothing_is_impossible():
+    s = make(engines=[0])
+    s.submit(TaskSpec(0), 0)
+    finish = only_finish(s.submit(TaskSpec(1, after=Dependency({0}, success=False)), 0))
+    assert finish.error == "ImpossibleDependency"
+
+
+def test_unknown_prerequisites_fail_at_once_naming_them():
+    s = make(engines=[0])
+    s.submit(TaskSpec(0), 0)
+    finish = only_finish(s.submit(TaskSpec(1, after=Dependency({0, 8, 9})), 0))
+    assert finish.error == "ImpossibleDependency"
+    assert "[8, 9]" in finish.message
+    finish = only_finish(s.submit(TaskSpec(2, follow=Dependency({5})), 0))
+    assert "[5]" in finish.message
+
+
+def test_a_failure_cascades_down_a_long_chain_without_recursion():
+    s = make(hwm=1)
+    s.submit(TaskSpec(0), 0)
+    for i in range(1, 5000):
+        s.submit(TaskSpec(i, after=Dependency({i - 1})), 0)
+    actions = s.abort(0, 1)
+    assert [a.taskid for a in actions] == list(range(5000))
+    assert s.status()["failed"] == 5000
+
+
+def test_a_long_chain_runs_in_order():
+    s = make(engines=[0, 1], hwm=2)
+    actions = s.submit(TaskSpec(0), 0)
+    for i in range(1, 100):
+        actions += s.submit(TaskSpec(i, after=Dependency({i - 1})), 0)
+    order = sent(actions)
+    while len(order) < 100:
+        order += sent(s.task_done(*order[-1], "success", 1))
+    assert [t for t, _ in order] == list(range(100))
+
+
+def test_follow_runs_where_the_prerequisites_ran_and_waits_for_them():
+    s = make(engines=[0, 1], hwm=2)
+    submit_all(s, [0, 1])  # 0 on engine 0, 1 on engine 1
+    s.submit(TaskSpec(2, follow=Dependency({0})), 0)
+    assert s.waiting_reason(2) == "waiting for tasks [0]"
+    assert sent(s.task_done(0, 0, "success", 1)) == [(2, 0)]
+
+
+def test_follow_waits_for_a_slot_on_its_engine_rather_than_use_another():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.task_done(0, 0, "success", 1)
+    s.submit(TaskSpec(1), 1)  # engine 1 (least recently used)
+    s.submit(TaskSpec(2), 1)  # engine 0
+    assert s.submit(TaskSpec(3, follow=Dependency({0})), 1) == []
+    assert sent(s.task_done(1, 1, "success", 2)) == []  # engine 1 is not where 0 ran
+    assert sent(s.task_done(2, 0, "success", 3)) == [(3, 0)]
+
+
+def test_follow_all_on_different_engines_is_impossible():
+    s = make(engines=[0, 1], hwm=1)
+    submit_all(s, [0, 1])
+    s.submit(TaskSpec(2, follow=Dependency({0, 1})), 0)
+    s.task_done(0, 0, "success", 1)
+    actions = s.task_done(1, 1, "success", 2)
+    assert ended(actions) == [(1, True, None), (2, False, "ImpossibleDependency")]
+    assert "different engines (0, 1)" in actions[1].message
+
+
+def test_follow_all_on_the_same_engine():
+    s = make(engines=[0], hwm=2)
+    submit_all(s, [0, 1])
+    s.add_engine(1, 0)
+    s.submit(TaskSpec(2, follow=Dependency({0, 1})), 0)
+    s.task_done(0, 0, "success", 1)
+    assert sent(s.task_done(1, 0, "success", 2)) == [(2, 0)]
+
+
+def test_follow_any_runs_on_one_of_the_engines():
+    s = make(engines=[0, 1, 2], hwm=1)
+    submit_all(s, [0, 1, 2])
+    s.submit(TaskSpec(3, follow=Dependency({0, 1}, all=False)), 0)
+    s.task_done(2, 2, "success", 1)  # engine 2 is free but did not run 0 or 1
+    assert sent(s.task_done(1, 1, "success", 2)) == [(3, 1)]
+
+
+def test_follow_an_engine_that_is_gone_is_impossible():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.task_done(0, 0, "success", 1)
+    s.remove_engine(0, 2, "shut down")
+    finish = only_finish(s.submit(TaskSpec(1, follow=Dependency({0})), 3))
+    assert finish.error == "ImpossibleDependency" and "engine 0, which is gone" in finish.message
+
+
+def test_follow_fails_when_its_engine_dies_while_it_waits():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.task_done(0, 0, "success", 1)
+    s.submit(TaskSpec(1), 1)  # occupies engine 0
+    s.submit(TaskSpec(2, follow=Dependency({0})), 1)
+    actions = s.remove_engine(0, 2, "killed")
+    assert ended(actions) == [(1, False, "EngineDied"), (2, False, "ImpossibleDependency")]
+
+
+def test_follow_does_not_go_to_a_new_engine_with_the_same_id():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.task_done(0, 0, "success", 1)
+    s.remove_engine(0, 2, "restart")
+    s.add_engine(0, 3)
+    assert ended(s.submit(TaskSpec(1, follow=Dependency({0})), 4)) == [(1, False, "ImpossibleDependency")]
+
+
+def test_a_failing_follow_task_retries_on_the_same_engine():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.task_done(0, 0, "success", 1)
+    s.submit(TaskSpec(1, retries=1, follow=Dependency({0})), 1)
+    assert sent(s.task_done(1, 0, "failure", 2)) == [(1, 0)]
+
+
+def test_follow_and_after_together():
+    s = make(engines=[0, 1], hwm=1)
+    submit_all(s, [0, 1])
+    s.submit(TaskSpec(2, after=Dependency({1}), follow=Dependency({0})), 0)
+    s.task_done(0, 0, "success", 1)
+    assert s.waiting_reason(2) == "waiting for tasks [1]"
+    assert sent(s.task_done(1, 1, "success", 2)) == [(2, 0)]
+
+
+# ---------------------------------------------------------------------- abort
+
+
+def test_abort_a_scheduled_task():
+    s = make()
+    s.submit(TaskSpec(0), 0)
+    finish = only_finish(s.abort(0, 1))
+    assert (finish.taskid, finish.succeeded, finish.error) == (0, False, "TaskAborted")
+    assert s.add_engine(0, 2) == []
+    assert s.state(0) == "failed"
+    with pytest.raises(IndexError, match="Task Already Completed"):
+        s.abort(0, 3)
+
+
+def test_abort_a_running_task_keeps_its_slot_until_the_engine_reports():
+    s = make(engines=[0], hwm=1)
+    submit_all(s, [0, 1])
+    assert ended(s.abort(0, 1)) == [(0, False, "TaskAborted")]
+    assert s.engine_load(0) == 1
+    assert s.status() == {"scheduled": 1, "pending": 0, "succeeded": 0, "failed": 1}
+    with pytest.raises(IndexError, match="Task Already Aborted"):
+        s.abort(0, 2)
+    actions = s.task_done(0, 0, "success", 3)  # the result is thrown away
+    assert ended(actions) == [] and sent(actions) == [(1, 0)]
+    assert s.state(0) == "failed"
+    with pytest.raises(IndexError, match="Task Already Completed"):
+        s.abort(0, 4)
+
+
+def test_abort_a_running_task_whose_engine_then_dies():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0, retries=3), 0)
+    s.abort(0, 1)
+    assert s.remove_engine(0, 2, "killed") == []
+
+
+def test_abort_a_task_waiting_for_others_fails_its_dependents():
+    s = make(engines=[0], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    s.submit(TaskSpec(1, after=Dependency({0})), 0)
+    s.submit(TaskSpec(2, after=Dependency({1})), 0)
+    assert ended(s.abort(1, 1)) == [(1, False, "TaskAborted"), (2, False, "ImpossibleDependency")]
+
+
+def test_abort_errors():
+    s = make()
+    with pytest.raises(IndexError, match="No task #99"):
+        s.abort(99, 0)
+    with pytest.raises(TypeError, match="'x'"):
+        s.abort("x", 0)
+    with pytest.raises(TypeError):
+        s.abort(True, 0)
+
+
+def test_abort_a_succeeded_task():
+    s = make(engines=[0])
+    s.submit(TaskSpec(0), 0)
+    s.task_done(0, 0, "success", 1)
+    with pytest.raises(IndexError, match="Task Already Completed"):
+        s.abort(0, 2)
+
+
+# -------------------------------------------------------------- engine death
+
+
+def test_an_engine_death_fails_its_tasks_without_retries():
+    s = make(engines=[3], hwm=0)
+    submit_all(s, range(8))
+    actions = s.remove_engine(3, 1, "exit status -9")
+    assert [f.error for f in actions] == ["EngineDied"] * 8
+    assert actions[7].message == "engine 3 died while running task 7: exit status -9"
+
+
+def test_an_engine_death_requeues_tasks_with_retries_elsewhere():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, retries=1), 0)
+    s.submit(TaskSpec(1), 0)
+    s.task_done(1, 1, "success", 1)
+    assert sent(s.remove_engine(0, 2, "lost")) == [(0, 1)]
+    assert ended(s.remove_engine(1, 3, "lost")) == [(0, False, "EngineDied")]
+
+
+def test_a_task_that_kills_engines_is_poison():
+    s = make(hwm=1, poison_after=3)
+    s.submit(TaskSpec(7, retries=99), 0)
+    for eid in range(3):
+        s.add_engine(eid, eid)
+        actions = s.remove_engine(eid, eid + 0.5, "segfault")
+    finish = only_finish(actions)
+    assert finish.error == "PoisonTask"
+    assert "killed 3 engines (0, 1, 2)" in finish.message and "not retried" in finish.message
+    assert "check the task" in finish.message
+
+
+def test_poison_detection_can_be_turned_off():
+    s = make(hwm=1, poison_after=None)
+    s.submit(TaskSpec(0, retries=5), 0)
+    for eid in range(5):
+        s.add_engine(eid, 0)
+        assert ended(s.remove_engine(eid, 0, "boom")) == []
+    s.add_engine(9, 0)
+    s.task_done(0, 9, "success", 1)
+    assert s.state(0) == "succeeded"
+
+
+def test_engine_death_runs_the_recovery_once_retries_are_exhausted():
+    recovery = TaskSpec(0)
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, recovery=recovery), 0)
+    (d,) = s.remove_engine(0, 1, "lost")
+    assert d.spec is recovery and d.eid == 1
+
+
+def test_removing_an_unknown_engine_is_ignored_and_late_reports_too():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, retries=1), 0)
+    assert s.remove_engine(5, 0, "?") == []
+    s.remove_engine(0, 1, "lost")
+    assert s.task_done(0, 0, "success", 2) == []  # engine 0 was given up on
+    assert s.state(0) == "pending"
+    assert ended(s.task_done(0, 1, "success", 3)) == [(0, True, None)]
+
+
+def test_adding_an_engine_twice_is_an_error():
+    s = make(engines=[0])
+    with pytest.raises(ValueError, match="engine 0"):
+        s.add_engine(0, 1)
+
+
+# --------------------------------------------------------- queries, validation
+
+
+def test_status_counts_and_verbose_lists():
+    s = make(engines=[0], hwm=1)
+    submit_all(s, range(5))
+    s.task_done(0, 0, "success", 1)
+    s.task_done(1, 0, "failure", 2)
+    s.abort(4, 3)
+    assert s.status() == {"scheduled": 1, "pending": 1, "succeeded": 1, "failed": 2}
+    assert s.status(verbose=True) == {"scheduled": [3], "pending": [2], "succeeded": [0], "failed": [1, 4]}
+
+
+def test_state_of_every_kind_of_task():
+    s = make(engines=[0], hwm=1)
+    submit_all(s, range(4))
+    s.task_done(0, 0, "success", 1)
+    s.task_done(1, 0, "failure", 1)
+    assert [s.state(i) for i in range(4)] == ["succeeded", "failed", "pending", "scheduled"]
+    with pytest.raises(KeyError):
+        s.state(4)
+
+
+def test_waiting_reason_of_every_kind_of_task():
+    s = make(hwm=1)
+    s.submit(TaskSpec(0), 0)
+    assert s.waiting_reason(0) == "waiting for an engine"
+    s.add_engine(0, 1)
+    assert s.waiting_reason(0) is None  # running
+    s.submit(TaskSpec(1), 1)
+    assert s.waiting_reason(1).startswith("waiting for a free engine slot")
+    s.task_done(0, 0, "success", 2)
+    assert s.waiting_reason(0) is None  # finished
+    with pytest.raises(KeyError):
+        s.waiting_reason(42)
+
+
+def test_engine_load_of_an_unknown_engine():
+    with pytest.raises(KeyError):
+        make().engine_load(0)
+
+
+def test_submit_validation():
+    s = make()
+    s.submit(TaskSpec(0), 0)
+    with pytest.raises(ValueError, match="already submitted"):
+        s.submit(TaskSpec(0), 0)
+    with pytest.raises(TypeError):
+        s.submit(TaskSpec("1"), 0)
+    with pytest.raises(ValueError, match="retries"):
+        s.submit(TaskSpec(1, retries=-1), 0)
+    with pytest.raises(ValueError, match="timeout"):
+        s.submit(TaskSpec(1, timeout=-1), 0)
+
+
+def test_task_done_validation():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0), 0)
+    with pytest.raises(ValueError, match="'crashed'"):
+        s.task_done(0, 0, "crashed", 1)
+    with pytest.raises(KeyError):
+        s.task_done(5, 0, "success", 1)
+    assert s.task_done(0, 1, "success", 1) == []  # not running there: stale news
+    assert s.state(0) == "pending"
+
+
+def test_properties_changed_of_an_unknown_engine():
+    with pytest.raises(KeyError):
+        make().properties_changed(3, 0)
+
+
+def test_the_dependency_ids_become_a_frozenset():
+    assert Dependency([1, 2, 2]).ids == frozenset({1, 2})
+
+
+# ------------------------------------------------------ random event sequences
+
+
+class SchedulerMachine(RuleBasedStateMachine):
+    """Random events; checks hwm, that nothing is lost, and that refusals are honoured."""
+
+    @initialize(scheme=st.sampled_from(SCHEMES), hwm=st.integers(0, 3), seed=st.integers(0, 2**32))
+    def setup(self, scheme, hwm, seed):
+        self.s = Scheduler(scheme, hwm=hwm, poison_after=2, rng=random.Random(seed))
+        self.hwm = hwm
+        self.now = 0.0
+        self.live = {}  # eid -> incarnation
+        self.incarnations = 0
+        self.running = {}  # taskid -> eid, until the engine reports (aborted ones too)
+        self.finished = {}  # taskid -> Finish
+        self.submitted = []
+        self.refused = set()  # (taskid, incarnation, spec id) not to be offered again
+        self.spec_of = {}
+
+    def apply(self, actions):
+        for a in actions:
+            if isinstance(a, Dispatch):
+                assert a.eid in self.live
+                assert a.taskid not in self.finished
+                assert a.taskid not in self.running
+                assert (a.taskid, self.live[a.eid], id(a.spec)) not in self.refused
+                self.running[a.taskid] = a.eid
+                self.spec_of[a.taskid] = a.spec
+            else:
+                assert a.taskid not in self.finished, f"second Finish for {a.taskid}"
+                self.finished[a.taskid] = a
+
+    @rule(eid=st.integers(0, 4))
+    def add_engine(self, eid):
+        assume(eid not in self.live)
+        self.incarnations += 1
+        self.live[eid] = self.incarnations
+        self.apply(self.s.add_engine(eid, self.now))
+
+    @rule(data=st.data())
+    def remove_engine(self, data):
+        assume(self.live)
+        eid = data.draw(st.sampled_from(sorted(self.live)))
+        del self.live[eid]
+        self.running = {t: e for t, e in self.running.items() if e != eid}
+        self.apply(self.s.remove_engine(eid, self.now, "test"))
+
+    @rule(data=st.data())
+    def submit(self, data):
+        taskid = len(self.submitted)
+        known = st.sampled_from(self.submitted + [10_000]) if self.submitted else st.just(10_000)
+
+        def dependency():
+            return st.none() | st.builds(
+                Dependency, st.frozensets(known, min_size=1, max_size=3),
+                st.booleans(), st.booleans(), st.booleans())
+
+        def spec(depth):
+            return st.builds(
+                TaskSpec, st.just(taskid), retries=st.integers(0, 2), has_depend=st.booleans(),
+                after=dependency(), follow=dependency(), timeout=st.none() | st.floats(1, 20),
+                recovery=spec(depth - 1) if depth else st.none())
+
+        self.submitted.append(taskid)
+        self.apply(self.s.submit(data.draw(spec(2)), self.now))
+
+    @rule(data=st.data(), outcome=st.sampled_from(OUTCOMES))
+    def task_done(self, data, outcome):
+        assume(self.running)
+        taskid = data.draw(st.sampled_from(sorted(self.running)))
+        eid = self.running.pop(taskid)
+        if outcome in ("declined", "unmet") and taskid not in self.finished:
+            self.refused.add((taskid, self.live[eid], id(self.spec_of[taskid])))
+        self.apply(self.s.task_done(taskid, eid, outcome, self.now))
+
+    @rule(eid=st.integers(0, 4))
+    def properties_changed(self, eid):
+        assume(eid in self.live)
+        self.refused = {r for r in self.refused if r[1] != self.live[eid]}  # unmet stays, but is rare
+        self.apply(self.s.properties_changed(eid, self.now))
+
+    @rule(data=st.data())
+    def abort(self, data):
+        assume(self.submitted)
+        taskid = data.draw(st.sampled_from(self.submitted))
+        if taskid in self.finished:
+            with pytest.raises(IndexError):
+                self.s.abort(taskid, self.now)
+        else:
+            self.apply(self.s.abort(taskid, self.now))
+
+    @rule(dt=st.floats(0, 10))
+    def tick(self, dt):
+        self.now += dt
+        self.apply(self.s.tick(self.now))
+
+    @invariant()
+    def never_above_hwm_and_books_balance(self):
+        if not hasattr(self, "s"):
+            return
+        for eid in self.live:
+            load = self.s.engine_load(eid)
+            assert load == sum(1 for e in self.running.values() if e == eid)
+            assert not self.hwm or load <= self.hwm
+        status = self.s.status()
+        assert sum(status.values()) == len(self.submitted)
+        assert status["succeeded"] + status["failed"] == len(self.finished)
+
+    def teardown(self):
+        if not hasattr(self, "s"):
+            return
+        # Engines that accept everything: every task must end exactly once.
+        self.refused.clear()
+        for round_ in range(60):
+            if len(self.finished) == len(self.submitted) and not self.running:
+                break
+            eid = 100 + round_
+            self.incarnations += 1
+            self.live[eid] = self.incarnations
+            self.apply(self.s.add_engine(eid, self.now))
+            for e in sorted(self.live):
+                self.apply(self.s.properties_changed(e, self.now))
+            for taskid, e in sorted(self.running.items()):
+                del self.running[taskid]
+                self.apply(self.s.task_done(taskid, e, "success", self.now))
+        assert sorted(self.finished) == self.submitted
+        assert not self.running
+        assert self.s.status()["scheduled"] == self.s.status()["pending"] == 0
+
+
+SchedulerMachine.TestCase.settings = settings(
+    max_examples=150, stateful_step_count=40, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+test_random_event_sequences = SchedulerMachine.TestCase
