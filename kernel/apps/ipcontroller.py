@@ -5,6 +5,7 @@ import sys
 from kernel import paths
 from kernel.apps import common
 from kernel.controller.service import ControllerConfig, ControllerService
+from kernel.controller.tasks import TaskInterface
 
 SCHEMES = ("leastload", "lru", "plainrandom", "twobin", "weighted")
 
@@ -45,14 +46,6 @@ def config_from(args):
     )
 
 
-def _task_interface():
-    try:
-        from kernel.controller.tasks import TaskInterface
-    except ImportError:
-        return None
-    return TaskInterface.for_controller
-
-
 def _main(argv, stdout, stderr):
     args = build_parser().parse_args(argv)
     common.warn_legacy_security(args, stderr)
@@ -64,7 +57,7 @@ def _main(argv, stdout, stderr):
 
     log_file = common.log_path("ipcontroller", config.ipythondir, args.logfile)
     common.start_logging(log_file)
-    service = ControllerService(reactor, config, _task_interface())
+    service = ControllerService(reactor, config, TaskInterface.for_controller)
     try:
         service.startService()
     except OSError as e:

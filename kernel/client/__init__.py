@@ -7,9 +7,26 @@ files from the security directory when called with no argument.
 from kernel.client.multiengine import MultiEngineClient, MultiEngineMapper, ParallelFunction
 from kernel.client.remote import CompositeError
 from kernel.client.results import NotAPendingResult, PendingResult, ResultList
+from kernel.client.task import (
+    Dependency,
+    MapTask,
+    ResultNS,
+    StringTask,
+    TaskResult,
+    depend,
+    dependent,
+    require,
+)
+from kernel.client.taskclient import TaskClient
 from kernel.errors import (
     BadFURLError,
     CapabilityRefused,
+    DependencyTimeout,
+    ImpossibleDependency,
+    PoisonTask,
+    TaskAborted,
+    TaskRejectError,
+    UnmetDependency,
     ConnectionLost,
     EngineDied,
     InvalidEngineID,
@@ -23,5 +40,7 @@ __all__ = [
     "MultiEngineClient", "MultiEngineMapper", "ParallelFunction", "CompositeError",
     "NotAPendingResult", "PendingResult", "ResultList", "BadFURLError", "CapabilityRefused",
     "ConnectionLost", "EngineDied", "InvalidEngineID", "KernelError", "NoEnginesRegistered",
-    "QueueCleared", "WrongKeyError",
+    "QueueCleared", "WrongKeyError", "TaskClient", "StringTask", "MapTask", "TaskResult",
+    "ResultNS", "Dependency", "depend", "dependent", "require", "DependencyTimeout",
+    "ImpossibleDependency", "PoisonTask", "TaskAborted", "TaskRejectError", "UnmetDependency",
 ]

@@ -31,9 +31,13 @@ def _keepalive(sock):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
+BUILTIN_ERRORS = {e.__name__: e for e in (TypeError, ValueError, IndexError, KeyError)}
+
+
 def remote_error(header):
     """The exception for a controller-side ``error`` reply."""
-    etype = getattr(errors, header.get("etype", ""), None)
+    name = header.get("etype", "")
+    etype = BUILTIN_ERRORS.get(name) or getattr(errors, name, None)
     if not (isinstance(etype, type) and issubclass(etype, Exception)):
         etype = errors.KernelError
     return etype(header.get("message", "the controller reported an error"))

@@ -80,11 +80,15 @@ class EngineHandle:
         command.on_done(self.id, header, buffers)
 
     def clear_queue(self):
-        """Fail every command not yet running with QueueCleared."""
-        cleared = list(self.queue)
-        self.queue.clear()
-        waiting = list(self.inflight)[1:]  # all but the oldest may not have started
-        if waiting:
+        """Fail every multiengine command not yet running with QueueCleared.
+
+        Tasks stay queued: they belong to the scheduler, not to the caller.
+        """
+        cleared = [c for c in self.queue if c.method != "run_task"]
+        kept = [c for c in self.queue if c.method == "run_task"]
+        self.queue = deque(kept)
+        waiting = [cid for cid, c in list(self.inflight.items())[1:] if c.method != "run_task"]
+        if waiting:  # sent, but the engine may not have started them
             self.session.send({"op": "cancel", "cids": waiting})
         for command in cleared:
             command.on_done(self.id, synthetic_error(
