@@ -2,16 +2,24 @@
 
 import os
 import socket
-import ssl
 import stat
-import struct
 
 import pytest
 
 from kernel import client, furl, paths
 from kernel.errors import BadFURLError, CapabilityRefused, WrongKeyError
-from kernel.wire.greeting import greeting
-from tests.cluster import wait_for
+from security import hostile
+from tests.cluster import Cluster, wait_for
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """One controller with two engines for the tests that leave it as they found it."""
+    c = Cluster(tmp_path_factory.mktemp("security"))
+    c.start_controller()
+    c.start_engines(2)
+    yield c
+    c.stop()
 
 
 def read_furl(path):
@@ -65,47 +73,20 @@ def test_malformed_furl_and_missing_file(tmp_path):
         client.MultiEngineClient(str(tmp_path / "nope.furl"))
 
 
-def _raw(port):
-    return socket.create_connection(("127.0.0.1", port), timeout=5)
-
-
-def _tls(port):
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx.wrap_socket(_raw(port))
-
-
-def _closed_by_peer(sock):
-    try:
-        return sock.recv(100) == b""
-    except (ConnectionResetError, ssl.SSLError, OSError):
-        return True
-
-
-def test_garbage_on_both_ports_leaves_the_controller_serving(cluster):
-    ports = {read_furl(cluster.engine_furl).hints[-1][1], read_furl(cluster.mec_furl).hints[-1][1]}
+def test_hostile_peers_on_both_ports_leave_the_controller_serving(cluster):
     engine = read_furl(cluster.engine_furl)
+    mec = read_furl(cluster.mec_furl)
     silent = []
-    for port in ports:
-        with _raw(port) as s:  # random bytes, not even TLS
-            s.sendall(os.urandom(4096))
-            assert _closed_by_peer(s)
-        with _raw(port) as s:  # an HTTP request
-            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert _closed_by_peer(s)
-        with _tls(port) as s:  # TLS, then garbage instead of a greeting
-            s.sendall(b"\x00" * 100)
-            assert _closed_by_peer(s)
-        silent.append(_tls(port))  # TLS, then silence (dropped after the pre-auth timeout)
-    with _tls(engine.hints[-1][1]) as s:  # authenticated, then an oversized header length
-        s.sendall(greeting(engine.swissnum) + struct.pack("!IH", 0xFFFFFFF0, 0))
-        assert _closed_by_peer(s)
-    with _tls(engine.hints[-1][1]) as s:  # authenticated, then a truncated frame and close
-        s.sendall(greeting(engine.swissnum) + struct.pack("!IH", 100, 0) + b'{"op":')
-    mec = client.MultiEngineClient(cluster.mec_furl)
-    assert mec.get_ids() == [0, 1]
-    assert mec.execute("x = 1 + 1")[0]["number"] >= 1
+    for capability in (engine, mec):
+        port = capability.hints[-1][1]
+        for case in hostile.UNAUTHENTICATED:
+            assert case(port), f"{case.__name__} on port {port} was not closed"
+        for case in hostile.AUTHENTICATED:
+            assert case(port, capability.swissnum), f"{case.__name__} on port {port} was not closed"
+        silent.append(hostile.tls_then_silence(port))
+    client_ = client.MultiEngineClient(cluster.mec_furl)
+    assert client_.get_ids() == [0, 1]
+    assert client_.execute("x = 1 + 1")[0]["number"] >= 1
     for s in silent:
         s.close()
 

@@ -1,0 +1,1 @@
+"""Adversarial peers for testing a controller's defences (see README.md)."""
