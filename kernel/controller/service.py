@@ -138,6 +138,7 @@ class ControllerService(Service):
 
     def _listen(self, ip, port, identity, table):
         factory = Factory.forProtocol(lambda: ServerProtocol(table, self.reactor))
+        factory.noisy = False
         listening = self.reactor.listenSSL(port, factory, ServerTLS(identity), interface=ip)
         self.ports.append(listening)
         return listening.getHost().port

@@ -82,6 +82,7 @@ class EngineConnector:
                 self._welcomed, self._message, self._lost,
             )
         )
+        factory.noisy = False
         d = endpoint.connect(factory)
         d.addErrback(lambda f: self._retry(f"{host}:{port}: {f.getErrorMessage()}"))
 
