@@ -1,0 +1,165 @@
+"""The floor: what loopback can do with no cluster in the way, measured in this run.
+
+* TCP echo round trip: one byte to a Python echo server in another process
+  and back (TCP_NODELAY), the least any request/reply can cost here.
+* TLS echo round trip: the same over stdlib ``ssl`` TLS 1.3.
+* TLS bandwidth: 128 MB sent with stdlib ``ssl`` (TLS 1.3, the same kind of
+  ECDSA P-256 key the controller uses) to a process that receives it into one
+  preallocated buffer and acknowledges it; time from the first byte sent to
+  the acknowledgement.
+
+The servers run as ``python -m bench.floor serve MODE [CERT]`` and print
+their port; they are killed by pid when the measurement ends.
+"""
+
+import os
+import socket
+import ssl
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import procs
+from bench.timing import MB, clock, latency_stats, time_calls
+
+LENGTH = struct.Struct("!Q")
+CHUNK = 1 << 20
+
+
+def _recv_exact(sock, n):
+    buf = bytearray(n)
+    view, got = memoryview(buf), 0
+    while got < n:
+        k = sock.recv_into(view[got:], min(n - got, CHUNK))
+        if not k:
+            return None
+        got += k
+    return buf
+
+
+def serve(mode, certfile=None):
+    """Accept one connection on loopback and echo, or sink length-prefixed blobs."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(listener.getsockname()[1], flush=True)
+    conn, _ = listener.accept()
+    listener.close()
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if certfile:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.load_cert_chain(certfile)
+        conn = ctx.wrap_socket(conn, server_side=True)
+    with conn:
+        if mode == "echo":
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                conn.sendall(data)
+        while True:  # sink
+            head = _recv_exact(conn, LENGTH.size)
+            if head is None:
+                return
+            if _recv_exact(conn, LENGTH.unpack(head)[0]) is None:
+                return
+            conn.sendall(b"k")
+
+
+class _Server:
+    """A ``serve`` process and a connected client socket to it."""
+
+    def __init__(self, mode, certfile=None):
+        self.mode, self.certfile = mode, certfile
+        self.process = None
+        self.sock = None
+
+    def __enter__(self):
+        env = dict(os.environ)
+        root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
+        args = [sys.executable, "-m", "bench.floor", "serve", self.mode]
+        if self.certfile:
+            args.append(self.certfile)
+        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, env=env)
+        try:
+            port = int(self.process.stdout.readline())
+            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.certfile:
+                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+                ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+                ctx.check_hostname = False
+                ctx.verify_mode = ssl.CERT_NONE
+                sock = ctx.wrap_socket(sock)
+            self.sock = sock
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self.sock
+
+    def __exit__(self, *exc):
+        try:
+            if self.sock is not None:
+                self.sock.close()
+        finally:
+            procs.stop_popen([self.process], grace=1.0)
+            if self.process is not None and self.process.stdout is not None:
+                self.process.stdout.close()
+
+
+def _echo(sock, n, warmup):
+    def round_trip():
+        sock.sendall(b"x")
+        if not sock.recv(16):
+            raise ConnectionError("echo server went away")
+
+    return latency_stats(time_calls(round_trip, n, warmup))
+
+
+def _bandwidth(sock, size, reps):
+    payload = memoryview(b"\x01" * size)
+    head = LENGTH.pack(size)
+
+    def send():
+        sock.sendall(head)
+        sock.sendall(payload)
+        if sock.recv(1) != b"k":
+            raise ConnectionError("sink went away")
+
+    seconds = time_calls(send, reps, warmup=1)
+    return {"mb_per_s": size / MB / statistics.median(seconds), "best_mb_per_s": size / MB / min(seconds),
+            "seconds": seconds, "size_mb": size / MB}
+
+
+def _certificate(directory):
+    from kernel.tls import Identity
+
+    path = Path(directory) / "floor.pem"
+    path.write_bytes(Identity.create().to_pem())
+    return str(path)
+
+
+def measure(echo_calls=2000, echo_warmup=200, tls_size_mb=128, tls_reps=5):
+    """All floor numbers as a dict; each in its own server process."""
+    out = {}
+    with _Server("echo") as sock:
+        out["tcp_echo_us"] = _echo(sock, echo_calls, echo_warmup)
+    with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
+        cert = _certificate(tmp)
+        with _Server("echo", cert) as sock:
+            out["tls_echo_us"] = _echo(sock, echo_calls, echo_warmup)
+        with _Server("sink", cert) as sock:
+            out["tls_bandwidth"] = _bandwidth(sock, int(tls_size_mb * MB), tls_reps)
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "serve":
+        serve(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+    else:
+        import json
+
+        print(json.dumps(measure(echo_calls=500, tls_reps=2), indent=1))

@@ -1,0 +1,20 @@
+"""The functions the workloads send to engines, made to travel by value.
+
+They are compiled with ``__name__ == "__main__"`` (into a namespace of their
+own, not the real ``__main__``), so cloudpickle (kernel, dask) ships their
+code by value and ipyparallel's canning finds their module on the engine;
+engines never need to import ``bench``.
+"""
+
+SOURCE = '''
+def noop(*args, **kwargs):
+    return None
+
+pow10 = lambda x: x**10
+'''
+
+_namespace = {"__name__": "__main__"}
+exec(compile(SOURCE, "<bench remote functions>", "exec"), _namespace)
+
+noop = _namespace["noop"]
+pow10 = _namespace["pow10"]

@@ -1,0 +1,97 @@
+"""The systems under test, each behind the same small interface.
+
+A system starts a cluster of two engines (or workers), then offers the
+operations the workloads time. An operation a system has no equivalent for
+raises ``Unsupported`` with a note; the workload is then skipped for that
+system and the note printed.
+"""
+
+import importlib
+
+
+class Unsupported(Exception):
+    """This system has no equivalent of the operation (the message says why)."""
+
+
+class System:
+    name = ""
+    engines = 2
+
+    def available(self):
+        """None if the system can run here, else a note saying why not."""
+        return None
+
+    def version(self):
+        return ""
+
+    def start(self):
+        """Start a cluster of ``engines`` ready engines; return ``{phase: seconds}``.
+
+        The dict has at least ``"ready"``: seconds from the first process
+        spawned to every engine able to run work.
+        """
+        raise NotImplementedError
+
+    def stop(self):
+        """Stop everything ``start`` started (safe to call twice, or after a failed start)."""
+        raise NotImplementedError
+
+    def pids(self):
+        """``{role: pid or [pids]}`` of every process of the cluster except this one."""
+        return {}
+
+    def all_pids(self):
+        out = []
+        for value in self.pids().values():
+            out.extend(value if isinstance(value, list) else [value])
+        return out
+
+    # -- operations timed by the workloads (raise Unsupported if no equivalent) --
+
+    def tiny_one(self):
+        """The cheapest call on one engine and its reply."""
+        raise Unsupported("no single-engine call")
+
+    def tiny_all(self):
+        """The cheapest call on every engine, replies gathered."""
+        raise Unsupported("no all-engine call")
+
+    def apply_one(self, func):
+        """Call ``func()`` on one chosen engine and return its result."""
+        raise Unsupported("no call of a function on a chosen engine")
+
+    def push(self, array):
+        """Send ``array`` to one engine (under the name ``a``)."""
+        raise Unsupported("no push")
+
+    def pull(self):
+        """Fetch what ``push`` sent back from that engine; return it."""
+        raise Unsupported("no pull")
+
+    def map(self, func, seq):
+        """``list(map(func, seq))`` in parallel over the engines (not load balanced)."""
+        raise Unsupported("no map")
+
+    def tasks_run(self, func, n):
+        """Submit ``n`` load-balanced tasks ``func()`` one by one, then wait for all."""
+        raise Unsupported("no load-balanced tasks")
+
+    def tasks_map(self, func, seq):
+        """Load-balanced ``list(map(func, seq))``; return the list."""
+        raise Unsupported("no load-balanced map")
+
+    def task_one(self, func):
+        """One load-balanced task ``func()``, waited for; return its result."""
+        raise Unsupported("no load-balanced tasks")
+
+
+SYSTEMS = {
+    "kernel": "bench.systems.kernel:KernelSystem",
+    "ipyparallel": "bench.systems.ipyparallel:IPyParallelSystem",
+    "dask": "bench.systems.dask:DaskSystem",
+}
+
+
+def load(name):
+    module, _, cls = SYSTEMS[name].partition(":")
+    return getattr(importlib.import_module(module), cls)()

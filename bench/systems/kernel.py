@@ -1,0 +1,178 @@
+"""Our cluster: ipcontroller and two ipengine processes in a temporary --ipythondir.
+
+Started the way tests/cluster.py starts it: the controller first, its FURL
+files awaited, then the engines, ready when ``get_ids()`` lists them all.
+The programs are run as ``python -c "from kernel.apps.X import main; ..."``
+(exactly what the installed scripts do) so that another package's
+``ipcontroller``/``ipengine`` scripts in the same environment (ipyparallel
+installs both) cannot be picked up instead. Everything listens on loopback.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench import procs
+from bench.systems import System, Unsupported
+from bench.timing import clock, wait_for
+
+STARTUP_TIMEOUT = 60.0
+
+
+def program(name):
+    return [sys.executable, "-c", f"import sys; from kernel.apps.{name} import main; sys.exit(main())"]
+
+
+def task_client_classes():
+    """``(TaskClient, MapTask)`` if this checkout has them, else None."""
+    try:
+        from kernel.client import MapTask, TaskClient
+    except ImportError:
+        return None
+    return TaskClient, MapTask
+
+
+class KernelSystem(System):
+    name = "kernel"
+
+    def __init__(self):
+        self.dir = None
+        self.controller = None
+        self.engine_procs = []
+        self.logs = []
+        self.mec = None
+        self.tc = None
+        self.engine_pids = {}
+
+    def version(self):
+        import kernel
+
+        return getattr(kernel, "__version__", "")
+
+    # -- processes ------------------------------------------------------------
+
+    def _spawn(self, name, args):
+        log = open(self.dir / f"{name}-{len(self.logs)}.out", "w")
+        self.logs.append(log)
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        process = subprocess.Popen([*program(name), "--ipythondir", str(self.dir), *args],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.dir)
+        process.program = name
+        return process
+
+    def _furl(self, name):
+        from kernel import paths
+
+        return self.dir / "security" / getattr(paths, name)
+
+    def _check_alive(self):
+        for p in [self.controller, *self.engine_procs]:
+            if p is not None and p.poll() is not None:
+                raise RuntimeError(f"{p.program} exited with {p.returncode}:\n{self.output()}")
+
+    def output(self):
+        text = []
+        for log in self.logs:
+            log.flush()
+            text.append(Path(log.name).read_text()[-2000:])
+        return "\n".join(text)
+
+    def start(self):
+        from kernel.client import MultiEngineClient
+
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-kernel-"))
+        t0 = clock()
+        self.controller = self._spawn("ipcontroller", ["--client-ip", "127.0.0.1", "--engine-ip", "127.0.0.1"])
+
+        def furls_written():
+            self._check_alive()
+            return self._furl("ENGINE_FURL").exists() and self._furl("MEC_FURL").exists()
+
+        wait_for(furls_written, STARTUP_TIMEOUT, what="the controller's FURL files")
+        t_controller = clock()
+        self.engine_procs = [self._spawn("ipengine", []) for _ in range(self.engines)]
+        self.mec = MultiEngineClient(str(self._furl("MEC_FURL")))
+
+        def engines_ready():
+            self._check_alive()
+            return len(self.mec.get_ids()) == self.engines
+
+        wait_for(engines_ready, STARTUP_TIMEOUT, what=f"{self.engines} engines to register")
+        t_ready = clock()
+        self.ids = self.mec.get_ids()
+        self.mec.execute("import os as _bench_os; _bench_pid = _bench_os.getpid()", targets=self.ids)
+        self.engine_pids = dict(zip(self.ids, self.mec.pull("_bench_pid", targets=self.ids)))
+        classes = task_client_classes()
+        if classes is not None and self._furl("TC_FURL").exists():
+            self.tc = classes[0](str(self._furl("TC_FURL")))
+        return {"controller": t_controller - t0, "ready": t_ready - t0}
+
+    def stop(self):
+        for client in (self.mec, self.tc):
+            try:
+                if client is not None:
+                    client.close()
+            except Exception:
+                pass
+        self.mec = self.tc = None
+        try:
+            procs.stop_popen([*self.engine_procs, self.controller])
+        finally:
+            self.engine_procs, self.controller = [], None
+            for log in self.logs:
+                log.close()
+            self.logs = []
+            if self.dir is not None:
+                shutil.rmtree(self.dir, ignore_errors=True)
+                self.dir = None
+
+    def pids(self):
+        """The controller's pid and the engines' pids, in engine id order."""
+        return {"controller": self.controller.pid, "engines": [self.engine_pids[i] for i in self.ids]}
+
+    # -- multiengine ------------------------------------------------------------
+
+    def tiny_one(self):
+        self.mec.execute("pass", targets=self.ids[0], block=True)
+
+    def tiny_all(self):
+        self.mec.execute("pass", targets="all", block=True)
+
+    def apply_one(self, func):
+        raise Unsupported("MultiEngineClient has no apply; execute is its cheapest call")
+
+    def push(self, array):
+        self.mec.push({"a": array}, targets=self.ids[0], block=True)
+
+    def pull(self):
+        return self.mec.pull("a", targets=self.ids[0], block=True)[0]
+
+    def map(self, func, seq):
+        return self.mec.map(func, seq)
+
+    # -- tasks (when kernel.client.TaskClient exists) ------------------------------
+
+    def _task_client(self):
+        if self.tc is None:
+            if task_client_classes() is None:
+                raise Unsupported("kernel.client.TaskClient is not in this checkout yet")
+            raise Unsupported("the controller wrote no task FURL file")
+        return self.tc
+
+    def tasks_run(self, func, n):
+        tc = self._task_client()
+        MapTask = task_client_classes()[1]
+        ids = [tc.run(MapTask(func)) for _ in range(n)]
+        tc.barrier(ids)
+        return ids
+
+    def tasks_map(self, func, seq):
+        return self._task_client().map(func, seq)
+
+    def task_one(self, func):
+        tc = self._task_client()
+        MapTask = task_client_classes()[1]
+        return tc.get_task_result(tc.run(MapTask(func)), block=True)

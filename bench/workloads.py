@@ -1,0 +1,281 @@
+"""What is timed, the same way for every system.
+
+A workload names the system operation it times (see ``bench.systems.System``)
+and the metrics it produces. If a system raises ``Unsupported`` for the
+operation, the workload's metrics are recorded as skipped with that note; any
+other failure is recorded as an error and the run goes on. To add a workload:
+give ``System`` an operation (raising Unsupported by default), implement it in
+the systems that have it, and append a ``Workload`` to ``WORKLOADS``.
+"""
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+import numpy
+
+from bench import procs
+from bench.remote import noop, pow10
+from bench.systems import Unsupported
+from bench.timing import MB, clock, latency_stats, time_calls
+
+
+@dataclass
+class Config:
+    quick: bool = False
+    sizes: list = field(default_factory=lambda: [1, 16, 128])
+
+    def __post_init__(self):
+        q = self.quick
+        self.startup_reps = 1 if q else 3
+        self.latency_calls = 100 if q else 500
+        self.latency_warmup = 10 if q else 50
+        self.map_reps = 3 if q else 10
+        self.tasks_n = 200 if q else 2000
+        self.tasks_map_n = 1000 if q else 10000
+        self.task_reps = 1 if q else 3
+        self.task_latency_calls = 50 if q else 300
+        self.idle_window = 0.5 if q else 2.0
+
+    def bandwidth_reps(self, size_mb):
+        if self.quick:
+            return 2 if size_mb < 64 else 1
+        return 10 if size_mb <= 4 else 5 if size_mb <= 32 else 3
+
+
+@dataclass
+class Metric:
+    key: str
+    label: str
+    unit: str
+    better: str  # "lower" or "higher"
+    group: str = ""
+
+
+def describe(exc, limit=160):
+    """One line for a failure: its type and the first line of its message."""
+    lines = str(exc).strip().splitlines()
+    text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+class Workload:
+    name = ""
+    title = ""
+
+    def metrics(self, cfg):
+        raise NotImplementedError
+
+    def measure(self, system, cfg):
+        """Return ``{metric key: value}`` (plus ``"_detail"``: anything for the JSON)."""
+        raise NotImplementedError
+
+    def run(self, system, cfg):
+        """``{metric key: {"value": v} | {"skipped": note} | {"error": text}}`` and a detail."""
+        keys = [m.key for m in self.metrics(cfg)]
+        try:
+            values = self.measure(system, cfg)
+        except Unsupported as e:
+            return {k: {"skipped": str(e)} for k in keys}, None
+        except Exception as e:
+            return {k: {"error": describe(e)} for k in keys}, None
+        detail = values.pop("_detail", None)
+        return {k: ({"value": values[k]} if k in values else {"skipped": "not measured"}) for k in keys}, detail
+
+
+class CpuMeter:
+    """CPU seconds used by all of a system's processes from now on, less their idle rate.
+
+    The idle rate (heartbeats, timers) is measured first, over ``idle_window`` s.
+    """
+
+    def __init__(self, system, idle_window):
+        self.pids = system.all_pids()
+        idle0, t0 = procs.total_cpu_seconds(self.pids), clock()
+        time.sleep(idle_window)
+        self.start, self.t = procs.total_cpu_seconds(self.pids), clock()
+        self.idle_rate = (self.start - idle0) / (self.t - t0)
+
+    def busy(self):
+        return procs.total_cpu_seconds(self.pids) - self.start - self.idle_rate * (clock() - self.t)
+
+
+class Latency(Workload):
+    """Blocking round trips of one tiny operation: median, p99, and CPU time per call.
+
+    The CPU time is that of every process of the system (this one included:
+    the client, and dask's scheduler, live here) while the calls ran, less
+    what the same processes use when idle (heartbeats, timers; measured just
+    before), divided by the number of calls. Unlike the wall times it hardly
+    depends on what else the machine is doing.
+    """
+
+    def __init__(self, name, title, op, args=(), calls="latency_calls", group="latency"):
+        self.name, self.title, self.op, self.args, self.calls, self.group = name, title, op, args, calls, group
+
+    def metrics(self, cfg):
+        return [Metric(f"{self.name}.median", f"{self.title}: median", "µs", "lower", self.group),
+                Metric(f"{self.name}.p99", f"{self.title}: p99", "µs", "lower", self.group),
+                Metric(f"{self.name}.cpu", f"{self.title}: CPU, all processes", "µs", "lower", self.group)]
+
+    def measure(self, system, cfg):
+        call = getattr(system, self.op)
+        args = self.args
+        n = getattr(cfg, self.calls)
+        for _ in range(cfg.latency_warmup):
+            call(*args)
+        meter = CpuMeter(system, cfg.idle_window)
+        durations = time_calls(lambda: call(*args), n)
+        stats = latency_stats(durations)
+        stats["cpu_us"] = meter.busy() / n * 1e6
+        stats["idle_cpu_per_s"] = meter.idle_rate
+        return {f"{self.name}.median": stats["median"], f"{self.name}.p99": stats["p99"],
+                f"{self.name}.cpu": stats["cpu_us"], "_detail": stats}
+
+
+class Bandwidth(Workload):
+    """Push a float64 array to one engine, pull it back; MB/s each way (median of reps)."""
+
+    name = "bandwidth"
+    title = "push / pull of a numpy array, one engine"
+
+    def metrics(self, cfg):
+        out = []
+        for size in cfg.sizes:
+            out.append(Metric(f"bandwidth.push.{size}", f"push {size} MB to one engine", "MB/s", "higher", "bandwidth"))
+            out.append(Metric(f"bandwidth.pull.{size}", f"pull {size} MB from one engine", "MB/s", "higher", "bandwidth"))
+        size = max(cfg.sizes)
+        out.append(Metric(f"bandwidth.cpu.{size}", f"push+pull {size} MB: CPU per MB moved, all processes",
+                          "ms", "lower", "bandwidth"))
+        return out
+
+    def measure(self, system, cfg):
+        warm = numpy.ones(1 << 14)
+        system.push(warm)
+        system.pull()
+        values, detail = {}, {}
+        for size in cfg.sizes:
+            array = numpy.ones(int(size * MB) // 8)
+            push_s, pull_s = [], []
+            meter = CpuMeter(system, cfg.idle_window) if size == max(cfg.sizes) else None
+            for rep in range(cfg.bandwidth_reps(size)):
+                t0 = clock()
+                system.push(array)
+                t1 = clock()
+                back = system.pull()
+                t2 = clock()
+                push_s.append(t1 - t0)
+                pull_s.append(t2 - t1)
+                if rep == 0 and not (isinstance(back, numpy.ndarray) and back.shape == array.shape
+                                     and numpy.array_equal(back, array)):
+                    raise AssertionError(f"pulled back something else than the {size} MB array pushed")
+                del back
+            nbytes = array.nbytes / MB
+            values[f"bandwidth.push.{size}"] = nbytes / statistics.median(push_s)
+            values[f"bandwidth.pull.{size}"] = nbytes / statistics.median(pull_s)
+            detail[size] = {"push_s": push_s, "pull_s": pull_s}
+            if meter is not None:
+                moved = 2 * array.nbytes / MB * len(push_s)
+                values[f"bandwidth.cpu.{size}"] = meter.busy() / moved * 1e3
+                detail[size]["idle_cpu_per_s"] = meter.idle_rate
+            del array
+        values["_detail"] = detail
+        return values
+
+
+class MapWall(Workload):
+    name = "map"
+    title = "map(lambda x: x**10, range(32))"
+
+    def metrics(self, cfg):
+        return [Metric("map.wall", "map(lambda x: x**10, range(32)): wall", "ms", "lower", "map")]
+
+    def measure(self, system, cfg):
+        seq = range(32)
+        expected = [x**10 for x in seq]
+
+        def once():
+            result = system.map(pow10, seq)
+            if list(result) != expected:
+                raise AssertionError(f"map returned {list(result)[:4]}...")
+
+        seconds = time_calls(once, cfg.map_reps, warmup=1)
+        return {"map.wall": statistics.median(seconds) * 1e3, "_detail": {"seconds": seconds}}
+
+
+class TaskThroughput(Workload):
+    """Many load-balanced no-op tasks: tasks per second (median of reps)."""
+
+    def __init__(self, name, title, op, count):
+        self.name, self.title, self.op, self.count = name, title, op, count
+
+    def metrics(self, cfg):
+        return [Metric(f"{self.name}.rate", f"{self.title.format(n=getattr(cfg, self.count))}", "tasks/s",
+                       "higher", "tasks")]
+
+    def measure(self, system, cfg):
+        n = getattr(cfg, self.count)
+        call = getattr(system, self.op)
+        arg = n if self.op == "tasks_run" else range(n)
+        small = 20 if self.op == "tasks_run" else range(20)
+        call(noop, small)  # warm-up (and Unsupported before any timing)
+        seconds = []
+        for _ in range(cfg.task_reps):
+            t0 = clock()
+            results = call(noop, arg)
+            seconds.append(clock() - t0)
+            if len(list(results)) != n:
+                raise AssertionError(f"{self.op} returned {len(list(results))} results, not {n}")
+        return {f"{self.name}.rate": n / statistics.median(seconds), "_detail": {"seconds": seconds, "n": n}}
+
+
+WORKLOADS = [
+    Latency("latency.one", "tiny call, one engine", "tiny_one"),
+    Latency("latency.all", "tiny call, all engines", "tiny_all"),
+    Latency("latency.apply", "apply f() on one chosen engine", "apply_one", args=(noop,)),
+    Bandwidth(),
+    MapWall(),
+    TaskThroughput("tasks.run", "{n} tasks submitted one by one, then waited", "tasks_run", "tasks_n"),
+    TaskThroughput("tasks.map", "load-balanced map over {n} items", "tasks_map", "tasks_map_n"),
+    Latency("tasks.latency", "one load-balanced task", "task_one", args=(noop,),
+            calls="task_latency_calls", group="tasks"),
+]
+
+STARTUP = Metric("startup.ready", "start-up to 2 engines ready", "s", "lower", "startup")
+
+
+def all_metrics(cfg):
+    return [STARTUP] + [m for w in WORKLOADS for m in w.metrics(cfg)]
+
+
+def run_system(system, cfg, log=print):
+    """Start-up (``cfg.startup_reps`` times; the last cluster stays up), then every workload.
+
+    Returns ``(metrics, details)``; the cluster is always stopped.
+    """
+    metrics, details = {}, {"startup": []}
+    try:
+        for rep in range(cfg.startup_reps):
+            if rep:
+                system.stop()
+            details["startup"].append(system.start())
+            log(f"  {system.name}: started in {details['startup'][-1]['ready']:.2f} s")
+        metrics[STARTUP.key] = {"value": statistics.median(s["ready"] for s in details["startup"])}
+        for workload in WORKLOADS:
+            t0 = clock()
+            results, detail = workload.run(system, cfg)
+            metrics.update(results)
+            if detail is not None:
+                details[workload.name] = detail
+            first = next(iter(results.values()))
+            state = "skipped" if "skipped" in first else "error" if "error" in first else "done"
+            log(f"  {system.name}: {workload.name} {state} ({clock() - t0:.1f} s)"
+                + (f": {first.get('skipped') or first.get('error')}" if state != "done" else ""))
+    except Exception as e:
+        metrics.setdefault(STARTUP.key, {"error": describe(e)})
+        for m in all_metrics(cfg):
+            metrics.setdefault(m.key, {"error": f"cluster failed: {describe(e)}"})
+        log(f"  {system.name}: failed: {describe(e)}")
+    finally:
+        system.stop()
+    return metrics, details
