@@ -100,4 +100,6 @@ class LocalEngineSetLauncher(EngineSetLauncher):
         process.terminate(self.procs, timeout)
 
     def describe(self):
+        if not self.procs:
+            return f"{self.n} local engines"
         return f"{self.n} local engines (pids {' '.join(map(str, self.pids))})"
