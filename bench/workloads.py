@@ -86,15 +86,24 @@ class Workload:
 class CpuMeter:
     """CPU seconds used by all of a system's processes from now on, less their idle rate.
 
-    The idle rate (heartbeats, timers) is measured first, over ``idle_window`` s.
+    The idle rate (heartbeats, timers) is the least of four consecutive
+    windows adding up to ``idle_window`` s, so that work still draining from
+    the previous workload does not count as idle.
     """
+
+    WINDOWS = 4
 
     def __init__(self, system, idle_window):
         self.pids = system.all_pids()
-        idle0, t0 = procs.total_cpu_seconds(self.pids), clock()
-        time.sleep(idle_window)
-        self.start, self.t = procs.total_cpu_seconds(self.pids), clock()
-        self.idle_rate = (self.start - idle0) / (self.t - t0)
+        rates = []
+        cpu, t = procs.total_cpu_seconds(self.pids), clock()
+        for _ in range(self.WINDOWS):
+            time.sleep(idle_window / self.WINDOWS)
+            cpu_next, t_next = procs.total_cpu_seconds(self.pids), clock()
+            rates.append((cpu_next - cpu) / (t_next - t))
+            cpu, t = cpu_next, t_next
+        self.start, self.t = cpu, t
+        self.idle_rate = min(rates)
 
     def busy(self):
         return procs.total_cpu_seconds(self.pids) - self.start - self.idle_rate * (clock() - self.t)

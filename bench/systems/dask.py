@@ -55,8 +55,9 @@ class DaskSystem(System):
         return {"ready": t_ready - t0}
 
     def _record_spawned(self):
+        keep = {p for p in (_resource_tracker_pid(),) if p}  # this process's, shared, not the cluster's
         now = procs.children_of(os.getpid())
-        self.spawned.extend(p for p in now if p not in self._before and p not in self.spawned)
+        self.spawned.extend(p for p in now if p not in self._before and p not in self.spawned and p not in keep)
 
     def stop(self):
         self._future = None
@@ -114,3 +115,11 @@ class DaskSystem(System):
     def task_one(self, func):
         return self.client.submit(func, pure=False).result()
 
+
+def _resource_tracker_pid():
+    try:
+        from multiprocessing import resource_tracker
+
+        return resource_tracker._resource_tracker._pid
+    except (ImportError, AttributeError):
+        return None
