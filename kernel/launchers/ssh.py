@@ -184,6 +184,8 @@ class SSHEngineSetLauncher(EngineSetLauncher):
         return "engine logs (over ssh):\n" + "\n".join(parts)
 
     def describe(self):
-        hosts = ", ".join(f"{h}: {len(p)}" for h, p in self.pids.items()) or ", ".join(
-            f"{h}: {c}" for h, c in self.clusterfile.engines.items())
-        return f"{self.n} engines over ssh ({hosts})"
+        hosts = ", ".join(f"{h}: {c}" for h, c in self.clusterfile.engines.items())
+        if not self.pids:
+            return f"{self.n} engines over ssh ({hosts})"
+        pids = ", ".join(f"{h}: {' '.join(map(str, p))}" for h, p in self.pids.items())
+        return f"{self.n} engines over ssh ({hosts}; pids {pids})"
