@@ -9,11 +9,17 @@ from ``Dispatch.spec`` (the submitted spec or one of its recovery specs).
 
 Cost. A task with no constraints sits in a plain deque, and the engines with
 a free slot sit in a heap or an indexed list, so submitting, dispatching and
-finishing it costs O(log engines) however long the queue is. Restricted tasks
-(engines to follow or avoid) wait in a separate list that an engine scans only
-from where it stopped last time; tasks waiting for other tasks are woken by
-the prerequisite that finishes. A restricted task that fits a free slot goes
-before the plain backlog, so it is not starved by tasks that could run anywhere.
+finishing it costs O(log engines) however long the queue is (weighted: O(number
+of distinct loads)). A task with a ``depend()`` counts as unconstrained until
+an engine declines it. Restricted tasks (engines to follow or avoid) wait in a
+separate list that an engine scans only from where it stopped last time; tasks
+waiting for other tasks are woken by the prerequisite that finishes. A
+restricted task that fits a free slot goes before the plain backlog, so it is
+not starved by tasks that could run anywhere.
+
+Timeouts fail a task only while it *cannot* run (prerequisites unfinished, no
+engine alive, or every live engine refused it): a task merely queued behind
+busy engines is never timed out.
 
 Engines are told apart by an incarnation number as well as their id: an id
 may be reused by a new engine, which must not inherit its predecessor's

@@ -80,7 +80,7 @@ def test_every_scheme_runs_a_simple_workload(scheme):
     running = sent(actions)
     assert len(running) == 6
     done = []
-    while running:
+    for _ in range(20):
         tid, eid = running.pop(0)
         actions = s.task_done(tid, eid, "success", 1)
         done += ended(actions)
@@ -201,6 +201,35 @@ def test_weighted_is_reproducible():
     assert run(4) == run(4)
 
 
+@pytest.mark.parametrize("hwm", [0, 3])
+def test_leastload_and_lru_hold_over_a_long_random_run(hwm):
+    """Checks every choice against a brute-force model of the two schemes."""
+    rng = random.Random(9)
+    for scheme in ("leastload", "lru"):
+        s = make(scheme, engines=range(6), hwm=hwm)
+        running = {eid: [] for eid in range(6)}
+        last_use = {eid: -100 + eid for eid in range(6)}  # never used: arrival order
+        uses = 0
+        for tid in range(3000):
+            busy = [e for e in running if running[e]]
+            if busy and rng.random() < 0.5:
+                eid = rng.choice(busy)
+                done = running[eid].pop(rng.randrange(len(running[eid])))
+                actions = s.task_done(done, eid, "success", 0)
+            else:
+                actions = s.submit(TaskSpec(tid), 0)
+            for t, eid in sent(actions):
+                free = [e for e in running if not hwm or len(running[e]) < hwm]
+                if scheme == "leastload":
+                    best = min(free, key=lambda e: (len(running[e]), last_use[e]))
+                else:
+                    best = min(free, key=last_use.get)
+                assert eid == best
+                running[eid].append(t)
+                uses += 1
+                last_use[eid] = uses
+
+
 @pytest.mark.parametrize("scheme", SCHEMES)
 def test_restricted_tasks_also_follow_the_scheme_and_avoid_refusers(scheme):
     s = make(scheme, engines=[0, 1, 2], hwm=0, seed=2)
@@ -240,7 +269,7 @@ def test_tasks_are_dispatched_first_in_first_out():
     s = make(hwm=1)
     submit_all(s, range(10))
     order = sent(s.add_engine(0, 0))
-    while len(order) < 10:
+    for _ in range(9):
         order += sent(s.task_done(order[-1][0], 0, "success", 1))
     assert [t for t, _ in order] == list(range(10))
 
@@ -418,6 +447,25 @@ def test_a_new_engine_reusing_an_id_is_a_different_engine():
     assert sent(s.add_engine(0, 3)) == [(0, 0)]
 
 
+def test_many_restricted_tasks_keep_their_order():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0), 0)  # engine 0 ...
+    s.submit(TaskSpec(1), 0)  # ... and engine 1 stay busy for a while
+    s.task_done(0, 0, "success", 1)
+    for tid in range(2, 202):  # engine 0 declines each of 200 tasks in turn
+        assert sent(s.submit(TaskSpec(tid, has_depend=True), 1)) == [(tid, 0)]
+        assert s.task_done(tid, 0, "declined", 1) == []
+    order = sent(s.task_done(1, 1, "success", 2))
+    for _ in range(149):
+        order += sent(s.task_done(order[-1][0], 1, "success", 3))
+    # a late-comer, queued while most of the list is stale
+    s.submit(TaskSpec(202, has_depend=True), 3)
+    s.task_done(202, 0, "declined", 3)
+    for _ in range(51):
+        order += sent(s.task_done(order[-1][0], 1, "success", 4))
+    assert order == [(tid, 1) for tid in range(2, 203)]
+
+
 def test_waiting_restricted_tasks_get_engines_before_the_plain_backlog():
     s = make(engines=[0, 1], hwm=1)
     s.submit(TaskSpec(0, has_depend=True), 0)  # engine 0
@@ -455,6 +503,7 @@ def test_an_overdue_task_that_becomes_unrunnable_fails_at_the_next_tick():
     s.submit(TaskSpec(1, has_depend=True, timeout=1), 0)
     assert s.tick(2) == []  # only busy
     s.task_done(0, 0, "success", 3)  # 1 goes to engine 0...
+    assert s.tick(3.5) == []  # (running: not waiting)
     s.task_done(1, 0, "declined", 4)  # ...which declines it
     assert ended(s.tick(5)) == [(1, False, "DependencyTimeout")]
 
@@ -594,7 +643,7 @@ def test_a_long_chain_runs_in_order():
     for i in range(1, 100):
         actions += s.submit(TaskSpec(i, after=Dependency({i - 1})), 0)
     order = sent(actions)
-    while len(order) < 100:
+    for _ in range(99):
         order += sent(s.task_done(*order[-1], "success", 1))
     assert [t for t, _ in order] == list(range(100))
 
@@ -910,7 +959,7 @@ class SchedulerMachine(RuleBasedStateMachine):
         self.running = {}  # taskid -> eid, until the engine reports (aborted ones too)
         self.finished = {}  # taskid -> Finish
         self.submitted = []
-        self.refused = set()  # (taskid, incarnation, spec id) not to be offered again
+        self.refused = {}  # (taskid, incarnation, spec id) not to be offered again -> outcome
         self.spec_of = {}
 
     def apply(self, actions):
@@ -919,7 +968,7 @@ class SchedulerMachine(RuleBasedStateMachine):
                 assert a.eid in self.live
                 assert a.taskid not in self.finished
                 assert a.taskid not in self.running
-                assert (a.taskid, self.live[a.eid], id(a.spec)) not in self.refused
+                assert (a.taskid, self.live[a.eid], id(a.spec)) not in self.refused, "refused"
                 self.running[a.taskid] = a.eid
                 self.spec_of[a.taskid] = a.spec
             else:
@@ -966,14 +1015,18 @@ class SchedulerMachine(RuleBasedStateMachine):
         taskid = data.draw(st.sampled_from(sorted(self.running)))
         eid = self.running.pop(taskid)
         if outcome in ("declined", "unmet") and taskid not in self.finished:
-            self.refused.add((taskid, self.live[eid], id(self.spec_of[taskid])))
+            self.refused[taskid, self.live[eid], id(self.spec_of[taskid])] = outcome
         self.apply(self.s.task_done(taskid, eid, outcome, self.now))
 
     @rule(eid=st.integers(0, 4))
     def properties_changed(self, eid):
         assume(eid in self.live)
-        self.refused = {r for r in self.refused if r[1] != self.live[eid]}  # unmet stays, but is rare
+        self.forget_declines(eid)
         self.apply(self.s.properties_changed(eid, self.now))
+
+    def forget_declines(self, eid):
+        inc = self.live[eid]
+        self.refused = {r: why for r, why in self.refused.items() if r[1] != inc or why == "unmet"}
 
     @rule(data=st.data())
     def abort(self, data):
@@ -1006,7 +1059,6 @@ class SchedulerMachine(RuleBasedStateMachine):
         if not hasattr(self, "s"):
             return
         # Engines that accept everything: every task must end exactly once.
-        self.refused.clear()
         for round_ in range(60):
             if len(self.finished) == len(self.submitted) and not self.running:
                 break
@@ -1015,6 +1067,7 @@ class SchedulerMachine(RuleBasedStateMachine):
             self.live[eid] = self.incarnations
             self.apply(self.s.add_engine(eid, self.now))
             for e in sorted(self.live):
+                self.forget_declines(e)
                 self.apply(self.s.properties_changed(e, self.now))
             for taskid, e in sorted(self.running.items()):
                 del self.running[taskid]
