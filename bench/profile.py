@@ -1,4 +1,4 @@
-"""python -m bench.profile [--workload latency|bandwidth] [--seconds 15] [--rate 250] [--all] [--strace]
+"""python -m bench.profile [--workload latency|bandwidth] [--seconds 15] [--rate 250] [--all] [--strace] [--cprofile]
 
 Profile our cluster under one workload: start ipcontroller and two ipengines
 and run, in a loop, ``execute('pass', targets=0)`` (``--all``: on all
@@ -12,7 +12,13 @@ MB array to engine 0, in three phases:
    a blocking wait (epoll, a condition variable, a blocking socket read) are
    counted apart as waiting: py-spy's own idle detection misses them here;
 3. with ``--strace``: system calls per call of the controller and engine 0
-   (``strace -c -f``; slows everything down, only the counts matter).
+   (``strace -c -f``; slows everything down, only the counts matter);
+4. with ``--cprofile``: the controller and the engines run under cProfile
+   timed by each thread's CPU clock, switched on for this phase only, and
+   this client likewise: CPU time by function, free of the time a process
+   spends runnable but waiting for a core (which py-spy counts as working:
+   with three busy processes on two cores, a loopback send that wakes the
+   peer often shows up as a long send).
 
 Writes the raw collapsed stacks and the summary to bench/results/.
 """
@@ -146,6 +152,56 @@ def syscalls(call, targets, seconds, prefix, top=12):
     return "\n".join(lines)
 
 
+def cprofiled(system, call, targets, seconds, client_out, top=15):
+    """Phase 4: CPU time by function (cProfile on each thread's CPU clock)."""
+    import cProfile
+    import pstats
+
+    for pid in targets.values():
+        os.kill(pid, signal.SIGUSR1)
+    time.sleep(0.5)
+    client = cProfile.Profile(time.thread_time)
+    client.enable()
+    n = len(loop(call, seconds))
+    client.disable()
+    client.dump_stats(str(client_out))
+    files = {"client": str(client_out)}
+    for name, pid in targets.items():
+        os.kill(pid, signal.SIGUSR2)
+        prefix = system.process(pid).cprofile
+        for thread in ("main", "network"):
+            path = Path(f"{prefix}.{thread}")
+            try:
+                files[f"{name} {thread} thread"] = str(wait_file(path, 5.0 if thread == "main" else 2.0))
+            except TimeoutError:
+                pass
+    lines = [f"cProfile, CPU clock, {n} calls (cProfile's own overhead inflates small functions):"]
+    for name, path in files.items():
+        stats = pstats.Stats(path).stats
+        total = sum(v[2] for v in stats.values())
+        lines.append(f"\n{name}: {total / n * 1e6:.0f} µs CPU per call under cProfile; by own time:")
+        for key, v in sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]:
+            lines.append(f"  {100 * v[2] / total:5.1f}%  {v[1]:>8} calls  {_where(key)}")
+    return "\n".join(lines)
+
+
+def _where(key):
+    path, line, func = key
+    if path == "~":
+        return func
+    return f"{func} ({_frame_name(f'x ({path}:{line})').split(' (', 1)[1].rstrip(')')}:{line})"
+
+
+def wait_file(path, timeout):
+    deadline = time.monotonic() + timeout
+    while not path.exists() or path.stat().st_size == 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError(str(path))
+        time.sleep(0.05)
+    time.sleep(0.1)  # let the writer finish
+    return path
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("\n\n")[1])
     p.add_argument("--seconds", type=float, default=15.0)
@@ -154,6 +210,7 @@ def main(argv=None):
     p.add_argument("--size", type=float, default=16, help="MB per push and pull (bandwidth workload)")
     p.add_argument("--all", action="store_true", help="execute on all engines instead of engine 0")
     p.add_argument("--strace", action="store_true", help="also count system calls per call (needs strace)")
+    p.add_argument("--cprofile", action="store_true", help="also profile CPU time by function with cProfile")
     args = p.parse_args(argv)
     spy = py_spy()
     if spy is None:
@@ -161,7 +218,7 @@ def main(argv=None):
         return 2
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    system = KernelSystem()
+    system = KernelSystem(cprofile_prefix=str(RESULTS / f"profile-{stamp}-cprofile") if args.cprofile else None)
     spies = []
     try:
         system.start()
@@ -211,6 +268,9 @@ def main(argv=None):
         for name, path in outputs.items():
             report.append(f"\n{name} (pid {targets[name]}):")
             report.append(summarise(path, int(args.seconds), args.rate) if path.exists() else "  no samples")
+        if args.cprofile:
+            report.append("\n" + cprofiled(system, call, {k: targets[k] for k in ("controller", "engine0")},
+                                             args.seconds, RESULTS / f"profile-{stamp}-cprofile-client"))
         if args.strace:
             report.append("\n" + syscalls(call, {k: targets[k] for k in ("controller", "engine0")},
                                             args.seconds, RESULTS / f"profile-{stamp}"))

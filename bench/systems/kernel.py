@@ -26,6 +26,42 @@ def program(name):
     return [sys.executable, "-c", f"import sys; from kernel.apps.{name} import main; sys.exit(main())"]
 
 
+# The same program under cProfile with a CPU clock (time.thread_time), off until
+# SIGUSR1; SIGUSR2 stops it and writes $BENCH_CPROFILE.main (and .network, the
+# engine's reactor thread). Used by ``python -m bench.profile --cprofile``.
+PROFILED = """
+import cProfile, os, signal, sys, threading, time
+from kernel.apps.{name} import main
+prefix = os.environ["BENCH_CPROFILE"]
+profiles = {{}}
+
+def _network(action):
+    if threading.current_thread() is threading.main_thread():
+        return
+    if action == "start":
+        profiles["network"] = cProfile.Profile(time.thread_time)
+        profiles["network"].enable()
+    elif "network" in profiles:
+        profiles["network"].disable()
+        profiles["network"].dump_stats(prefix + ".network")
+
+def _signalled(signum, frame):
+    from twisted.internet import reactor
+    action = "start" if signum == signal.SIGUSR1 else "stop"
+    if action == "start":
+        profiles["main"] = cProfile.Profile(time.thread_time)
+        profiles["main"].enable()
+    elif "main" in profiles:
+        profiles["main"].disable()
+        profiles["main"].dump_stats(prefix + ".main")
+    reactor.callFromThread(_network, action)
+
+signal.signal(signal.SIGUSR1, _signalled)
+signal.signal(signal.SIGUSR2, _signalled)
+sys.exit(main())
+"""
+
+
 def task_client_classes():
     """``(TaskClient, MapTask)`` if this checkout has them, else None."""
     try:
@@ -38,7 +74,8 @@ def task_client_classes():
 class KernelSystem(System):
     name = "kernel"
 
-    def __init__(self):
+    def __init__(self, cprofile_prefix=None):
+        self.cprofile_prefix = cprofile_prefix  # run the programs under PROFILED
         self.dir = None
         self.controller = None
         self.engine_procs = []
@@ -58,9 +95,14 @@ class KernelSystem(System):
         log = open(self.dir / f"{name}-{len(self.logs)}.out", "w")
         self.logs.append(log)
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        process = subprocess.Popen([*program(name), "--ipythondir", str(self.dir), *args],
+        argv = program(name)
+        if self.cprofile_prefix:
+            argv = [sys.executable, "-c", PROFILED.format(name=name)]
+            env["BENCH_CPROFILE"] = f"{self.cprofile_prefix}-{name}-{len(self.logs)}"
+        process = subprocess.Popen([*argv, "--ipythondir", str(self.dir), *args],
                                    stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.dir)
         process.program = name
+        process.cprofile = env.get("BENCH_CPROFILE")
         return process
 
     def _furl(self, name):
@@ -128,6 +170,10 @@ class KernelSystem(System):
             if self.dir is not None:
                 shutil.rmtree(self.dir, ignore_errors=True)
                 self.dir = None
+
+    def process(self, pid):
+        """The Popen of one of our processes, by pid."""
+        return next(p for p in [self.controller, *self.engine_procs] if p is not None and p.pid == pid)
 
     def pids(self):
         """The controller's pid and the engines' pids, in engine id order."""
