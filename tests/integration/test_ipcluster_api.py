@@ -4,7 +4,7 @@ import pytest
 
 from kernel import client
 from kernel.cluster import Cluster, ClusterError
-from tests.launchers.helpers import do_work, kill_processes_using, processes_using
+from tests.launchers.helpers import do_work, engine_processes, kill_processes_using, processes_using
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def test_with_cluster_in_a_temporary_directory(cleanup):
         assert c.mec_furl_file.is_file() and c.engine_furl_file.is_file()
         assert do_work(c.mec(), 2) == [0, 1]
         assert c.engine_ids() == [0, 1]
-        assert len(processes_using(c.ipythondir)) == 3
+        assert len(engine_processes(c.ipythondir)) == 2
         info = c.connection_info()
         assert str(c.mec_furl_file) in info and str(c.logdir) in info
     assert not c.running

@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from tests.cluster import wait_for
@@ -131,10 +130,3 @@ def do_work(mec, n):
     assert mec.pull("total") == [10 + i * i for i in ids]
     return ids
 
-
-def deadline_loop(timeout):
-    """Yield until ``timeout`` seconds have passed (for polling loops with a deadline)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        yield
-        time.sleep(0.05)

@@ -203,3 +203,18 @@ def test_tail(tmp_path):
     assert process.tail(f, 3) == "line 97\nline 98\nline 99"
     assert process.tail(tmp_path / "missing") == ""
     assert "no output" in process.tail_report("x", [tmp_path / "missing"])
+
+
+def test_stale_or_foreign_pid_files_do_not_count_as_a_running_cluster(tmp_path):
+    from kernel.cluster import pid_file, running_ipcluster
+
+    path = pid_file(tmp_path)
+    path.parent.mkdir()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    for pid in (dead.pid, 1, "garbage"):
+        path.write_text(f"{pid}\n")
+        assert running_ipcluster(tmp_path) is None
+        if pid != "garbage":
+            assert not path.exists()
+    assert running_ipcluster(tmp_path / "nowhere") is None
