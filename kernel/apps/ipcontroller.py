@@ -54,13 +54,14 @@ def _main(argv, stdout, stderr):
               "--client-port and --engine-port", file=stderr)
     config = config_from(args)
     from twisted.internet import reactor
+    from twisted.internet.error import CannotListenError
 
     log_file = common.log_path("ipcontroller", config.ipythondir, args.logfile)
     common.start_logging(log_file)
     service = ControllerService(reactor, config, TaskInterface.for_controller)
     try:
         service.startService()
-    except OSError as e:
+    except (OSError, CannotListenError) as e:
         print(f"ipcontroller: cannot listen: {e}", file=stderr)
         return 1
     for name, (furl, path) in service.furls.items():

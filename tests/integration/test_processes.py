@@ -35,3 +35,21 @@ def test_sigterm_stops_an_engine_and_it_is_unregistered(cluster_factory):
     engine.send_signal(signal.SIGTERM)
     assert engine.wait(30) == 0
     c.wait_for_engines(0)
+
+
+def test_a_busy_port_is_one_line_naming_it(cluster_factory):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        c = cluster_factory()
+        c.controller = c._spawn("ipcontroller", ["--client-ip", "127.0.0.1", "--client-port", str(port)])
+        assert c.controller.wait(30) == 1
+        out = c.output(0)
+        assert "ipcontroller: cannot listen:" in out and str(port) in out
+        assert "Traceback" not in out
+    finally:
+        busy.close()
