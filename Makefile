@@ -10,10 +10,10 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 venv: $(PY)
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e . ./legacy
 
 test-venv: $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test]' ./legacy
 
 demo: venv
 	$(PY) -m kernel.demo

@@ -79,6 +79,13 @@ def load(furl_or_file):
     """Accept a ``pb://`` string or a path to a file holding one."""
     if isinstance(furl_or_file, FURL):
         return furl_or_file
+    if isinstance(furl_or_file, tuple):
+        raise BadFURLError(
+            f"a (host, port) address like {furl_or_file!r} is not enough: connecting needs the "
+            "capability in a FURL file. The controller writes ipcontroller-mec.furl and "
+            "ipcontroller-tc.furl into DIR/security/; pass that file's path (or nothing, to use "
+            "the default directory)"
+        )
     text = str(furl_or_file)
     if text.startswith("pb://"):
         return parse(text)
