@@ -65,6 +65,10 @@ class ResultAlreadyRetrieved(KernelError):
     """The result was already fetched and freed."""
 
 
+class SerializationError(KernelError, TypeError):
+    """A value cannot be pickled to be sent; the message names it."""
+
+
 class InvalidProperty(KernelError):
     """A property value cannot be stored (for example, it cannot be pickled)."""
 

@@ -4,9 +4,15 @@
 files from the security directory when called with no argument.
 """
 
-from kernel.client.multiengine import MultiEngineClient, MultiEngineMapper, ParallelFunction
+from kernel.client.multiengine import (
+    MultiEngineClient,
+    MultiEngineMapper,
+    ParallelFunction,
+    StopLocalExecution,
+    remote,
+)
 from kernel.client.remote import CompositeError
-from kernel.client.results import NotAPendingResult, PendingResult, ResultList
+from kernel.client.results import InvalidDeferredID, NotAPendingResult, PendingResult, ResultList
 from kernel.client.task import (
     Dependency,
     MapTask,
@@ -33,6 +39,7 @@ from kernel.errors import (
     KernelError,
     NoEnginesRegistered,
     QueueCleared,
+    SerializationError,
     WrongKeyError,
 )
 
@@ -43,4 +50,5 @@ __all__ = [
     "QueueCleared", "WrongKeyError", "TaskClient", "StringTask", "MapTask", "TaskResult",
     "ResultNS", "Dependency", "depend", "dependent", "require", "DependencyTimeout",
     "ImpossibleDependency", "PoisonTask", "TaskAborted", "TaskRejectError", "UnmetDependency",
+    "remote", "StopLocalExecution", "InvalidDeferredID", "SerializationError",
 ]

@@ -124,6 +124,24 @@ class Connection:
                 self._read(None)
             return rid in self._ready
 
+    def drain(self):
+        """Take in every reply that has arrived, so none waits in the controller's buffers."""
+        self.ready(None)
+
+    def outstanding(self, rid):
+        """True while the reply to ``rid`` is expected or kept, i.e. not yet fetched or forgotten."""
+        return rid in self._waiting or rid in self._ready
+
+    def forget(self, rids):
+        """Drop these requests' replies: kept ones now, later ones when they arrive."""
+        for rid in rids:
+            self._waiting.discard(rid)
+            self._ready.pop(rid, None)
+
+    def forget_all(self):
+        with self._lock:
+            self.forget(list(self._waiting | set(self._ready)))
+
     def _readable(self):
         return self._sock.pending() > 0 or bool(select.select([self._sock], [], [], 0)[0])
 

@@ -6,9 +6,13 @@ Results are always a list with one entry per target, in target order; a
 failure on any engine raises CompositeError.
 """
 
+import ast
 import inspect
+import linecache
+import os
+import sys
+import textwrap
 import timeit
-import types
 
 import numpy
 
@@ -16,33 +20,89 @@ from kernel import paths
 from kernel.client import maps
 from kernel.client.connection import Connection
 from kernel.client.remote import collect
-from kernel.client.results import NotAPendingResult, PendingResult, ResultList
+from kernel.client.results import NotAPendingResult, PendingResult, ResultList, done
+from kernel.errors import BadFURLError, KernelError, SerializationError
 from kernel.wire import serialize
+
+
+class StopLocalExecution(KernelError):
+    """Raised by ``remote()`` so that the body of ``with mec:`` does not run locally."""
+
+
+def remote():
+    """First statement of a ``with mec:`` block: the rest runs on the engines, not here."""
+    raise StopLocalExecution("this block runs on the engines")
 
 
 def default_furl_file(name):
     return str(paths.security_dir(paths.ipython_dir()) / name)
 
 
+def _is_int(t):
+    return isinstance(t, int) and not isinstance(t, bool)
+
+
 def _check_targets(targets):
-    if targets == "all" or (isinstance(targets, int) and not isinstance(targets, bool)):
+    if targets == "all" or _is_int(targets):
         return targets
-    if isinstance(targets, (list, tuple)) and all(isinstance(t, int) and not isinstance(t, bool) for t in targets):
+    if isinstance(targets, (list, tuple)) and all(_is_int(t) for t in targets):
         return list(targets)
-    raise ValueError("targets must be a str, list, tuple or int")
+    raise ValueError(f"targets must be a str, list, tuple or int: 'all', an engine id or a list "
+                     f"of engine ids, not {targets!r}")
 
 
-def _as_result_list(values):
-    return ResultList(values)
+def _check_keys(keys, method):
+    if isinstance(keys, str):
+        return keys
+    if isinstance(keys, (list, tuple)) and all(isinstance(k, str) for k in keys):
+        return list(keys)
+    raise TypeError(f"{method}: keys must be a str or a list/tuple of str, not {keys!r}")
+
+
+def dumps_named(values, method):
+    """Serialize a dict of named values; a value that cannot be pickled is named in the error."""
+    if not isinstance(values, dict):
+        raise TypeError(f"{method} takes a dict, not {type(values).__name__}")
+    for key in values:
+        if not isinstance(key, str):
+            raise TypeError(f"{method}: the keys must be names (str), not {key!r}")
+    try:
+        return serialize.dumps(values)
+    except Exception as whole:
+        for key, value in values.items():
+            try:
+                serialize.dumps(value)
+            except Exception as e:
+                raise SerializationError(
+                    f"{method}: cannot send {key!r}: a {type(value).__name__} object "
+                    f"cannot be pickled ({type(e).__name__}: {e})") from e
+        raise SerializationError(f"{method}: cannot pickle the values: {whole}") from whole
+
+
+def _values(reply, method):
+    header, buffers = reply
+    entries = header["results"]
+    return collect(entries, serialize.split([e["n"] for e in entries], buffers), method)
 
 
 class MultiEngineClient:
+    """The multiengine interface of a controller.
+
+    ``furl_or_file`` is a ``pb://`` FURL, or a file holding one; empty means
+    ``ipcontroller-mec.furl`` in the security directory.
+    """
+
     def __init__(self, furl_or_file="", connect_timeout=10.0):
-        furl = furl_or_file or default_furl_file(paths.MEC_FURL)
-        self._connection = Connection(furl, "mec", connect_timeout)
+        if not furl_or_file:
+            furl_or_file = default_furl_file(paths.MEC_FURL)
+            if not os.path.exists(furl_or_file):
+                raise BadFURLError(
+                    f"no multiengine FURL file at {furl_or_file}: is ipcontroller running with "
+                    "this IPython directory ($IPYTHONDIR or --ipythondir)? Otherwise pass the "
+                    "FURL or the path of ipcontroller-mec.furl")
+        self._connection = Connection(furl_or_file, "mec", connect_timeout)
         self.targets = "all"
         self.block = True
-        self._pending = []
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -50,57 +110,75 @@ class MultiEngineClient:
         targets = _check_targets(self.targets if targets is None else targets)
         block = self.block if block is None else block
         if block not in (True, False):
-            raise ValueError("block must be True or False")
-        return targets, block
+            raise ValueError(f"block must be True or False, not {block!r}")
+        return targets, bool(block)
 
-    def _fanout(self, method, args=None, buffers=(), targets=None, block=None,
-                per_target=None, after=None):
-        """Call ``method`` on each target; ``after`` post-processes the value list."""
-        targets, block = self._resolve(targets, block)
-        if isinstance(targets, list) and not targets:
-            return [] if block else self._done_pending([])
+    def _submit(self, requests, block, finish):
+        """Send ``[(header, buffers), ...]``; wait for ``finish(replies)`` or return a PendingResult."""
+        rids = [self._connection.request(header, buffers) for header, buffers in requests]
+        pending = PendingResult(self, rids, finish)
+        if block:
+            return pending.get_result()
+        self._connection.drain()  # replies that have arrived leave the controller's buffers
+        return pending
+
+    def _call_header(self, method, targets, args=None, per_target=None):
         header = {"op": "call", "method": method, "targets": targets}
         if args:
             header["args"] = args
         if per_target is not None:
             header["per_target"] = per_target
+        return header
 
-        def finish(reply, bufs):
-            entries = reply["results"]
-            values = collect(entries, serialize.split([e["n"] for e in entries], bufs), method)
+    def _fanout(self, method, args=None, buffers=(), targets=None, block=None,
+                per_target=None, after=None, empty=None):
+        """Call ``method`` on each target; ``after`` post-processes the value list."""
+        targets, block = self._resolve(targets, block)
+        if isinstance(targets, list) and not targets:
+            value = [] if empty is None else empty
+            return value if block else done(self, value)
+        header = self._call_header(method, targets, args, per_target)
+
+        def finish(replies):
+            values = _values(replies[0], method)
             return after(values) if after else values
 
-        return self._submit(header, buffers, block, finish)
+        return self._submit([(header, buffers)], block, finish)
 
-    def _simple(self, op, targets=None, block=None):
+    def _simple(self, op, targets=None, block=None, convert=None):
         targets, block = self._resolve(targets, block)
-        return self._submit({"op": op, "targets": targets}, (), block, lambda h, b: h["value"])
 
-    def _submit(self, header, buffers, block, finish):
-        rid = self._connection.request(header, buffers)
-        if block:
-            return finish(*self._connection.wait(rid))
-        pending = PendingResult(self, rid, finish)
-        self._pending.append(pending)
-        return pending
+        def finish(replies):
+            value = replies[0][0]["value"]
+            return convert(value) if convert else value
 
-    def _done_pending(self, value):
-        pending = PendingResult(self, None, None)
-        pending._store(value, raised=False)
-        return pending
+        return self._submit([({"op": op, "targets": targets}, ())], block, finish)
+
+    def _target_list(self, targets):
+        targets = _check_targets(self.targets if targets is None else targets)
+        if targets == "all":
+            return self.get_ids_or_raise()
+        return [targets] if _is_int(targets) else targets
+
+    def get_ids_or_raise(self):
+        ids = self.get_ids()
+        if not ids:  # let the controller say it, with its hint
+            self._fanout("keys", targets="all", block=True)
+        return ids
 
     # -- core methods -----------------------------------------------------------
 
     def get_ids(self):
-        """The ids of the registered engines."""
+        """The ids of the registered engines (always blocking)."""
         header, _ = self._connection.call({"op": "get_ids"})
         return header["value"]
 
     def execute(self, lines, targets=None, block=None):
         """Run the code string ``lines`` on each engine; return a ResultList."""
         if not isinstance(lines, str):
-            raise TypeError(f"execute takes a code string, not {type(lines).__name__}")
-        return self._fanout("execute", {"code": lines}, targets=targets, block=block, after=_as_result_list)
+            raise TypeError(f"execute takes a string of Python code, not {type(lines).__name__}")
+        return self._fanout("execute", {"code": lines}, targets=targets, block=block,
+                            after=ResultList, empty=ResultList())
 
     def run(self, filename, targets=None, block=None):
         """Compile a local file here (a SyntaxError is raised locally), then execute it."""
@@ -110,153 +188,177 @@ class MultiEngineClient:
         return self.execute(source, targets=targets, block=block)
 
     def push(self, namespace, targets=None, block=None):
-        """Update each engine's namespace with the dict ``namespace``."""
-        if not isinstance(namespace, dict):
-            raise TypeError(f"push takes a dict, not {type(namespace).__name__}")
-        return self._fanout("push", buffers=serialize.dumps(namespace), targets=targets, block=block)
+        """Update each engine's namespace with the dict ``namespace``; ``[None, ...]``."""
+        return self._fanout("push", buffers=dumps_named(namespace, "push"), targets=targets, block=block)
 
     def pull(self, keys, targets=None, block=None):
-        """Fetch names from each engine: one value per engine, or a list for several keys."""
-        keys = self._check_keys(keys)
-        return self._fanout("pull", {"keys": keys}, targets=targets, block=block)
-
-    @staticmethod
-    def _check_keys(keys):
-        if isinstance(keys, str):
-            return keys
-        if isinstance(keys, (list, tuple)) and all(isinstance(k, str) for k in keys):
-            return list(keys)
-        raise TypeError("keys must be a str or a list of str")
+        """Fetch names from each engine: one value per engine, or a list of values for several keys."""
+        return self._fanout("pull", {"keys": _check_keys(keys, "pull")}, targets=targets, block=block)
 
     def push_function(self, namespace, targets=None, block=None):
-        """Push functions (closures and defaults included; legacy name for push)."""
+        """Push functions (the legacy name; closures and defaults travel too)."""
+        if not isinstance(namespace, dict):
+            raise TypeError(f"push_function takes a dict, not {type(namespace).__name__}")
         for name, value in namespace.items():
             if not callable(value):
-                raise TypeError(f"function object expected for {name!r}")
+                raise TypeError(f"function object expected for {name!r}, not {type(value).__name__}")
         return self.push(namespace, targets=targets, block=block)
 
     def pull_function(self, keys, targets=None, block=None):
+        """Fetch functions by name (the legacy name for pull)."""
         return self.pull(keys, targets=targets, block=block)
 
     def push_serialized(self, namespace, targets=None, block=None):
-        """Push values (arrays move as raw buffers either way; legacy name)."""
+        """The legacy name for push: numpy arrays always move as raw buffers."""
         return self.push(namespace, targets=targets, block=block)
 
     def pull_serialized(self, keys, targets=None, block=None):
+        """The legacy name for pull."""
         return self.pull(keys, targets=targets, block=block)
 
     def get_result(self, i=None, targets=None, block=None):
-        """The result dict of command number ``i`` (default: the latest) on each engine."""
-        return self._fanout("get_result", {"i": i}, targets=targets, block=block, after=_as_result_list)
+        """The result dict of command number ``i`` (default: the latest) on each target."""
+        if i is not None and not _is_int(i):
+            raise TypeError(f"get_result takes a command number (int) or None, not {i!r}")
+        return self._fanout("get_result", {"i": i}, targets=targets, block=block,
+                            after=ResultList, empty=ResultList())
 
     def reset(self, targets=None, block=None):
-        """Empty each engine's namespace (keeping ``id``), history and properties."""
+        """Empty each engine's namespace (keeping ``id`` and ``mpi``), history and properties."""
         return self._fanout("reset", targets=targets, block=block)
 
     def keys(self, targets=None, block=None):
+        """The names defined in each engine's namespace."""
         return self._fanout("keys", targets=targets, block=block)
 
     def kill(self, controller=False, targets=None, block=None):
-        """Stop the engines; with ``controller=True`` every engine and the controller."""
+        """Stop the engines; with ``controller=True`` every engine and then the controller."""
         return self._fanout("kill", {"controller": bool(controller)}, targets=targets, block=block)
 
     def interrupt(self, targets=None, block=None):
-        """Raise KeyboardInterrupt in the code each engine is running now."""
+        """Raise KeyboardInterrupt in the code each engine is running now; the engines live on."""
         return self._simple("interrupt", targets, block)
 
     def clear_queue(self, targets=None, block=None):
-        """Fail queued (not yet running) commands with QueueCleared."""
+        """Fail the queued (not yet running) commands with QueueCleared."""
         return self._simple("clear_queue", targets, block)
 
     def queue_status(self, targets=None, block=None):
         """``[(id, {'queue': [...], 'pending': ...}), ...]``"""
-        targets, block = self._resolve(targets, block)
-        return self._submit({"op": "queue_status", "targets": targets}, (), block,
-                            lambda h, b: [tuple(item) for item in h["value"]])
+        return self._simple("queue_status", targets, block,
+                            lambda value: [tuple(item) for item in value])
 
     # -- properties ----------------------------------------------------------------
 
     def set_properties(self, properties, targets=None, block=None):
-        if not isinstance(properties, dict):
-            raise TypeError("properties must be a dict")
-        return self._fanout("set_properties", buffers=serialize.dumps(properties), targets=targets, block=block)
+        """Update each engine's properties (a dict of picklable values)."""
+        return self._fanout("set_properties", buffers=dumps_named(properties, "set_properties"),
+                            targets=targets, block=block)
 
     def get_properties(self, keys=None, targets=None, block=None):
+        """A dict of properties per engine (all of them when ``keys`` is None)."""
+        if keys is not None:
+            keys = _check_keys(keys, "get_properties")
         return self._fanout("get_properties", {"keys": keys}, targets=targets, block=block)
 
     def has_properties(self, keys, targets=None, block=None):
-        return self._fanout("has_properties", {"keys": keys}, targets=targets, block=block)
+        """``[[bool, ...], ...]``: whether each engine has each key."""
+        return self._fanout("has_properties", {"keys": _check_keys(keys, "has_properties")},
+                            targets=targets, block=block)
 
     def del_properties(self, keys, targets=None, block=None):
-        return self._fanout("del_properties", {"keys": keys}, targets=targets, block=block)
+        return self._fanout("del_properties", {"keys": _check_keys(keys, "del_properties")},
+                            targets=targets, block=block)
 
     def clear_properties(self, targets=None, block=None):
         return self._fanout("clear_properties", targets=targets, block=block)
 
     # -- scatter, gather and map -----------------------------------------------------
 
-    def _target_list(self, targets):
-        targets = _check_targets(self.targets if targets is None else targets)
-        if targets == "all":
-            return self.get_ids()
-        return [targets] if isinstance(targets, int) else targets
-
     def scatter(self, key, seq, dist="b", flatten=False, targets=None, block=None):
-        """Partition ``seq`` into contiguous blocks and push one block to each target."""
+        """Partition ``seq`` into contiguous blocks and push one block to each target as ``key``.
+
+        With ``flatten=True`` a block of one item is pushed as the item itself.
+        """
+        if not isinstance(key, str):
+            raise TypeError(f"scatter: key must be a str, not {key!r}")
         split, _ = maps.distribution(dist)
+        seq = maps.as_sequence(seq)
         ids = self._target_list(targets)
         counts, pieces = [], []
         for p in range(len(ids)):
             part = split(seq, p, len(ids))
             if flatten and len(part) == 1:
                 part = part[0]
-            blob = serialize.dumps({key: part})
+            blob = dumps_named({key: part}, "scatter")
             counts.append(len(blob))
             pieces.extend(blob)
         return self._fanout("push", buffers=pieces, targets=ids, block=block, per_target=counts)
 
     def gather(self, key, dist="b", targets=None, block=None):
-        """Pull ``key`` from each target and join the blocks."""
+        """Pull ``key`` from each target and join the blocks (lists rejoined, arrays concatenated)."""
+        if not isinstance(key, str):
+            raise TypeError(f"gather: key must be a str, not {key!r}")
         _, join = maps.distribution(dist)
         return self._fanout("pull", {"keys": key}, targets=self._target_list(targets), block=block, after=join)
 
     def raw_map(self, func, seq, dist="b", targets=None, block=None):
-        """Map ``func`` over ``seq`` (a sequence of equal-length sequences), not load balanced."""
-        ids = self._target_list(targets)
+        """Map ``func`` over ``seq``, a list of equal-length sequences, in blocks (not load balanced).
+
+        ``func`` is a function, or a str naming one on the engines. One
+        message per engine carries the function and that engine's block.
+        """
+        split, join = maps.distribution(dist)
         if isinstance(func, str):
-            func_source = func
+            try:
+                compile(func, "<map>", "eval")
+            except SyntaxError:
+                raise ValueError(f"map: {func!r} does not name a function") from None
+            func_pieces, args = [], {"name": func}
         elif callable(func):
-            self.push({"_kernel_map_func": func}, targets=ids, block=True)
-            func_source = "_kernel_map_func"
+            try:
+                func_pieces = serialize.dumps(func)
+            except Exception as e:
+                raise SerializationError(f"map: cannot send the function {func!r}: {e}") from e
+            args = {"func_n": len(func_pieces)}
         else:
-            raise TypeError("func must be a function or the name of one on the engines")
-        self.scatter("_kernel_map_seq", list(zip(*seq)), dist, targets=ids, block=True)
-        self.execute(f"_kernel_map_result = [{func_source}(*_a) for _a in _kernel_map_seq]",
-                     targets=ids, block=True)
-        return self.gather("_kernel_map_result", dist, targets=ids, block=block)
+            raise TypeError(f"map needs a function or the name of one on the engines, not {type(func).__name__}")
+        items = list(zip(*seq))
+        ids = self._target_list(targets)
+        counts, pieces = [], []
+        for p in range(len(ids)):
+            blob = serialize.dumps(split(items, p, len(ids)))
+            counts.append(len(func_pieces) + len(blob))
+            pieces.extend(func_pieces)
+            pieces.extend(blob)
+        return self._fanout("map", args, buffers=pieces, targets=ids, block=block,
+                            per_target=counts, after=join)
 
     def map(self, func, *sequences):
-        """Like the builtin map, in parallel over the engines (not load balanced)."""
-        return self.mapper().map(func, *sequences)
+        """Like the builtin map, in parallel over ``self.targets`` (not load balanced); a list."""
+        return self.mapper(targets=self.targets, block=self.block).map(func, *sequences)
 
     def mapper(self, dist="b", targets="all", block=None):
+        """A MultiEngineMapper with these options (``block=None`` means ``self.block``)."""
         return MultiEngineMapper(self, dist, targets, self.block if block is None else block)
 
     def parallel(self, dist="b", targets=None, block=None):
-        """Decorator: ``@mec.parallel()`` makes ``f(seq)`` a parallel map of f."""
+        """Decorator: ``@mec.parallel()`` makes ``f(seq)`` a parallel map of f over seq."""
         mapper = self.mapper(dist, self.targets if targets is None else targets, block)
         return lambda f: ParallelFunction(f, mapper)
 
     def zip_pull(self, keys, targets=None, block=None):
+        """Pull several keys and zip: one tuple per key, with each engine's value."""
         targets = self.targets if targets is None else targets
-        multitarget = not isinstance(targets, int) and (targets == "all" or len(targets) > 1)
+        multitarget = not _is_int(targets) and (targets == "all" or len(targets) > 1)
         values = self.pull(keys, targets=targets, block=True)
         return list(zip(*values)) if multitarget else values[0]
 
     # -- pending results ------------------------------------------------------------
 
     def barrier(self, pending_results):
-        """Wait for every PendingResult; errors are kept for their ``r``."""
+        """Wait for every PendingResult; their errors are kept for ``r``/``get_result``."""
+        pending_results = list(pending_results)
         for pr in pending_results:
             if not isinstance(pr, PendingResult):
                 raise NotAPendingResult("Objects passed to barrier must be PendingResult instances")
@@ -267,12 +369,8 @@ class MultiEngineClient:
                 pass
 
     def flush(self):
-        """Forget every pending result (their replies are discarded on arrival)."""
-        for pr in self._pending:
-            if not pr.called:
-                self._connection._waiting.discard(pr.result_id)
-                self._connection._ready.pop(pr.result_id, None)
-        self._pending = []
+        """Drop every pending result not yet fetched; fetching one then raises InvalidDeferredID."""
+        self._connection.forget_all()
 
     clear_pending_results = flush
 
@@ -280,7 +378,7 @@ class MultiEngineClient:
 
     def benchmark(self, push_size=10000):
         """Latency of execute('pass') and push bandwidth, on one and on all engines."""
-        ids = self.get_ids()
+        ids = self.get_ids_or_raise()
         single = ids[0]
         data = numpy.zeros(push_size)
         megabytes = data.nbytes / 1e6
@@ -290,13 +388,13 @@ class MultiEngineClient:
 
         return {
             "single_engine_latency": (1000 * best(lambda: self.execute("pass", targets=single, block=True)), "msec"),
-            "all_engine_latency": (1000 * best(lambda: self.execute("pass", targets="all", block=True)), "msec"),
+            "all_engine_latency": (1000 * best(lambda: self.execute("pass", targets=ids, block=True)), "msec"),
             "single_engine_push": (megabytes / best(lambda: self.push({"x": data}, targets=single, block=True)), "MB/sec"),
-            "all_engine_push": (len(ids) * megabytes / best(lambda: self.push({"x": data}, targets="all", block=True)), "MB/sec"),
+            "all_engine_push": (len(ids) * megabytes / best(lambda: self.push({"x": data}, targets=ids, block=True)), "MB/sec"),
         }
 
     def activate(self):
-        """Make this client the one the %px magics use."""
+        """Make this client the one the %px, %autopx and %result magics use."""
         from kernel import magic
 
         magic.activate(self)
@@ -312,11 +410,64 @@ class MultiEngineClient:
     def __len__(self):
         return len(self.get_ids())
 
+    # -- with mec: remote() ------------------------------------------------------------
+
+    def __enter__(self):
+        """``with mec:`` whose first statement is ``remote()`` runs its body on the engines.
+
+        Any other ``with`` block runs here as usual, and the client's connection
+        is closed at its end (a later call reconnects).
+        """
+        code = _remote_block(sys._getframe(1))
+        self._with_remote = code is not None
+        if code:
+            self.execute(code)
+        return self
+
+    def __exit__(self, etype, value, tb):
+        if getattr(self, "_with_remote", False):
+            self._with_remote = False
+            return etype is StopLocalExecution
+        self.close()
+        return False
+
     def close(self):
         self._connection.close()
 
     def __repr__(self):
         return f"<MultiEngineClient targets={self.targets!r} block={self.block!r}>"
+
+
+def _is_remote_call(statement):
+    if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)):
+        return False
+    func = statement.value.func
+    return (isinstance(func, ast.Name) and func.id == "remote") or (
+        isinstance(func, ast.Attribute) and func.attr == "remote")
+
+
+def _remote_block(frame):
+    """The source after ``remote()`` in the ``with`` block at ``frame``'s line, or None."""
+    lines = linecache.getlines(frame.f_code.co_filename, frame.f_globals)
+    if not lines:
+        return None
+    try:
+        tree = ast.parse("".join(lines))
+    except SyntaxError:
+        return None
+    line = frame.f_lineno
+    found = None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With) and node.lineno <= line < node.body[0].lineno:
+            if found is None or node.lineno >= found.lineno:
+                found = node
+    if found is None or not _is_remote_call(found.body[0]):
+        return None
+    body = found.body[1:]
+    if not body:
+        return ""
+    text = "".join(lines[body[0].lineno - 1:body[-1].end_lineno])
+    return textwrap.dedent(text)
 
 
 class MultiEngineMapper:
@@ -329,12 +480,14 @@ class MultiEngineMapper:
         self.block = block
 
     def map(self, func, *sequences):
+        """``[func(*args) for args in zip(*sequences)]``, computed on the engines in blocks."""
         if not sequences:
             raise TypeError("map() needs at least one sequence")
+        sequences = [maps.as_sequence(s) for s in sequences]
         if len({len(s) for s in sequences}) > 1:
             raise ValueError("all sequences must have equal length")
-        if not (isinstance(func, (types.FunctionType, str)) or callable(func)):
-            raise TypeError("func must be a function or a str")
+        if not (isinstance(func, str) or callable(func)):
+            raise TypeError(f"func must be a function or a str, not {type(func).__name__}")
         return self.multiengine.raw_map(func, sequences, dist=self.dist, targets=self.targets, block=self.block)
 
 
@@ -346,6 +499,7 @@ class ParallelFunction:
         self.mapper = mapper
         self.__name__ = getattr(func, "__name__", "parallel_function")
         self.__doc__ = func.__doc__
+        self.__wrapped__ = func
         try:
             self.__signature__ = inspect.signature(func)
         except (TypeError, ValueError):
@@ -353,3 +507,6 @@ class ParallelFunction:
 
     def __call__(self, *sequences):
         return self.mapper.map(self.func, *sequences)
+
+    def __repr__(self):
+        return f"<ParallelFunction {self.__name__}>"

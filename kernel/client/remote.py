@@ -5,6 +5,7 @@ Each rebuilt exception has ``engine_info`` (``{'engineid', 'method'}``) and
 ``_ipython_traceback_text`` are set too.
 """
 
+from kernel import errors
 from kernel.errors import KernelError, KernelRemoteError
 from kernel.wire import serialize
 
@@ -13,9 +14,15 @@ class CompositeError(KernelError):
     """One or more engines raised; ``elist`` holds ``(etype, evalue, traceback_text)``."""
 
     def __init__(self, message, elist):
-        super().__init__(message, elist)
+        flat = []
+        for etype, evalue, tb in elist:  # nested CompositeErrors are flattened
+            if isinstance(evalue, CompositeError):
+                flat.extend(evalue.elist)
+            else:
+                flat.append((etype, evalue, tb))
+        super().__init__(message, flat)
         self.message = message
-        self.elist = elist
+        self.elist = flat
 
     @staticmethod
     def _engine_str(ev):
@@ -39,10 +46,17 @@ class CompositeError(KernelError):
             etype, evalue, _ = self.elist[excid]
         except IndexError:
             raise IndexError(f"an exception with index {excid} does not exist") from None
-        raise evalue
+        raise evalue.with_traceback(None)
 
     def print_tracebacks(self, excid=None):
-        chosen = self.elist if excid is None else [self.elist[excid]]
+        """Print each engine's remote traceback (or only the ``excid``-th)."""
+        if excid is None:
+            chosen = self.elist
+        else:
+            try:
+                chosen = [self.elist[excid]]
+            except IndexError:
+                raise IndexError(f"an exception with index {excid} does not exist") from None
         for _, evalue, tb in chosen:
             print(self._engine_str(evalue))
             print(tb or "No traceback available")
@@ -56,7 +70,7 @@ def rebuild(entry, buffers):
     except Exception:
         exc = None
     if not isinstance(exc, BaseException):
-        exc = KernelRemoteError(f"{entry.get('etype')}: {entry.get('message')}")
+        exc = _stand_in(entry)
     info = {"engineid": entry.get("id"), "method": entry.get("method")}
     text = entry.get("traceback") or ""
     for name, value in (("engine_info", info), ("_ipython_engine_info", info),
@@ -66,6 +80,14 @@ def rebuild(entry, buffers):
         except AttributeError:
             pass
     return exc
+
+
+def _stand_in(entry):
+    """The controller's own errors (QueueCleared, EngineDied) by type; others as KernelRemoteError."""
+    etype = getattr(errors, str(entry.get("etype")), None)
+    if isinstance(etype, type) and issubclass(etype, KernelError):
+        return etype(entry.get("message", ""))
+    return KernelRemoteError(f"{entry.get('etype')}: {entry.get('message')}")
 
 
 def collect(entries, groups, method):

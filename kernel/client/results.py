@@ -1,8 +1,9 @@
 """What non-blocking calls return, and how execute results print."""
 
 import sys
+import weakref
 
-from kernel.errors import KernelError
+from kernel.errors import KernelError, ResultAlreadyRetrieved
 
 
 class NotAPendingResult(KernelError, TypeError):
@@ -16,13 +17,22 @@ class InvalidDeferredID(KernelError):
 _COLOURS = {"green": "\033[0;32m", "blue": "\033[0;34m", "red": "\033[0;31m", "normal": "\033[0m"}
 
 
-def _colours():
-    tty = hasattr(sys.stdout, "isatty") and sys.stdout.isatty()
+def _colours(stream=None):
+    stream = sys.stdout if stream is None else stream
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        tty = False
     return {k: (v if tty else "") for k, v in _COLOURS.items()}
 
 
 class ResultList(list):
-    """A list of execute result dicts with the legacy console repr."""
+    """A list of execute result dicts with the legacy console repr.
+
+    ``<Results List>``, then for each engine ``[id] In [n]: code``, and
+    ``[id] Out[n]: stdout`` / ``[id] Err[n]:`` when the command printed.
+    Colours are used only when standard output is a terminal.
+    """
 
     def __repr__(self):
         c = _colours()
@@ -41,46 +51,61 @@ class ResultList(list):
 
     __str__ = __repr__
 
+    def _repr_pretty_(self, p, cycle):
+        p.text(repr(self))
+
+
+def _forget(connection, rids):
+    connection.forget(rids)
+
 
 class PendingResult:
     """A result that will arrive later; ``r`` waits for it.
 
     Errors are cached and re-raised on every access, as in the legacy client.
+    A PendingResult that is dropped unread takes its reply with it: the reply
+    is discarded when it arrives, so nothing piles up on either side.
     """
 
-    def __init__(self, client, rid, finish):
+    def __init__(self, client, rids, finish):
         self.client = client
-        self.result_id = rid
-        self._finish = finish  # (header, buffers) -> value, may raise
+        self._rids = tuple(rids)
+        self.result_id = self._rids[-1] if self._rids else None
+        self._finish = finish  # [(header, buffers), ...] -> value, may raise
         self.callbacks = []
         self.called = False
         self.raised = False
         self._value = None
+        self._release = weakref.finalize(self, _forget, client._connection, self._rids) if self._rids else None
 
     def __lt__(self, other):
-        return self.result_id < other.result_id
+        return (self.result_id or 0) < (other.result_id or 0)
 
     def add_callback(self, f, *args, **kwargs):
         """Apply ``f(result, *args, **kwargs)`` when the result is fetched."""
         self.callbacks.append((f, args, kwargs))
 
     def get_result(self, default=None, block=True):
+        """The result; ``default`` if ``block`` is False and it has not arrived yet."""
         if self.called:
-            if self.raised:
-                raise self._value
-            return self._value
+            return self._cached()
         connection = self.client._connection
-        if not block and not connection.ready(self.result_id):
+        if not block and not all(connection.ready(rid) for rid in self._rids if connection.outstanding(rid)):
             return default
+        replies, error = [], None
+        for rid in self._rids:  # take every reply, even after an error, so none is left behind
+            try:
+                replies.append(connection.wait(rid))
+            except ResultAlreadyRetrieved:
+                error = error or InvalidDeferredID(
+                    f"invalid deferred id: {self.result_id!r} (its result was flushed, or lost with "
+                    "the connection)")
+            except Exception as e:
+                error = error or e
         try:
-            header, buffers = connection.wait(self.result_id)
-        except KernelError as e:
-            if type(e).__name__ == "ResultAlreadyRetrieved":
-                e = InvalidDeferredID(f"invalid deferred id: {self.result_id!r} (flushed?)")
-            self._store(e, raised=True)
-            raise e from None
-        try:
-            value = self._finish(header, buffers)
+            if error is not None:
+                raise error
+            value = self._finish(replies)
             for f, args, kwargs in self.callbacks:
                 value = f(value, *args, **kwargs)
         except Exception as e:
@@ -89,10 +114,18 @@ class PendingResult:
         self._store(value, raised=False)
         return value
 
+    def _cached(self):
+        if self.raised:
+            raise self._value.with_traceback(None)
+        return self._value
+
     def _store(self, value, raised):
         self.called = True
         self.raised = raised
         self._value = value
+        self._finish = None
+        if self._release is not None:
+            self._release.detach()
 
     @property
     def r(self):
@@ -101,3 +134,10 @@ class PendingResult:
     def __repr__(self):
         state = "done" if self.called else "pending"
         return f"<PendingResult {self.result_id} ({state})>"
+
+
+def done(client, value):
+    """A PendingResult that is already complete (for calls with no targets)."""
+    pending = PendingResult(client, (), None)
+    pending._store(value, raised=False)
+    return pending

@@ -13,19 +13,19 @@ from kernel.controller.engines import Command
 from kernel.errors import InvalidEngineID, NoEnginesRegistered, ProtocolError
 
 ENGINE_METHODS = {
-    "execute", "push", "pull", "get_result", "reset", "keys", "kill",
+    "execute", "push", "pull", "map", "get_result", "reset", "keys", "kill",
     "set_properties", "get_properties", "has_properties", "del_properties", "clear_properties",
 }
 PROPERTY_CHANGES = {"set_properties", "del_properties", "clear_properties", "reset"}
 
 
-def resolve_targets(registry, targets):
+def resolve_targets(registry, targets, log_dir="DIR/log"):
     """Turn ``'all'``, an int or a list of ints into a list of registered ids."""
     if targets == "all":
         ids = registry.ids()
         if not ids:
             raise NoEnginesRegistered(
-                "There are no engines registered. Check the logs in DIR/log "
+                f"There are no engines registered. Check the logs in {log_dir} "
                 "if you think there should have been."
             )
         return ids
@@ -39,29 +39,45 @@ def resolve_targets(registry, targets):
     return targets
 
 
+def _death_is_success(done):
+    """A killed engine may go before its reply gets out: for kill, that is success."""
+    def on_done(eid, header, buffers):
+        if header.get("status") == "error" and header.get("etype") == "EngineDied":
+            header, buffers = {"op": "reply", "status": "ok", "value": None}, []
+        done(eid, header, buffers)
+
+    return on_done
+
+
 class Gather:
-    """Collects one reply per target, then answers the client once."""
+    """Collects one reply per target (a target may repeat), then answers the client once."""
 
     def __init__(self, session, rid, targets):
         self.session = session
         self.rid = rid
         self.targets = targets
         self.replies = {}
+        self.answered = False
 
-    def done(self, eid, header, buffers):
-        self.replies[eid] = (header, buffers)
+    def done_for(self, index):
+        """The ``on_done`` of the command sent for ``targets[index]``."""
+        return lambda eid, header, buffers: self.done(index, header, buffers)
+
+    def done(self, index, header, buffers):
+        self.replies[index] = (header, buffers)
         if len(self.replies) == len(self.targets):
             self._answer()
 
     def _answer(self):
         entries, out = [], []
-        for eid in self.targets:
-            header, buffers = self.replies[eid]
+        for index, eid in enumerate(self.targets):
+            header, buffers = self.replies.pop(index)
             entry = {k: v for k, v in header.items() if k not in ("op", "cid")}
             entry["id"] = eid
             entry["n"] = len(buffers)
             entries.append(entry)
             out.extend(buffers)
+        self.answered = True
         self.session.send({"op": "result", "rid": self.rid, "results": entries}, out)
 
 
@@ -74,9 +90,17 @@ class MultiEngineInterface:
     def __init__(self, registry, controller):
         self.registry = registry
         self.controller = controller  # for kill(controller=True) and property-change news
+        self.sessions = set()  # the connected clients
+
+    def log_dir(self):
+        config = getattr(self.controller, "config", None)
+        base = getattr(config, "ipythondir", None)
+        return f"{base}/log" if base else "DIR/log"
 
     def open_session(self, protocol):
-        return MultiEngineSession(self, protocol)
+        session = MultiEngineSession(self, protocol)
+        self.sessions.add(session)
+        return session
 
 
 class MultiEngineSession:
@@ -108,10 +132,10 @@ class MultiEngineSession:
             self.send({"op": "error", "rid": rid, "etype": type(e).__name__, "message": str(e)})
 
     def closed(self, reason):
-        pass
+        self.interface.sessions.discard(self)
 
     def _targets(self, header):
-        return resolve_targets(self.registry, header.get("targets", "all"))
+        return resolve_targets(self.registry, header.get("targets", "all"), self.interface.log_dir())
 
     def _call(self, rid, header, buffers):
         method = header.get("method")
@@ -134,13 +158,16 @@ class MultiEngineSession:
         else:
             groups = [buffers] * len(targets)
         gather = Gather(self, rid, targets)
-        on_done = gather.done
-        if method in PROPERTY_CHANGES:
-            on_done = self._noting_property_change(gather.done)
-        if method == "kill" and header.get("args", {}).get("controller"):
-            on_done = self._then_stop_controller(gather, len(targets))
         args = header.get("args") or {}
-        for eid, group in zip(targets, groups):
+        stop_controller = method == "kill" and args.get("controller")
+        for index, (eid, group) in enumerate(zip(targets, groups)):
+            on_done = gather.done_for(index)
+            if method in PROPERTY_CHANGES:
+                on_done = self._noting_property_change(on_done)
+            if method == "kill":
+                on_done = _death_is_success(on_done)
+            if stop_controller:
+                on_done = self._then_stop_controller(gather, on_done)
             self.registry.get(eid).submit(Command(method, args, list(group), on_done))
 
     def _noting_property_change(self, done):
@@ -151,10 +178,10 @@ class MultiEngineSession:
 
         return on_done
 
-    def _then_stop_controller(self, gather, count):
+    def _then_stop_controller(self, gather, done):
         def on_done(eid, header, buffers):
-            gather.done(eid, header, buffers)
-            if len(gather.replies) == count:
+            done(eid, header, buffers)
+            if not gather.replies and gather.answered:
                 self.interface.controller.stop_soon("killed by a client")
 
         return on_done

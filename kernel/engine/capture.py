@@ -1,8 +1,13 @@
 """Capture of stdout, stderr and displayed values while user code runs.
 
-``sys.stdout`` and ``sys.stderr`` are replaced once by proxies that send the
-writes of the executing thread to the current capture and everything else to
-the real stream, so log output from other threads is never swallowed.
+``sys.stdout``, ``sys.stderr`` and ``sys.displayhook`` are replaced by proxies
+that send what the executing thread writes or displays to its current capture
+and everything else to the real stream or hook. Log output from other threads
+is never swallowed, and engines running in threads of one process (the
+in-process engines) each keep their own output.
+
+The proxies are put back in place at the start of every capture, because
+other code (pytest, an IPython shell) may swap the real streams in between.
 """
 
 import io
@@ -42,16 +47,35 @@ class _Proxy(io.TextIOBase):
         return self._real.fileno()
 
 
+class _DisplayProxy:
+    """``sys.displayhook`` that reports to this thread's capture, if any."""
+
+    def __init__(self, real):
+        self._real = real
+
+    def __call__(self, value):
+        capture = getattr(_local, "capture", None)
+        if capture is None:
+            return self._real(value)
+        return capture.displayhook(value)
+
+
 def install():
     """Put the proxies in place (idempotent)."""
     if not isinstance(sys.stdout, _Proxy):
         sys.stdout = _Proxy("stdout", sys.stdout)
     if not isinstance(sys.stderr, _Proxy):
         sys.stderr = _Proxy("stderr", sys.stderr)
+    if not isinstance(sys.displayhook, _DisplayProxy):
+        sys.displayhook = _DisplayProxy(sys.displayhook)
 
 
 class Capture:
-    """A context in which this thread's output and displayed value are kept."""
+    """A context in which this thread's output and displayed value are kept.
+
+    ``display`` is the last non-None value shown by the displayhook, as the
+    legacy ``{'pprint': ..., 'repr': ...}`` dict.
+    """
 
     def __init__(self):
         self.stdout = io.StringIO()
@@ -60,16 +84,18 @@ class Capture:
 
     def displayhook(self, value):
         if value is not None:
-            self.display = {"pprint": pprint.pformat(value), "repr": repr(value)}
+            try:
+                self.display = {"pprint": pprint.pformat(value), "repr": repr(value)}
+            except Exception as e:  # a broken __repr__ must not fail the command
+                text = f"<unrepresentable {type(value).__name__}: {type(e).__name__}: {e}>"
+                self.display = {"pprint": text, "repr": text}
 
     def __enter__(self):
         install()
+        self._outer = getattr(_local, "capture", None)
         _local.capture = self
-        self._saved_hook = sys.displayhook
-        sys.displayhook = self.displayhook
         return self
 
     def __exit__(self, *exc):
-        sys.displayhook = self._saved_hook
-        _local.capture = None
+        _local.capture = self._outer
         return False

@@ -1,17 +1,53 @@
 """The engine's namespace and the operations the interfaces ask of it.
 
-Everything here runs on the engine's main thread, one command at a time, so
+Everything here runs on the engine's command thread, one command at a time, so
 no locking is needed and KeyboardInterrupt can reach user code.
 """
 
 import ast
 import copy
 import pickle
+import sys
+import textwrap
+import types
 
 from kernel.engine.capture import Capture
 from kernel.errors import InvalidProperty
 
 HIDDEN = {"__name__", "__builtins__", "_ih", "_oh", "In", "Out", "_", "__", "___"}
+_MODULE_DUNDERS = {"__name__", "__builtins__", "__package__", "__file__", "__path__",
+                   "__loader__", "__spec__", "__doc__", "__cached__"}
+
+
+def shipped_by_value(func):
+    """True for a function that arrived as code (not as a reference to an importable module)."""
+    module = sys.modules.get(getattr(func, "__module__", None) or "")
+    return module is None or getattr(module, "__dict__", None) is not func.__globals__
+
+
+def rebind(func, namespace):
+    """A copy of ``func`` whose globals are the engine's namespace.
+
+    As in the legacy engines, a pushed function sees the names pushed to or
+    defined on the engine. The globals it brought along (imports and values
+    it uses) are added to the namespace only where the name is still free,
+    so they never overwrite the engine's own values. Defaults, keyword
+    defaults, closures and attributes are kept.
+    """
+    if func.__globals__ is namespace:
+        return func
+    for name, value in func.__globals__.items():
+        if name not in _MODULE_DUNDERS:
+            namespace.setdefault(name, value)
+    new = types.FunctionType(func.__code__, namespace, func.__name__, func.__defaults__, func.__closure__)
+    new.__kwdefaults__ = func.__kwdefaults__
+    new.__dict__.update(func.__dict__)
+    for attr in ("__qualname__", "__doc__", "__module__", "__annotations__"):
+        try:
+            setattr(new, attr, getattr(func, attr))
+        except (AttributeError, TypeError):
+            pass
+    return new
 
 
 class Interpreter:
@@ -44,7 +80,11 @@ class Interpreter:
     # -- code -------------------------------------------------------------
 
     def execute(self, code):
-        """Run ``code``; return the legacy result dict, or raise its exception."""
+        """Run ``code``; return the legacy result dict, or raise its exception.
+
+        The counter goes up for failed commands too; only successful ones are
+        kept for ``get_result``.
+        """
         self.number += 1
         result = {
             "id": self.engine_id,
@@ -65,16 +105,15 @@ class Interpreter:
         return result
 
     def _run(self, code):
-        source = code.strip()
+        """Run each top-level statement in 'single' mode, as the legacy engines did.
+
+        So every top-level expression statement reaches the displayhook, and
+        the last value shown is the command's ``display``.
+        """
+        source = textwrap.dedent(code).strip()
         tree = ast.parse(source, filename="<string>", mode="exec")
-        body = tree.body
-        if body and isinstance(body[-1], ast.Expr):
-            *head, last = body
-            if head:
-                exec(compile(ast.Module(head, []), "<string>", "exec"), self.namespace)
-            exec(compile(ast.Interactive([last]), "<string>", "single"), self.namespace)
-        else:
-            exec(compile(tree, "<string>", "exec"), self.namespace)
+        for statement in tree.body:
+            exec(compile(ast.Interactive([statement]), "<string>", "single"), self.namespace)
 
     def get_result(self, i=None):
         if i is None:
@@ -86,7 +125,12 @@ class Interpreter:
     # -- namespace ----------------------------------------------------------
 
     def push(self, namespace):
-        self.namespace.update(namespace)
+        adopted = {}
+        for key, value in namespace.items():
+            if isinstance(value, types.FunctionType) and shipped_by_value(value):
+                value = rebind(value, self.namespace)
+            adopted[key] = value
+        self.namespace.update(adopted)
         if "id" in namespace:
             self.namespace["id"] = self.engine_id
 
@@ -111,7 +155,7 @@ class Interpreter:
                 pickle.dumps(key)
                 pickle.dumps(value)
             except Exception:
-                raise InvalidProperty(f"can't be a value: {value!r}") from None
+                raise InvalidProperty(f"can't be a value: {value!r} (property {key!r} must pickle)") from None
         self.properties.update(copy.deepcopy(props))
 
     def get_properties(self, keys=None):

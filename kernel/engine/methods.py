@@ -1,6 +1,9 @@
 """The table of commands an engine understands."""
 
+import types
+
 from kernel.engine import tasks
+from kernel.engine.interpreter import rebind, shipped_by_value
 from kernel.engine.replies import failure, success
 from kernel.wire import serialize
 
@@ -14,12 +17,55 @@ def _execute(interp, args, buffers):
 
 
 def _push(interp, args, buffers):
-    interp.push(_values(buffers))
+    try:
+        namespace = _values(buffers)
+    except Exception as e:
+        raise _retyped(e, f"cannot unpickle the pushed values here: {type(e).__name__}: {e}") from None
+    interp.push(namespace)
     return None, True
+
+
+def _retyped(exc, message):
+    """The same kind of exception with a message that says what was being done."""
+    try:
+        return type(exc)(message)
+    except Exception:
+        return TypeError(message)
+
+
+def _unsendable(interp, keys):
+    """Which pulled name cannot be pickled, as a TypeError naming it."""
+    for key in [keys] if isinstance(keys, str) else keys:
+        value = interp.namespace.get(key)
+        try:
+            serialize.dumps(value)
+        except Exception as e:
+            return TypeError(f"cannot send {key!r} back: a {type(value).__name__} object "
+                             f"cannot be pickled ({e})")
+    return None
 
 
 def _pull(interp, args, buffers):
     return interp.pull(args["keys"]), False
+
+
+def _map(interp, args, buffers):
+    """Apply a function to each argument tuple of this engine's block (not load balanced).
+
+    The function comes pickled in the first ``func_n`` buffers, or by name:
+    ``name`` is looked up (an expression, e.g. ``numpy.sqrt``) in the namespace.
+    """
+    n = args.get("func_n", 0)
+    if n:
+        func = serialize.loads(buffers[:n])
+        if isinstance(func, types.FunctionType) and shipped_by_value(func):
+            func = rebind(func, interp.namespace)
+    else:
+        func = eval(args["name"], interp.namespace)
+    if not callable(func):
+        raise TypeError(f"map needs a function, not a {type(func).__name__}")
+    items = serialize.loads(buffers[n:])
+    return [func(*item) for item in items], False
 
 
 def _get_result(interp, args, buffers):
@@ -66,6 +112,7 @@ METHODS = {
     "execute": _execute,
     "push": _push,
     "pull": _pull,
+    "map": _map,
     "get_result": _get_result,
     "reset": _reset,
     "keys": _keys,
@@ -92,4 +139,9 @@ def dispatch(interp, header, buffers):
         if isinstance(e, SystemExit):
             e = RuntimeError(f"user code called exit({e.code!r}); the engine keeps running")
         return failure(header, e)
-    return success(header, value, as_json)
+    reply, out = success(header, value, as_json)
+    if reply["status"] == "error" and method == "pull":
+        named = _unsendable(interp, header["args"]["keys"])
+        if named is not None:
+            return failure(header, named)
+    return reply, out

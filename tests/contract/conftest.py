@@ -1,0 +1,63 @@
+"""Fixtures of the multiengine contract suite: every test runs on both clusters.
+
+``backend`` is an in-process cluster (controller and 4 engines in threads of
+this process) or the real one (``cluster4``: processes over TLS), shared by a
+module. ``mec`` is a fresh client on 4 registered engines whose namespaces,
+counters and properties were just reset.
+"""
+
+import cloudpickle
+import pytest
+
+from tests.contract.harness import InProcessCluster, ProcessCluster, stop_reactor
+
+
+@pytest.fixture(scope="session")
+def _reactor_thread_cleanup():
+    yield
+    stop_reactor()
+
+
+@pytest.fixture(scope="module", params=["inprocess", "process"])
+def backend(request, tmp_path_factory, _reactor_thread_cleanup):
+    if request.param == "inprocess":
+        cluster = InProcessCluster(tmp_path_factory.mktemp("inprocess4"))
+    else:
+        cluster = ProcessCluster(request.getfixturevalue("cluster4"))
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _functions_travel_by_value(request):
+    """Functions defined in a test module travel as code, like those of a user's script."""
+    cloudpickle.register_pickle_by_value(request.module)
+    yield
+    cloudpickle.unregister_pickle_by_value(request.module)
+
+
+@pytest.fixture
+def mec(backend):
+    backend.ensure_engines(4)
+    client = backend.client()
+    client.reset()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def fresh_backend(backend, tmp_path):
+    """Make a separate small cluster of the same kind as ``backend`` (for kill and no-engine tests)."""
+    made = []
+
+    def make(engines=2):
+        if backend.name == "inprocess":
+            cluster = InProcessCluster(tmp_path / f"inprocess-{len(made)}", engines=engines)
+        else:
+            cluster = ProcessCluster.start(tmp_path / f"process-{len(made)}", engines=engines)
+        made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        cluster.stop()
