@@ -57,10 +57,10 @@ def main(argv=None):
         "options": {"quick": args.quick, "systems": args.systems, "sizes": args.sizes},
         "systems": {},
     }
+    floor_options = dict(echo_calls=500 if args.quick else 2000, tls_reps=2 if args.quick else 5)
     if args.floor:
         log("floor: raw TCP and TLS over loopback")
-        run["floor"] = floor.measure(echo_calls=500 if args.quick else 2000,
-                                     tls_reps=2 if args.quick else 5)
+        run["floor_before"] = floor.measure(**floor_options)
     for name in args.systems:
         system = systems.load(name)
         note = system.available()
@@ -72,6 +72,10 @@ def main(argv=None):
         metrics, details = run_system(system, cfg, log=log)
         run["systems"][name] = {"available": True, "version": system.version(), "metrics": metrics,
                                 "details": details}
+    if args.floor:
+        log("floor: again, after the systems")
+        run["floor_after"] = floor.measure(**floor_options)
+        run["floor"] = floor.best(run["floor_before"], run["floor_after"])
     run["finished"] = datetime.now().isoformat(timespec="seconds")
     run["load_after"] = report.load_average()
     metrics = all_metrics(cfg)

@@ -132,7 +132,7 @@ def render(run, metrics):
     floor = run.get("floor")
     if floor:
         out.append(
-            f"floor (loopback, this run): TCP echo round trip median {fmt(floor['tcp_echo_us']['median'], 'µs')} µs "
+            f"floor (loopback, this run, better of before/after): TCP echo round trip median {fmt(floor['tcp_echo_us']['median'], 'µs')} µs "
             f"(p99 {fmt(floor['tcp_echo_us']['p99'], 'µs')}); TLS echo {fmt(floor['tls_echo_us']['median'], 'µs')} µs; "
             f"TLS 1.3 bandwidth {floor['tls_bandwidth']['size_mb']:.0f} MB: "
             f"{fmt(floor['tls_bandwidth']['mb_per_s'], 'MB/s')} MB/s")
