@@ -3,6 +3,10 @@
 Each rebuilt exception has ``engine_info`` (``{'engineid', 'method'}``) and
 ``traceback_text``; the legacy attribute names ``_ipython_engine_info`` and
 ``_ipython_traceback_text`` are set too.
+
+Import from this module by its full name (``from kernel.client.remote import
+CompositeError``): the attribute ``kernel.client.remote`` is the legacy
+``remote()`` function of ``with mec:`` blocks.
 """
 
 from kernel import errors

@@ -169,7 +169,9 @@ class EngineRegistry:
     def _beat(self):
         now = self.clock.seconds()
         for handle in list(self.engines.values()):
-            silent = now - handle.last_heard
+            # bytes of a big frame still arriving count as being heard
+            heard = max(handle.last_heard, getattr(handle.session.protocol, "last_received", 0.0))
+            silent = now - heard
             if silent > self.heartbeat_timeout:
                 self.unregister(handle, f"no heartbeat for {silent:.1f} s")
                 handle.session.abort()

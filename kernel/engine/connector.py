@@ -134,7 +134,8 @@ class EngineConnector:
     def _beat(self):
         if self.protocol is None:
             return
-        silent = self.reactor.seconds() - self._last_heard
+        heard = max(self._last_heard, self.protocol.last_received)  # a big frame arriving counts
+        silent = self.reactor.seconds() - heard
         if silent > self.heartbeat_timeout:
             self.log.warn("controller silent for {s:.1f} s; reconnecting", s=silent)
             self.protocol.transport.abortConnection()

@@ -4,11 +4,12 @@ Everything here runs on the engine's command thread, one command at a time, so
 no locking is needed and KeyboardInterrupt can reach user code.
 """
 
-import ast
 import copy
+import io
 import pickle
 import sys
 import textwrap
+import tokenize
 import types
 
 from kernel.engine.capture import Capture
@@ -17,6 +18,40 @@ from kernel.errors import InvalidProperty
 HIDDEN = {"__name__", "__builtins__", "_ih", "_oh", "In", "Out", "_", "__", "___"}
 _MODULE_DUNDERS = {"__name__", "__builtins__", "__package__", "__file__", "__path__",
                    "__loader__", "__spec__", "__doc__", "__cached__"}
+
+
+_CLAUSES = {"else", "elif", "except", "finally"}
+_SKIP = {tokenize.NL, tokenize.COMMENT, tokenize.ENDMARKER, tokenize.ENCODING}
+
+
+def top_level_statements(source):
+    """``(first, last)`` line numbers (1-based, inclusive) of each top-level statement.
+
+    A statement runs from the line where it starts to the line before the
+    next one starts: compound statements keep their blocks and their
+    ``else``/``elif``/``except``/``finally`` clauses, decorators their
+    function or class.
+    """
+    starts = []
+    depth = 0
+    line_start = True
+    joined = False  # the last top-level line was a decorator
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.INDENT:
+            depth += 1
+        elif token.type == tokenize.DEDENT:
+            depth -= 1
+        elif token.type == tokenize.NEWLINE:
+            line_start = True
+        elif token.type not in _SKIP and line_start:
+            line_start = False
+            if depth == 0:
+                clause = token.type == tokenize.NAME and token.string in _CLAUSES
+                if not (joined or (clause and starts)):
+                    starts.append(token.start[0])
+                joined = token.type == tokenize.OP and token.string == "@"
+    end = len(source.splitlines())
+    return [(first, (starts[i + 1] - 1) if i + 1 < len(starts) else end) for i, first in enumerate(starts)]
 
 
 def shipped_by_value(func):
@@ -108,12 +143,24 @@ class Interpreter:
         """Run each top-level statement in 'single' mode, as the legacy engines did.
 
         So every top-level expression statement reaches the displayhook, and
-        the last value shown is the command's ``display``.
+        the last value shown is the command's ``display``. The statements are
+        found by tokenizing, not with the ``ast`` module: building ``ast``
+        objects is not thread-safe in CPython 3.11, and in-process engines
+        run next to other threads that parse.
         """
         source = textwrap.dedent(code).strip()
-        tree = ast.parse(source, filename="<string>", mode="exec")
-        for statement in tree.body:
-            exec(compile(ast.Interactive([statement]), "<string>", "single"), self.namespace)
+        compile(source, "<string>", "exec")  # syntax errors, before anything runs
+        lines = source.splitlines(keepends=True)
+        try:
+            spans = top_level_statements(source)
+        except (tokenize.TokenError, SyntaxError):
+            spans = None
+        if spans is None:
+            exec(compile(source, "<string>", "exec"), self.namespace)
+            return
+        for first, last in spans:
+            chunk = "\n" * (first - 1) + "".join(lines[first - 1:last])  # keeps line numbers
+            exec(compile(chunk + "\n", "<string>", "single"), self.namespace)
 
     def get_result(self, i=None):
         if i is None:

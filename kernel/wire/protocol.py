@@ -8,6 +8,7 @@ of small messages costs one TLS record, not one each.
 
 import hashlib
 import hmac
+from collections import deque
 
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
@@ -40,14 +41,24 @@ class CapabilityTable:
         return None
 
 
+WRITE_CHUNK = 4 * 1024 * 1024  # at most this much is handed to TLS per reactor turn
+
+
 class FramedProtocol(Protocol):
-    """Shared frame sending: frames queued in one turn go out in one write."""
+    """Shared frame sending: frames queued in one turn go out in one write.
+
+    A big frame is written a chunk per reactor turn, as the transport's
+    producer: the reactor never blocks for long encrypting it (heartbeats and
+    other connections keep flowing) and ciphertext is not piled up in memory.
+    """
 
     clock = None  # set by the factory: an IReactorTime
     _flush_call = None
 
     def connectionMade(self):
-        self._outgoing = []
+        self._outgoing = deque()
+        self._producing = False
+        self._paused = False
         self._decoder = None
         self.transport.setTcpNoDelay(True)
 
@@ -55,14 +66,29 @@ class FramedProtocol(Protocol):
         if self.transport is None or not self.connected:
             return
         self._outgoing.extend(framing.encode(header, buffers))
-        if self._flush_call is None:
+        self._schedule()
+
+    def _schedule(self):
+        if self._flush_call is None and not self._paused and self._outgoing:
             self._flush_call = self.clock.callLater(0, self._flush)
 
     def _flush(self):
         self._flush_call = None
-        parts, self._outgoing = self._outgoing, []
+        if self.transport is None:
+            return
+        batch, budget = [], WRITE_CHUNK
+        while self._outgoing and budget > 0:
+            part = self._outgoing.popleft()
+            if len(part) > budget:
+                view = memoryview(part)
+                batch.append(view[:budget])
+                self._outgoing.appendleft(view[budget:])
+                budget = 0
+            else:
+                batch.append(part)
+                budget -= len(part)
         small, run = [], []
-        for part in parts:
+        for part in batch:
             if len(part) <= framing.SMALL:
                 run.append(part)
                 continue
@@ -72,15 +98,37 @@ class FramedProtocol(Protocol):
             small.append(part)
         if run:
             small.append(b"".join(bytes(p) for p in run))
-        if self.transport is not None:
-            self.transport.writeSequence(small)
+        if self._outgoing and not self._producing:
+            self._producing = True
+            self.transport.registerProducer(self, True)
+        self.transport.writeSequence(small)
+        if self._outgoing:
+            self._schedule()
+        elif self._producing:
+            self._producing = False
+            self.transport.unregisterProducer()
+
+    # IPushProducer, while a big frame is being written
+    def pauseProducing(self):
+        self._paused = True
+
+    def resumeProducing(self):
+        self._paused = False
+        self._schedule()
+
+    def stopProducing(self):
+        self._outgoing.clear()
 
     def connectionLost(self, reason):
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None
+        self._outgoing.clear()
+
+    last_received = 0.0  # when bytes last arrived: a peer sending a big frame is alive
 
     def _feed(self, data):
+        self.last_received = self.clock.seconds()
         try:
             messages = self._decoder.feed(data)
         except ProtocolError as e:

@@ -304,3 +304,19 @@ def test_pull_of_an_unpicklable_value_names_the_key(mec):
         mec.pull(("ok", "lock"), targets=0)
     assert "[0:pull]: TypeError: cannot send 'lock' back: a lock object cannot be pickled" in str(e.value)
     assert mec.pull("ok", targets=0) == [1]  # the engine is fine
+
+
+def test_a_plain_with_block_runs_locally_and_closes_the_connection(backend):
+    with backend.client() as mec:
+        ran_here = True
+        assert mec.get_ids() == [0, 1, 2, 3]
+    assert ran_here
+    assert mec._connection._sock is None
+    assert mec.get_ids() == [0, 1, 2, 3]  # reconnects
+    mec.close()
+
+
+def test_close_and_reconnect(mec):
+    mec.push(dict(a=1))
+    mec.close()
+    assert mec.pull("a") == [1] * 4

@@ -38,8 +38,9 @@ def ipython(shell, mec, capsys):
     def run(cell):
         result = shell.run_cell(cell, store_history=True)
         out = capsys.readouterr().out
-        if result.error_in_exec is not None and not isinstance(result.error_in_exec, client.CompositeError):
-            raise result.error_in_exec
+        error = result.error_before_exec or result.error_in_exec
+        if error is not None:
+            raise AssertionError(f"{cell!r} failed: {out}") from error
         return result.result, out
 
     yield run
