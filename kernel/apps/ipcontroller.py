@@ -1,5 +1,6 @@
 """ipcontroller: start the controller, write the FURL files, serve until stopped."""
 
+import argparse
 import sys
 
 from kernel import paths
@@ -8,6 +9,16 @@ from kernel.controller.service import ControllerConfig, ControllerService
 from kernel.controller.tasks import TaskInterface
 
 SCHEMES = ("leastload", "lru", "plainrandom", "twobin", "weighted")
+
+
+def _count(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, not {text!r}")
+    return value
 
 
 def build_parser():
@@ -27,6 +38,8 @@ def build_parser():
     p.add_argument("-r", dest="reuse_furls", action="store_true",
                    help="keep the key and swissnums of existing FURL files")
     p.add_argument("--scheme", choices=SCHEMES, default="leastload", help="task load-balancing scheme")
+    p.add_argument("--poison-after", type=_count, default=3, metavar="N",
+                   help="fail a task as poison once N engines died running it (0: never; default 3)")
     p.add_argument("--heartbeat-period", type=common.positive_float, default=1.0, metavar="S")
     p.add_argument("--heartbeat-timeout", type=common.positive_float, default=5.0, metavar="S",
                    help="unregister an engine silent this long (default 5)")
@@ -43,6 +56,7 @@ def config_from(args):
         task_furl_file=args.task_furl_file, engine_cert_file=args.engine_cert_file,
         client_cert_file=args.client_cert_file, reuse_furls=args.reuse_furls, scheme=args.scheme,
         heartbeat_period=args.heartbeat_period, heartbeat_timeout=args.heartbeat_timeout,
+        extra={"poison_after": args.poison_after},
     )
 
 

@@ -7,13 +7,24 @@ predicate exists) are sent beside it as plain data, because the controller
 never unpickles anything.
 """
 
-import functools
 import importlib
+import sys
+import time
+import types
 
 from kernel.errors import UnmetDependency
 
+TIME_FORMAT = "%Y/%m/%d %H:%M:%S"  # the legacy format of TaskResult.submitted and .completed
+
+
 class Dependency(set):
-    """A set of task ids with the 0.11 switches: ``all``, ``success``, ``failure``."""
+    """A set of task ids with the 0.11 switches.
+
+    ``all``: every prerequisite must count (True, the default) or any one is
+    enough (False). ``success`` / ``failure``: which outcomes of a prerequisite
+    count (by default successes only). ``Dependency(ids, success=False,
+    failure=True)`` runs a clean-up task only when something failed.
+    """
 
     def __init__(self, ids=(), all=True, success=True, failure=False):
         ids = [ids] if isinstance(ids, int) else list(ids)
@@ -23,12 +34,19 @@ class Dependency(set):
         if not (success or failure):
             raise ValueError("a Dependency must count success, failure or both")
         super().__init__(ids)
-        self.all = all
-        self.success = success
-        self.failure = failure
+        self.all = bool(all)
+        self.success = bool(success)
+        self.failure = bool(failure)
 
     def as_wire(self):
         return {"ids": sorted(self), "all": self.all, "success": self.success, "failure": self.failure}
+
+    def __repr__(self):
+        return (f"Dependency({sorted(self)!r}, all={self.all}, success={self.success}, "
+                f"failure={self.failure})")
+
+    def __reduce__(self):
+        return (Dependency, (sorted(self), self.all, self.success, self.failure))
 
 
 def _dependency(value, name):
@@ -37,40 +55,61 @@ def _dependency(value, name):
     if isinstance(value, int) and not isinstance(value, bool):
         return Dependency([value])
     if isinstance(value, (list, tuple, set, frozenset)):
-        return Dependency(value)
-    raise TypeError(f"{name} must be a task id, a list of task ids or a Dependency, not {type(value).__name__}")
+        try:
+            return Dependency(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{name} must be a task id, a list of task ids or a Dependency, not {value!r}")
+
+
+def _flag(value, name):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
 
 
 class BaseTask:
-    """The options both kinds of task share."""
+    """The options both kinds of task share.
+
+    - ``clear_before`` / ``clear_after``: empty the engine's namespace before
+      the task runs / after it ran (whether it succeeded or not).
+    - ``retries``: how many times a failed task is run again, on other
+      engines when there are any.
+    - ``recovery_task``: a task run, under the same task id, once the
+      retries are used up; it may have its own ``recovery_task`` (no loops).
+    - ``depend``: ``f(properties) -> bool``, evaluated on an engine against
+      its properties; the task runs only where it returns True.
+    - ``after`` / ``follow``: task ids (or a :class:`Dependency`) that must
+      have finished first / on whose engine this task must run.
+    - ``timeout``: seconds after which a task that could not start yet fails
+      with DependencyTimeout (None: wait for ever).
+    """
 
     kind = None
 
     def __init__(self, clear_before=False, clear_after=False, retries=0, recovery_task=None,
                  depend=None, after=None, follow=None, timeout=None):
-        if not isinstance(clear_before, bool):
-            raise TypeError("clear_before must be True or False")
-        if not isinstance(clear_after, bool):
-            raise TypeError("clear_after must be True or False")
         if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
             raise TypeError(f"retries must be a non-negative int, not {retries!r}")
         if recovery_task is not None and not isinstance(recovery_task, BaseTask):
             raise TypeError(f"recovery_task must be a StringTask or MapTask, not {type(recovery_task).__name__}")
         if depend is not None and not callable(depend):
-            raise TypeError("depend must be a function of the engine's properties dict")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout < 0):
+            raise TypeError(f"depend must be a function of the engine's properties dict, not {depend!r}")
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or timeout < 0):
             raise TypeError(f"timeout must be a non-negative number of seconds, not {timeout!r}")
-        self.clear_before = clear_before
-        self.clear_after = clear_after
+        self.clear_before = _flag(clear_before, "clear_before")
+        self.clear_after = _flag(clear_after, "clear_after")
         self.retries = retries
         self.recovery_task = recovery_task
         self.depend = depend
         self.after = _dependency(after, "after")
         self.follow = _dependency(follow, "follow")
         self.timeout = timeout or None
+        self.taskid = None  # set by TaskClient.run
 
     def chain(self):
-        """This task and its recovery tasks in order; a loop is refused."""
+        """This task and its recovery tasks in order; a loop is refused with ValueError."""
         seen, tasks, task = set(), [], self
         while task is not None:
             if id(task) in seen:
@@ -97,27 +136,34 @@ class BaseTask:
         return state
 
 
+def _names(pull):
+    if pull is None:
+        return []
+    if isinstance(pull, str):
+        return [pull]
+    if isinstance(pull, (list, tuple)) and all(isinstance(k, str) for k in pull):
+        return list(pull)
+    raise TypeError(f"pull must be a name or a list of names, not {pull!r}")
+
+
 class StringTask(BaseTask):
-    """Push ``push``, execute ``expression``, pull the names in ``pull``."""
+    """Push ``push`` (a dict), execute ``expression`` (code), pull the names in ``pull``."""
 
     kind = "string"
 
     def __init__(self, expression, pull=None, push=None, **options):
         if not isinstance(expression, str):
             raise TypeError(f"expression must be a str of code, not {type(expression).__name__}")
-        if pull is not None and not isinstance(pull, (str, list, tuple)):
-            raise TypeError("pull must be a name or a list of names")
-        if isinstance(pull, (list, tuple)) and not all(isinstance(k, str) for k in pull):
-            raise TypeError("pull must be a name or a list of names")
         if push is not None and not isinstance(push, dict):
             raise TypeError(f"push must be a dict, not {type(push).__name__}")
+        self.pull = _names(pull)
         super().__init__(**options)
         self.expression = expression
-        self.pull = [pull] if isinstance(pull, str) else list(pull or [])
         self.push = dict(push or {})
 
     def run_on(self, interpreter):
-        interpreter.push(self.push)
+        if self.push:
+            interpreter.push(self.push)
         interpreter.execute(self.expression)
         return {name: interpreter.pull(name) for name in self.pull}
 
@@ -126,7 +172,13 @@ class StringTask(BaseTask):
 
 
 class MapTask(BaseTask):
-    """Call ``function(*args, **kwargs)`` on an engine."""
+    """Call ``function(*args, **kwargs)`` on an engine; the result is its return value.
+
+    A function that travels by value (defined in a script or interactively)
+    runs with its own globals first, then the engine's namespace: names the
+    client did not have, such as the engine's ``id`` or values pushed with
+    the multiengine client, are found there.
+    """
 
     kind = "map"
 
@@ -143,56 +195,111 @@ class MapTask(BaseTask):
         self.kwargs = dict(kwargs or {})
 
     def run_on(self, interpreter):
-        return self.function(*self.args, **self.kwargs)
+        return in_namespace(self.function, interpreter.namespace)(*self.args, **self.kwargs)
 
     def __repr__(self):
         return f"MapTask({getattr(self.function, '__name__', self.function)!r})"
 
 
+_MODULE_NAMES = {"__name__", "__builtins__", "__package__", "__file__", "__path__",
+                 "__loader__", "__spec__", "__doc__", "__cached__"}
+
+
+def _travelled_by_value(func):
+    module = sys.modules.get(getattr(func, "__module__", None) or "")
+    return module is None or getattr(module, "__dict__", None) is not func.__globals__
+
+
+def in_namespace(func, namespace):
+    """``func`` for running on an engine: a function that travelled by value sees
+    its own globals first, then the engine's ``namespace`` (which is not changed).
+    Functions of importable modules and other callables are returned as they are."""
+    if isinstance(func, dependent):
+        return func.on_engine(namespace)
+    if not isinstance(func, types.FunctionType) or not _travelled_by_value(func):
+        return func
+    scope = {k: v for k, v in namespace.items() if k not in _MODULE_NAMES}
+    scope.update(func.__globals__)
+    new = types.FunctionType(func.__code__, scope, func.__name__, func.__defaults__, func.__closure__)
+    new.__kwdefaults__ = func.__kwdefaults__
+    new.__dict__.update(func.__dict__)
+    new.__qualname__ = func.__qualname__
+    new.__doc__ = func.__doc__
+    return new
+
+
 class ResultNS:
-    """Attribute access to a task's pulled names: ``tr.ns.a``."""
+    """Attribute (and item) access to a task's pulled names: ``tr.ns.a``, ``tr.ns['a']``."""
 
     def __init__(self, results):
         self.__dict__.update(results)
 
+    def __getitem__(self, key):
+        return self.__dict__[key]
+
     def __repr__(self):
-        return f"ResultNS({self.__dict__!r})"
+        return f"NS{self.__dict__!r}"
+
+
+def _stamp(seconds):
+    return None if seconds is None else time.strftime(TIME_FORMAT, time.localtime(seconds))
 
 
 class TaskResult:
-    """What a StringTask produced, with where and when it ran."""
+    """What a StringTask produced, with where and when it ran.
+
+    ``results`` is the dict of pulled names (``{}`` on failure); ``failure``
+    the remote exception (None on success); ``engineid`` the engine of the
+    last attempt; ``submitted`` / ``completed`` the times the controller took
+    and finished the task, as ``'YYYY/MM/DD HH:MM:SS'`` strings (the seconds
+    since the epoch are ``submitted_at`` / ``completed_at``); ``start`` /
+    ``stop`` the engine's clock around the last attempt (None if it never
+    ran) and ``duration`` their difference in seconds.
+    """
 
     def __init__(self, taskid, results=None, failure=None, engineid=None,
-                 submitted=None, completed=None, started=None, finished=None):
+                 submitted=None, completed=None, start=None, stop=None):
         self.taskid = taskid
-        self.results = results if results is not None else {}
+        self.results = dict(results) if results is not None else {}
         self.failure = failure
         self.engineid = engineid
-        self.submitted = submitted
-        self.completed = completed
-        self.duration = (finished - started) if started is not None and finished is not None else (
-            (completed - submitted) if completed is not None and submitted is not None else None)
+        self.submitted_at = submitted
+        self.completed_at = completed
+        self.submitted = _stamp(submitted)
+        self.completed = _stamp(completed)
+        self.start = start
+        self.stop = stop
+        if start is not None and stop is not None:
+            self.duration = stop - start
+        elif submitted is not None and completed is not None:
+            self.duration = completed - submitted
+        else:
+            self.duration = None
         self.keys = list(self.results)
         self._ns = ResultNS(self.results)
 
     @property
     def ns(self):
-        if self.failure is not None:
-            raise self.failure
+        """The pulled names as attributes; raises the task's exception if it failed."""
+        self.raise_exception()
         return self._ns
 
+    @ns.setter
+    def ns(self, value):
+        raise AttributeError("the ns attribute cannot be changed")
+
     def raise_exception(self):
+        """Raise the task's exception if it failed; do nothing if it succeeded."""
         if self.failure is not None:
             raise self.failure
 
     def __getitem__(self, key):
-        if self.failure is not None:
-            raise self.failure
+        self.raise_exception()
         return self.results[key]
 
     def __repr__(self):
         if self.failure is not None:
-            return f"TaskResult[ID:{self.taskid}]:{type(self.failure).__name__}: {self.failure}"
+            return f"TaskResult[ID:{self.taskid}]:{type(self.failure).__name__}({self.failure})"
         return f"TaskResult[ID:{self.taskid}]:{self.results!r}"
 
 
@@ -200,18 +307,35 @@ class TaskResult:
 
 
 class dependent:
-    """``f`` wrapped so that it raises UnmetDependency where ``g(*args)`` is False."""
+    """``f`` wrapped so that it raises UnmetDependency where ``g(*dargs, **dkwargs)`` is False.
+
+    The task then goes to another engine (never back to this one). Like ``f``,
+    ``g`` runs on the engine.
+    """
 
     def __init__(self, f, g, *dargs, **dkwargs):
+        if not callable(f) or not callable(g):
+            raise TypeError("dependent(f, g, ...) needs two callables")
         self.f = f
         self.g = g
         self.dargs = dargs
         self.dkwargs = dkwargs
-        functools.update_wrapper(self, f)
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+            try:
+                setattr(self, attr, getattr(f, attr))
+            except AttributeError:
+                pass
+
+    def on_engine(self, namespace):
+        return dependent(in_namespace(self.f, namespace), in_namespace(self.g, namespace),
+                         *self.dargs, **self.dkwargs)
 
     def __call__(self, *args, **kwargs):
         if self.g(*self.dargs, **self.dkwargs) is False:
-            raise UnmetDependency(f"{getattr(self.g, '__name__', self.g)} is False on this engine")
+            name = getattr(self.g, "__name__", repr(self.g))
+            raise UnmetDependency(f"{name}{self.dargs!r} is False on this engine")
+        if isinstance(self.g, _Requirement):
+            self.g.provide(getattr(self.f, "__globals__", None))
         return self.f(*args, **kwargs)
 
 
@@ -220,18 +344,40 @@ def depend(g, *dargs, **dkwargs):
     return lambda f: dependent(f, g, *dargs, **dkwargs)
 
 
-def _importable(*names):
-    for name in names:
-        try:
-            importlib.import_module(name)
-        except ImportError:
-            return False
-    return True
+class _Requirement:
+    """True where every named module imports."""
+
+    __name__ = "require"
+
+    def __init__(self, names):
+        self.names = names
+
+    def __call__(self):
+        for name in self.names:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                return False
+        return True
+
+    def provide(self, scope):
+        """Bind the modules' top-level names in the function's globals, as ``import x.y`` would."""
+        if scope is not None:
+            for name in self.names:
+                top = name.partition(".")[0]
+                scope.setdefault(top, importlib.import_module(top))
+
+    def __repr__(self):
+        return f"require{tuple(self.names)!r}"
 
 
 def require(*names):
-    """Decorator: run the function only on engines where these modules import."""
+    """Decorator: run the function only on engines where these modules import.
+
+    The modules are imported there before the function runs, so it may use
+    them by name.
+    """
     for name in names:
         if not isinstance(name, str):
             raise TypeError(f"require takes module names, not {name!r}")
-    return depend(_importable, *names)
+    return lambda f: dependent(f, _Requirement(list(names)))

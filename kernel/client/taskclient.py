@@ -5,50 +5,86 @@ results by id. ``map`` submits many tasks in a few messages and fetches their
 results in batches, so a tiny task costs microseconds of client time.
 """
 
+from collections import deque
+
 from kernel import errors, paths
 from kernel.client.connection import Connection
-from kernel.client.multiengine import default_furl_file
+from kernel.client.multiengine import ParallelFunction, default_furl_file
 from kernel.client.remote import rebuild
 from kernel.client.task import BaseTask, MapTask, StringTask, TaskResult
 from kernel.wire import serialize
 
-SUBMIT_BATCH = 1000  # tasks per run message in map
+SUBMIT_BATCH = 1000  # tasks per run message, and results per fetch, in map
+MAP_WINDOW = 2  # batches a blocking map keeps submitted and unfinished
+
+__all__ = ["TaskClient", "TaskMapper", "StringTask", "MapTask"]
 
 
 def _check_taskid(taskid):
     if not isinstance(taskid, int) or isinstance(taskid, bool):
-        raise TypeError(f"a task id must be an int, not {type(taskid).__name__}")
+        raise TypeError(f"an integer task id expected: {taskid!r}")
     return taskid
 
 
+def _check_taskids(taskids):
+    if isinstance(taskids, int) and not isinstance(taskids, bool):
+        return [taskids]
+    if not isinstance(taskids, (list, tuple, set, frozenset, range)):
+        raise TypeError(f"a task id or a list of task ids expected: {taskids!r}")
+    return [_check_taskid(t) for t in taskids]
+
+
 def _failure(meta, buffers):
+    """The exception a failed task ended with: the remote one with its own type,
+    or one of kernel.errors when the cluster failed it (EngineDied, TaskAborted, ...)."""
     error = meta.get("error") or {}
+    entry = {"id": meta.get("engineid"), "method": "run_task", **error}
     if buffers:
-        exc = rebuild({"id": meta.get("engineid"), "method": "run_task", **error}, buffers)
+        exc = rebuild(entry, buffers)
     else:
-        etype = getattr(errors, error.get("etype") or "", None) or errors.TaskError
+        etype = getattr(errors, error.get("etype") or "", None)
+        if not (isinstance(etype, type) and issubclass(etype, Exception)):
+            etype = errors.TaskError
         exc = etype(error.get("message") or "the task failed")
+        exc.engine_info = {"engineid": meta.get("engineid"), "method": "run_task"}
         exc.traceback_text = error.get("traceback") or ""
-    exc.taskid = meta.get("taskid")
+    try:
+        exc.taskid = meta.get("taskid")
+    except AttributeError:
+        pass
     return exc
 
 
 def _outcome(meta, buffers):
     """A StringTask's TaskResult, or a MapTask's value (raising its exception)."""
     failure = _failure(meta, buffers) if meta["status"] == "failed" else None
-    times = {k: meta.get(k) for k in ("submitted", "completed", "started", "finished")}
     if meta.get("kind") == "map":
         if failure is not None:
             raise failure
         return serialize.loads(buffers)
     results = serialize.loads(buffers) if failure is None and buffers else {}
-    return TaskResult(meta["taskid"], results, failure, meta.get("engineid"), **times)
+    return TaskResult(meta["taskid"], results, failure, meta.get("engineid"),
+                      submitted=meta.get("submitted"), completed=meta.get("completed"),
+                      start=meta.get("started"), stop=meta.get("finished"))
 
 
 class TaskClient:
+    """The load-balanced interface of a controller.
+
+    ``TaskClient()`` reads ``ipcontroller-tc.furl`` from the security
+    directory; a FURL or the path of a FURL file may be given instead.
+    """
+
     def __init__(self, furl_or_file="", connect_timeout=10.0):
         furl = furl_or_file or default_furl_file(paths.TC_FURL)
         self._connection = Connection(furl, "tc", connect_timeout)
+
+    @classmethod
+    def _over(cls, connection):
+        """A client on an already open connection (anything with ``call`` and ``close``)."""
+        client = cls.__new__(cls)
+        client._connection = connection
+        return client
 
     def _call(self, header, buffers=()):
         reply, out = self._connection.call(header, buffers)
@@ -72,16 +108,17 @@ class TaskClient:
             for payload in payloads:
                 counts.append(len(payload))
                 buffers.extend(payload)
-        value, _ = self._call({"op": "run", "tasks": wire, "counts": counts}, buffers)
-        return value
+        taskids, _ = self._call({"op": "run", "tasks": wire, "counts": counts}, buffers)
+        return taskids
 
     def run(self, task, block=False):
-        """Submit ``task``; return its id (or, with block=True, its result)."""
+        """Submit ``task``; return its id (an int), or with ``block=True`` its result."""
         [taskid] = self._submit([task])
+        task.taskid = taskid
         return self.get_task_result(taskid, block=True) if block else taskid
 
     def resubmit(self, taskid):
-        """Run a finished task again (same definition); return the new id."""
+        """Run a finished task again (same definition); return the new task id."""
         value, _ = self._call({"op": "resubmit", "taskid": _check_taskid(taskid)})
         return value
 
@@ -102,56 +139,86 @@ class TaskClient:
         return out
 
     def get_task_result(self, taskid, block=False):
-        """The task's result, or None while it is unfinished and block is False."""
-        [found] = self._results([_check_taskid(taskid)], block)
+        """The task's result: a TaskResult for a StringTask; for a MapTask the
+        function's value, or its exception raised. None while the task is
+        unfinished and ``block`` is False. IndexError for an unknown or cleared id."""
+        [found] = self._results([_check_taskid(taskid)], bool(block))
         return None if found is None else _outcome(*found)
 
     def barrier(self, taskids):
-        """Wait until every task has finished; never raises for a failed task."""
-        ids = [taskids] if isinstance(taskids, int) else list(taskids)
-        for taskid in ids:
-            _check_taskid(taskid)
-        self._call({"op": "barrier", "taskids": ids})
+        """Wait until every task (an id or a list of ids) has finished.
+
+        Failed tasks do not raise here, and ids the controller does not know
+        are not waited for; ``get_task_result`` tells the outcome.
+        """
+        self._call({"op": "barrier", "taskids": _check_taskids(taskids)})
 
     def queue_status(self, verbose=False):
+        """``{'scheduled', 'pending', 'succeeded', 'failed'}``: counts, or with
+        ``verbose=True`` sorted lists of task ids plus ``'waiting'``, a dict
+        saying why each waiting task cannot be scheduled yet."""
         value, _ = self._call({"op": "queue_status", "verbose": bool(verbose)})
+        if verbose:
+            value["waiting"] = {int(k): why for k, why in value.get("waiting", {}).items()}
+        return value
+
+    def task_status(self, taskid):
+        """One task's record: ``state`` (scheduled, pending, succeeded, failed),
+        ``engineid``, ``waiting`` (why it cannot be scheduled yet, or None) and times."""
+        value, _ = self._call({"op": "task_status", "taskid": _check_taskid(taskid)})
         return value
 
     def abort(self, taskid):
-        """Remove a scheduled task, or mark a running one aborted (TaskAborted)."""
+        """Remove a scheduled task, or mark a running one aborted: either way its
+        result is a TaskAborted failure. IndexError if it has finished, was
+        already aborted or is unknown; TypeError if ``taskid`` is not an int."""
         self._call({"op": "abort", "taskid": _check_taskid(taskid)})
 
     def spin(self):
-        """Run the scheduler once (timeouts are also checked on their own)."""
+        """Run the scheduler once (it also runs on every event and checks timeouts on its own)."""
         self._call({"op": "spin"})
 
     def clear(self, taskids=None):
-        """Forget finished results (all when None); later lookups raise IndexError."""
-        if taskids is not None:
-            taskids = [taskids] if isinstance(taskids, int) else [_check_taskid(t) for t in taskids]
-        self._call({"op": "clear", "taskids": taskids})
+        """Forget finished results (all of them when None); return how many went.
+
+        Later lookups of those ids raise IndexError; unfinished tasks are not
+        touched. An id the controller never gave out raises IndexError.
+        """
+        ids = None if taskids is None else _check_taskids(taskids)
+        value, _ = self._call({"op": "clear", "taskids": ids})
+        return value
 
     # -- map and parallel ----------------------------------------------------------------
 
-    def map(self, func, *sequences, chunksize=None, **options):
-        """Load-balanced map: a list of results in order; the first failure is raised."""
-        return self.mapper(**options).map(func, *sequences, chunksize=chunksize)
+    def map(self, func, *sequences, chunksize=None):
+        """Load-balanced ``[func(*args) for args in zip(*sequences)]``: one task per
+        item (or per ``chunksize`` items), results in order, the first failure raised."""
+        return self.mapper().map(func, *sequences, chunksize=chunksize)
 
     def mapper(self, clear_before=False, clear_after=False, retries=0, recovery_task=None,
-               depend=None, block=True):
-        return TaskMapper(self, dict(clear_before=clear_before, clear_after=clear_after, retries=retries,
-                                     recovery_task=recovery_task, depend=depend), block)
+               depend=None, block=True, *, after=None, follow=None, timeout=None, chunksize=None):
+        """A TaskMapper whose tasks get these options; with ``block=False`` its
+        ``map`` returns the task ids instead of the results."""
+        options = dict(clear_before=clear_before, clear_after=clear_after, retries=retries,
+                       recovery_task=recovery_task, depend=depend, after=after, follow=follow,
+                       timeout=timeout)
+        MapTask(len, **options)  # check the options now, not at the first map
+        return TaskMapper(self, options, block, chunksize)
 
     def parallel(self, clear_before=False, clear_after=False, retries=0, recovery_task=None,
-                 depend=None, block=True):
-        """Decorator: ``@tc.parallel()`` makes ``f(seq)`` a load-balanced map of f."""
-        from kernel.client.multiengine import ParallelFunction
-
-        mapper = self.mapper(clear_before, clear_after, retries, recovery_task, depend, block)
-        return lambda f: ParallelFunction(f, mapper)
+                 depend=None, block=True, **options):
+        """Decorator: ``@tc.parallel()`` makes ``f(seq)`` (or ``f.map(seq)``) a load-balanced map of f."""
+        mapper = self.mapper(clear_before, clear_after, retries, recovery_task, depend, block, **options)
+        return lambda f: TaskParallelFunction(f, mapper)
 
     def close(self):
         self._connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _call_chunk(func, chunk):
@@ -161,37 +228,56 @@ def _call_chunk(func, chunk):
 class TaskMapper:
     """Maps a function over sequences with one MapTask per item (or per chunk)."""
 
-    def __init__(self, client, options, block=True):
+    def __init__(self, client, options, block=True, chunksize=None):
         self.client = client
         self.options = options
         self.block = block
+        self.chunksize = chunksize
+        for name, value in options.items():
+            setattr(self, name, value)
 
     def map(self, func, *sequences, chunksize=None):
         if not callable(func):
-            raise TypeError("func must be callable")
+            raise TypeError(f"func must be callable, not {type(func).__name__}")
         if not sequences:
             raise TypeError("map() needs at least one sequence")
+        sequences = [s if hasattr(s, "__len__") else list(s) for s in sequences]
         if len({len(s) for s in sequences}) > 1:
             raise ValueError("all sequences must have equal length")
+        chunksize = self.chunksize if chunksize is None else chunksize
         items = list(zip(*sequences))
         if chunksize is None:
             tasks = [MapTask(func, args, **self.options) for args in items]
         else:
-            if not isinstance(chunksize, int) or chunksize < 1:
+            if not isinstance(chunksize, int) or isinstance(chunksize, bool) or chunksize < 1:
                 raise ValueError(f"chunksize must be a positive int, not {chunksize!r}")
             tasks = [MapTask(_call_chunk, (func, items[i:i + chunksize]), **self.options)
                      for i in range(0, len(items), chunksize)]
-        taskids = []
-        for i in range(0, len(tasks), SUBMIT_BATCH):
-            taskids.extend(self.client._submit(tasks[i:i + SUBMIT_BATCH]))
+        batches = [tasks[i:i + SUBMIT_BATCH] for i in range(0, len(tasks), SUBMIT_BATCH)]
         if not self.block:
-            return taskids
-        results = []
-        for i in range(0, len(taskids), SUBMIT_BATCH):
-            for meta, buffers in self.client._results(taskids[i:i + SUBMIT_BATCH], True):
-                value = _outcome(meta, buffers)
-                if chunksize is None:
-                    results.append(value)
-                else:
-                    results.extend(value)
+            return [taskid for batch in batches for taskid in self.client._submit(batch)]
+        # At most MAP_WINDOW batches are submitted and unfinished at a time, so a long
+        # map does not park all its items in the controller at once.
+        results, waiting = [], deque()
+        for batch in batches:
+            waiting.append(self.client._submit(batch))
+            if len(waiting) >= MAP_WINDOW:
+                self._collect(waiting.popleft(), chunksize is not None, results)
+        while waiting:
+            self._collect(waiting.popleft(), chunksize is not None, results)
         return results
+
+    def _collect(self, taskids, chunked, results):
+        for meta, buffers in self.client._results(taskids, True):
+            value = _outcome(meta, buffers)
+            if chunked:
+                results.extend(value)
+            else:
+                results.append(value)
+
+
+class TaskParallelFunction(ParallelFunction):
+    """``f(*seqs)`` and ``f.map(*seqs)``: a load-balanced map of f."""
+
+    def map(self, *sequences):
+        return self.mapper.map(self.func, *sequences)

@@ -4,6 +4,11 @@ The scheduler (``scheduler.py``) decides; this module performs its actions:
 a Dispatch becomes a ``run_task`` command on the engine's queue, a Finish
 becomes a stored result and answers to whoever waits for it. Task payloads
 are opaque buffers from the client; the controller never looks inside.
+
+Memory: a task's payload is held only while it is unfinished. A finished
+task leaves its result and definition in the SQLite store
+(``DIR/db/tasks.sqlite``) and, in memory, only the scheduler's few bytes of
+outcome (for dependencies and ``queue_status``).
 """
 
 from twisted.internet.task import LoopingCall
@@ -11,25 +16,29 @@ from twisted.logger import Logger
 
 from kernel import paths
 from kernel.controller.dependencies import Dependency
-from kernel.controller.engines import Command
+from kernel.controller.engines import Command, synthetic_error
 from kernel.controller.scheduler import Dispatch, Scheduler, TaskSpec
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import ProtocolError
 
 OUTCOME = {"ok": "success", "error": "failure", "declined": "declined", "unmet": "unmet"}
-TICK = 0.25
+TICK = 0.25  # how often timeouts are checked, in seconds
+POISON_AFTER = 3  # engines a task may kill before it is failed as poison
 
 
 class _Live:
-    """A task that has not finished: its chain of (spec, kind, payload)."""
+    """A task that has not finished: its chain of (spec, kind, payload) and its latest attempt."""
 
-    __slots__ = ("taskid", "chain", "submitted", "last")
+    __slots__ = ("taskid", "chain", "submitted", "kind", "eid", "command", "last")
 
     def __init__(self, taskid, chain, submitted):
         self.taskid = taskid
         self.chain = chain
         self.submitted = submitted
-        self.last = None  # (eid, kind, reply header, buffers) of the latest attempt
+        self.kind = chain[0][1]  # of the spec running now (a recovery task may be another kind)
+        self.eid = None  # the engine of the latest dispatch
+        self.command = None  # its Command, until the engine answers
+        self.last = None  # (eid, kind, reply header, buffers) of the latest answered attempt
 
     def find(self, spec):
         for candidate, kind, payload in self.chain:
@@ -38,41 +47,67 @@ class _Live:
         raise KeyError(spec)
 
 
-def _dependency(wire):
+class _Waiter:
+    """Someone waiting for a set of tasks to finish (see ``when_finished``)."""
+
+    __slots__ = ("left", "callback", "cancelled")
+
+    def __init__(self, left, callback):
+        self.left = left
+        self.callback = callback
+        self.cancelled = False
+
+
+def _dependency(wire, kind):
     if wire is None:
         return None
-    return Dependency(frozenset(wire["ids"]), wire["all"], wire["success"], wire["failure"])
+    if not isinstance(wire, dict) or not isinstance(wire.get("ids"), list):
+        raise ProtocolError(f"bad {kind} dependency {wire!r} in a task")
+    for taskid in wire["ids"]:
+        if not isinstance(taskid, int) or isinstance(taskid, bool):
+            raise ProtocolError(f"bad task id {taskid!r} in a task's {kind}")
+    return Dependency(frozenset(wire["ids"]), bool(wire.get("all", True)),
+                      bool(wire.get("success", True)), bool(wire.get("failure", False)))
 
 
 def _spec(taskid, wire, recovery):
-    for key in ("retries", "timeout"):
-        value = wire.get(key)
-        if value is not None and (not isinstance(value, (int, float)) or value < 0):
-            raise ProtocolError(f"bad {key} {value!r} in a task")
-    return TaskSpec(taskid=taskid, retries=int(wire.get("retries") or 0),
-                    has_depend=bool(wire.get("has_depend")), after=_dependency(wire.get("after")),
-                    follow=_dependency(wire.get("follow")), timeout=wire.get("timeout"),
-                    recovery=recovery)
+    retries, timeout = wire.get("retries") or 0, wire.get("timeout")
+    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+        raise ProtocolError(f"bad retries {retries!r} in a task")
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
+        raise ProtocolError(f"bad timeout {timeout!r} in a task")
+    return TaskSpec(taskid=taskid, retries=retries, has_depend=bool(wire.get("has_depend")),
+                    after=_dependency(wire.get("after"), "after"),
+                    follow=_dependency(wire.get("follow"), "follow"),
+                    timeout=timeout or None, recovery=recovery)
 
 
 class TaskController:
+    """The controller's task state: the scheduler, live tasks, waiters and the store."""
+
     log = Logger()
 
     def __init__(self, service):
+        config = service.config
+        extra = getattr(config, "extra", None) or {}
         self.clock = service.reactor
         self.registry = service.registry
-        self.scheduler = Scheduler(service.config.scheme)
-        self.store = TaskStore(paths.db_dir(service.config.ipythondir) / "tasks.sqlite", self.clock)
+        self.scheduler = Scheduler(config.scheme, poison_after=extra.get("poison_after", POISON_AFTER))
+        self.store = TaskStore(paths.db_dir(config.ipythondir) / "tasks.sqlite", self.clock)
         self.store.reset()
+        self.engines = {}  # id -> EngineHandle, of the engines the scheduler knows
         self.live = {}
-        self.waiters = {}  # taskid -> [callback(taskid)]
+        self.waiters = {}  # taskid -> [_Waiter]
         self.next_id = 0  # ids are sequential and never reused by one controller
         self._tick = LoopingCall(self._on_tick)
         self._tick.clock = self.clock
         self.registry.observers.append(self)
+        for handle in list(self.registry.engines.values()):
+            self.engine_added(handle)
 
     def start(self):
-        self._tick.start(TICK, now=False)
+        if not self._tick.running:
+            self._tick.start(TICK, now=False)
 
     def stop(self):
         if self._tick.running:
@@ -85,25 +120,38 @@ class TaskController:
     # -- events from engines and clients ----------------------------------------
 
     def engine_added(self, handle):
-        self.perform(self.scheduler.add_engine(handle.id, self.now()))
+        # Next turn: the engine must hear that it is registered before it is sent a task
+        # (it drops commands that arrive before its "registered" message).
+        self.clock.callLater(0, self._add_engine, handle)
+
+    def _add_engine(self, handle):
+        if self.registry.get(handle.id) is handle:
+            self.engines[handle.id] = handle
+            self.perform(self.scheduler.add_engine(handle.id, self.now()))
 
     def engine_removed(self, handle, reason):
-        self.perform(self.scheduler.remove_engine(handle.id, self.now(), reason))
+        if self.engines.get(handle.id) is handle:
+            del self.engines[handle.id]
+            self.perform(self.scheduler.remove_engine(handle.id, self.now(), reason))
 
     def properties_changed(self, eid):
-        if self.registry.get(eid) is not None:
+        """An engine's properties changed (set, del or clear_properties, or reset, done)."""
+        if eid in self.engines:
             self.perform(self.scheduler.properties_changed(eid, self.now()))
 
     def _on_tick(self):
         self.perform(self.scheduler.tick(self.now()))
 
+    def spin(self):
+        self.perform(self.scheduler.tick(self.now()))
+
     def submit(self, chain_wire, payloads):
         """Accept one task (its recovery chain included); return its id."""
         taskid = self.next_id
-        self.next_id += 1
         spec = None
         for wire in reversed(chain_wire):
             spec = _spec(taskid, wire, spec)
+        self.next_id += 1
         specs, at = [], spec
         while at is not None:
             specs.append(at)
@@ -114,6 +162,26 @@ class TaskController:
                             [b for p in payloads for b in p])
         self.perform(self.scheduler.submit(spec, self.now()))
         return taskid
+
+    def abort(self, taskid):
+        """Fail the task with TaskAborted; a dispatched copy that has not started is cancelled."""
+        live = self.live.get(taskid)
+        actions = self.scheduler.abort(taskid, self.now())  # IndexError for finished, aborted, unknown
+        self.perform(actions)
+        if live is not None and live.command is not None:
+            self._cancel(live.eid, live.command)
+
+    def _cancel(self, eid, command):
+        """Take back a command its engine has not started (the engine still answers for it)."""
+        handle = self.registry.get(eid)
+        if handle is None:
+            return
+        if command in handle.queue:
+            handle.queue.remove(command)
+            command.on_done(eid, synthetic_error(
+                "TaskAborted", f"{command.describe()} was aborted before it started", command.method), [])
+        elif command.cid in handle.inflight and next(iter(handle.inflight)) != command.cid:
+            handle.session.send({"op": "cancel", "cids": [command.cid]})
 
     def perform(self, actions):
         for action in actions:
@@ -126,13 +194,16 @@ class TaskController:
         live = self.live[action.taskid]
         kind, payload = live.find(action.spec)
         handle = self.registry.get(action.eid)
+        taskid = action.taskid
 
         def done(eid, header, buffers):
-            self._task_done(action.taskid, kind, eid, header, buffers)
+            self._task_done(taskid, kind, command, eid, header, buffers)
 
-        handle.submit(Command("run_task", None, list(payload), done, taskid=action.taskid))
+        command = Command("run_task", None, list(payload), done, taskid=taskid)
+        live.kind, live.eid, live.command = kind, action.eid, command
+        handle.submit(command)
 
-    def _task_done(self, taskid, kind, eid, header, buffers):
+    def _task_done(self, taskid, kind, command, eid, header, buffers):
         if self.registry.get(eid) is None:
             return  # the engine is gone; the scheduler hears of it from engine_removed
         status = header.get("status")
@@ -141,12 +212,15 @@ class TaskController:
         live = self.live.get(taskid)
         if live is not None:
             live.last = (eid, kind, header, buffers)
+            if live.command is command:
+                live.command = None
         self.perform(self.scheduler.task_done(taskid, eid, OUTCOME[status], self.now()))
 
     def _finish(self, action):
         live = self.live.pop(action.taskid)
         meta = {"taskid": action.taskid, "submitted": live.submitted, "completed": self.now(),
-                "status": "succeeded" if action.succeeded else "failed", "kind": live.chain[0][1]}
+                "status": "succeeded" if action.succeeded else "failed", "kind": live.kind,
+                "engineid": live.eid}
         buffers = []
         if action.error is not None:
             meta["error"] = {"etype": action.error, "message": action.message, "traceback": ""}
@@ -156,8 +230,11 @@ class TaskController:
             if not action.succeeded:
                 meta["error"] = {k: header.get(k) for k in ("etype", "message", "traceback")}
         self.store.put_result(action.taskid, meta, buffers)
-        for callback in self.waiters.pop(action.taskid, ()):
-            callback(action.taskid)
+        for waiter in self.waiters.pop(action.taskid, ()):
+            if not waiter.cancelled:
+                waiter.left.discard(action.taskid)
+                if not waiter.left:
+                    waiter.callback()
 
     # -- queries ---------------------------------------------------------------------
 
@@ -165,19 +242,58 @@ class TaskController:
         return 0 <= taskid < self.next_id
 
     def when_finished(self, taskids, callback):
-        """Call ``callback()`` once every task in ``taskids`` has finished."""
+        """Call ``callback()`` once every task in ``taskids`` has finished.
+
+        Returns a token for ``cancel_wait``, or None if it was called at once.
+        """
         left = {t for t in taskids if t in self.live}
         if not left:
             callback()
-            return
-
-        def one_done(taskid):
-            left.discard(taskid)
-            if not left:
-                callback()
-
+            return None
+        waiter = _Waiter(left, callback)
         for taskid in left:
-            self.waiters.setdefault(taskid, []).append(one_done)
+            self.waiters.setdefault(taskid, []).append(waiter)
+        return waiter
+
+    def cancel_wait(self, waiter):
+        waiter.cancelled = True
+        for taskid in waiter.left:
+            waiting = self.waiters.get(taskid)
+            if waiting is not None:
+                waiting[:] = [w for w in waiting if w is not waiter]
+                if not waiting:
+                    del self.waiters[taskid]
+        waiter.left = set()
+
+    def status(self, verbose=False):
+        """``queue_status``: counts or id lists; verbose adds why waiting tasks wait."""
+        status = self.scheduler.status(verbose)
+        if verbose:
+            status["waiting"] = {str(t): why for t in status["scheduled"]
+                                 if (why := self._waiting_reason(t)) is not None}
+        return status
+
+    def _waiting_reason(self, taskid):
+        why = self.scheduler.waiting_reason(taskid)
+        return None if why is None or why.startswith("waiting for a free engine slot") else why
+
+    def record(self, taskid):
+        """What is known of one task: its state, engine, and why it waits if it does."""
+        state = self.scheduler.state(taskid)
+        live = self.live.get(taskid)
+        record = {"taskid": taskid, "state": state, "waiting": None, "engineid": None}
+        if live is not None:
+            record.update(submitted=live.submitted, engineid=live.eid if state == "pending" else None,
+                          waiting=self._waiting_reason(taskid) if state == "scheduled" else None)
+        else:
+            found = self.store.get_result(taskid)
+            if found is not None:
+                meta = found[0]
+                record.update(submitted=meta.get("submitted"), completed=meta.get("completed"),
+                              engineid=meta.get("engineid"), error=meta.get("error"))
+            else:
+                record["cleared"] = True
+        return record
 
 
 class TaskInterface:
@@ -188,6 +304,7 @@ class TaskInterface:
 
     def __init__(self, controller):
         self.controller = controller
+        self.sessions = set()
 
     @classmethod
     def for_controller(cls, service):
@@ -203,7 +320,9 @@ class TaskInterface:
         self.controller.properties_changed(eid)
 
     def open_session(self, protocol):
-        return TaskSession(self.controller, protocol)
+        session = TaskSession(self.controller, protocol, self.sessions)
+        self.sessions.add(session)
+        return session
 
 
 def _int_ids(value, what="task id"):
@@ -215,19 +334,27 @@ def _int_ids(value, what="task id"):
 
 
 class TaskSession:
-    """One client's connection to the task interface."""
+    """One client's connection to the task interface.
+
+    Requests are answered in order of completion; blocking ones (results,
+    barrier) are answered when their tasks finish. If the client goes away
+    meanwhile, its waits are dropped and its tasks go on.
+    """
 
     log = Logger()
 
-    def __init__(self, controller, protocol):
+    def __init__(self, controller, protocol, sessions=None):
         self.controller = controller
         self.protocol = protocol
+        self.sessions = sessions if sessions is not None else set()
         self.open = True
+        self.waits = set()
         self.handlers = {
             "run": self._run,
             "get_results": self._get_results,
             "barrier": self._barrier,
             "queue_status": self._queue_status,
+            "task_status": self._task_status,
             "abort": self._abort,
             "spin": self._spin,
             "clear": self._clear,
@@ -240,6 +367,10 @@ class TaskSession:
 
     def closed(self, reason):
         self.open = False
+        self.sessions.discard(self)
+        for waiter in list(self.waits):
+            self.controller.cancel_wait(waiter)
+        self.waits.clear()
 
     def message(self, header, buffers):
         handler = self.handlers.get(header["op"])
@@ -248,20 +379,44 @@ class TaskSession:
         rid = header.get("rid")
         try:
             handler(rid, header, buffers)
-        except (TypeError, IndexError, ValueError) as e:
-            self.send({"op": "error", "rid": rid, "etype": type(e).__name__, "message": str(e)})
+        except (TypeError, IndexError, ValueError, KeyError) as e:
+            self._error(rid, e)
+        except ProtocolError:
+            raise
+        except Exception as e:  # a bug here must not take the connection (or the controller) down
+            self.log.failure("task request {op} failed", op=header["op"])
+            self._error(rid, e, "KernelError")
+
+    def _error(self, rid, e, etype=None):
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        self.send({"op": "error", "rid": rid, "etype": etype or type(e).__name__, "message": message})
+
+    def _wait(self, taskids, callback):
+        holder = []
+
+        def done():
+            if holder:
+                self.waits.discard(holder[0])
+            callback()
+
+        waiter = self.controller.when_finished(taskids, done)
+        if waiter is not None:
+            holder.append(waiter)
+            self.waits.add(waiter)
 
     def _run(self, rid, header, buffers):
         tasks, counts = header.get("tasks"), header.get("counts")
         if not isinstance(tasks, list) or not isinstance(counts, list) or sum(counts) != len(buffers):
             raise ProtocolError("run: tasks and buffer counts do not match")
+        if sum(len(chain) if isinstance(chain, list) else 0 for chain in tasks) != len(counts):
+            raise ProtocolError("run: a payload count is needed for each task of each chain")
         groups, at = [], 0
         for n in counts:
             groups.append(buffers[at:at + n])
             at += n
         taskids, g = [], 0
         for chain in tasks:
-            if not isinstance(chain, list) or not chain or not all(isinstance(w, dict) for w in chain):
+            if not chain or not all(isinstance(w, dict) for w in chain):
                 raise ProtocolError("run: each task is a non-empty list of specs")
             taskids.append(self.controller.submit(chain, groups[g:g + len(chain)]))
             g += len(chain)
@@ -270,22 +425,25 @@ class TaskSession:
     def _check_known(self, taskids):
         for taskid in taskids:
             if not self.controller.known(taskid):
-                raise IndexError(f"No task #{taskid}")
+                raise IndexError(f"task ID not registered: {taskid}")
 
     def _get_results(self, rid, header, buffers):
         taskids = _int_ids(header.get("taskids"))
         self._check_known(taskids)
         if header.get("block"):
-            self.controller.when_finished(taskids, lambda: self._send_results(rid, taskids))
+            self._wait(taskids, lambda: self._send_results(rid, taskids))
         else:
             self._send_results(rid, taskids)
 
     def _send_results(self, rid, taskids):
         entries, out = [], []
         for taskid in taskids:
-            found = None if taskid in self.controller.live else self.controller.store.get_result(taskid)
+            if taskid in self.controller.live:
+                entries.append(None)
+                continue
+            found = self.controller.store.get_result(taskid)
             if found is None:
-                entries.append(None if taskid in self.controller.live else {"taskid": taskid, "cleared": True})
+                entries.append({"taskid": taskid, "cleared": True})
                 continue
             meta, buffers = found
             entries.append(dict(meta, n=len(buffers)))
@@ -293,36 +451,46 @@ class TaskSession:
         self.send({"op": "result", "rid": rid, "value": entries}, out)
 
     def _barrier(self, rid, header, buffers):
-        taskids = _int_ids(header.get("taskids"))
-        self.controller.when_finished(taskids, lambda: self.send({"op": "result", "rid": rid, "value": None}))
+        taskids = [t for t in _int_ids(header.get("taskids")) if self.controller.known(t)]
+        self._wait(taskids, lambda: self.send({"op": "result", "rid": rid, "value": None}))
 
     def _queue_status(self, rid, header, buffers):
-        status = self.controller.scheduler.status(bool(header.get("verbose")))
-        self.send({"op": "result", "rid": rid, "value": status})
+        self.send({"op": "result", "rid": rid, "value": self.controller.status(bool(header.get("verbose")))})
+
+    def _task_status(self, rid, header, buffers):
+        [taskid] = _int_ids(header.get("taskid"))
+        self._check_known([taskid])
+        self.send({"op": "result", "rid": rid, "value": self.controller.record(taskid)})
 
     def _abort(self, rid, header, buffers):
-        [taskid] = _int_ids(header.get("taskid"))
+        taskid = header.get("taskid")
+        if not isinstance(taskid, int) or isinstance(taskid, bool):
+            raise TypeError(f"an integer task id expected: {taskid!r}")
         if not self.controller.known(taskid):
             raise IndexError(f"No task #{taskid}")
-        self.controller.perform(self.controller.scheduler.abort(taskid, self.controller.now()))
+        self.controller.abort(taskid)
         self.send({"op": "result", "rid": rid, "value": None})
 
     def _spin(self, rid, header, buffers):
-        self.controller.perform(self.controller.scheduler.tick(self.controller.now()))
+        self.controller.spin()
         self.send({"op": "result", "rid": rid, "value": None})
 
     def _clear(self, rid, header, buffers):
         taskids = header.get("taskids")
         if taskids is not None:
-            taskids = [t for t in _int_ids(taskids) if t not in self.controller.live]
-        self.controller.store.delete_results(taskids)
-        self.send({"op": "result", "rid": rid, "value": None})
+            taskids = _int_ids(taskids)
+            self._check_known(taskids)
+            taskids = [t for t in taskids if t not in self.controller.live]
+        self.send({"op": "result", "rid": rid, "value": self.controller.store.delete_results(taskids)})
 
     def _resubmit(self, rid, header, buffers):
         [taskid] = _int_ids(header.get("taskid"))
+        self._check_known([taskid])
+        if taskid in self.controller.live:
+            raise IndexError(f"task {taskid} has not finished: only finished tasks can be resubmitted")
         found = self.controller.store.get_task(taskid)
-        if found is None or taskid in self.controller.live:
-            raise IndexError(f"task {taskid} has not finished (or is unknown): only finished tasks can be resubmitted")
+        if found is None:
+            raise IndexError(f"task {taskid} has no stored definition")
         meta, stored = found
         groups, at = [], 0
         for n in meta["counts"]:
