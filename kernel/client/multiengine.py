@@ -157,10 +157,10 @@ class MultiEngineClient:
     def _target_list(self, targets):
         targets = _check_targets(self.targets if targets is None else targets)
         if targets == "all":
-            return self.get_ids_or_raise()
+            return self._ids_or_raise()
         return [targets] if _is_int(targets) else targets
 
-    def get_ids_or_raise(self):
+    def _ids_or_raise(self):
         ids = self.get_ids()
         if not ids:  # let the controller say it, with its hint
             self._fanout("keys", targets="all", block=True)
@@ -182,6 +182,8 @@ class MultiEngineClient:
 
     def run(self, filename, targets=None, block=None):
         """Compile a local file here (a SyntaxError is raised locally), then execute it."""
+        if not isinstance(filename, (str, os.PathLike)):
+            raise TypeError(f"run takes the name of a file, not {type(filename).__name__}")
         with open(filename, encoding="utf-8") as f:
             source = f.read()
         compile(source, filename, "exec")
@@ -358,7 +360,12 @@ class MultiEngineClient:
 
     def barrier(self, pending_results):
         """Wait for every PendingResult; their errors are kept for ``r``/``get_result``."""
-        pending_results = list(pending_results)
+        if isinstance(pending_results, PendingResult):
+            pending_results = [pending_results]
+        try:
+            pending_results = list(pending_results)
+        except TypeError:
+            raise NotAPendingResult("barrier takes a list of PendingResult instances") from None
         for pr in pending_results:
             if not isinstance(pr, PendingResult):
                 raise NotAPendingResult("Objects passed to barrier must be PendingResult instances")
@@ -378,7 +385,7 @@ class MultiEngineClient:
 
     def benchmark(self, push_size=10000):
         """Latency of execute('pass') and push bandwidth, on one and on all engines."""
-        ids = self.get_ids_or_raise()
+        ids = self._ids_or_raise()
         single = ids[0]
         data = numpy.zeros(push_size)
         megabytes = data.nbytes / 1e6

@@ -102,6 +102,11 @@ def test_barrier_waits_for_all_and_keeps_errors_for_later(mec):
 def test_barrier_rejects_other_objects(mec):
     with pytest.raises(client.NotAPendingResult, match="must be PendingResult instances"):
         mec.barrier([mec.pull("id", block=False), 5])
+    with pytest.raises(client.NotAPendingResult, match="a list of PendingResult"):
+        mec.barrier(5)
+    single = mec.pull("id", block=False)
+    mec.barrier(single)
+    assert single.called
 
 
 def test_flush_drops_pending_results(mec):

@@ -187,6 +187,9 @@ def test_run_compiles_locally_then_executes(mec, tmp_path):
         mec.run(str(bad))
     with pytest.raises(FileNotFoundError):
         mec.run(str(tmp_path / "missing.py"))
+    with pytest.raises(TypeError, match="run takes the name of a file, not int"):
+        mec.run(0)
+    assert mec.run(script, targets=1)[0]["id"] == 1  # a Path will do
 
 
 # -- get_result, reset and keys --------------------------------------------------------

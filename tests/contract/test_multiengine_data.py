@@ -219,6 +219,12 @@ def test_map_is_like_the_builtin_map(mec):
     assert mec.map(double, numpy.arange(5)) == [0.0, 2.0, 4.0, 6.0, 8.0]
 
 
+def test_raw_map_takes_a_list_of_sequences(mec):
+    assert mec.raw_map(lambda x, y: x * y, [range(5), range(5)]) == [0, 1, 4, 9, 16]
+    assert mec.raw_map(lambda x: -x, [range(3)], targets=[2]) == [0, -1, -2]
+    assert mec.raw_map(abs, [[-1, -2]], block=False).r == [1, 2]
+
+
 def test_map_with_fewer_items_than_engines(mec):
     assert mec.map(lambda x: x + 1, range(2)) == [1, 2]
     assert mec.map(lambda x: x + 1, []) == []
