@@ -2,9 +2,10 @@
 
 Results do not live in the controller's memory, and a definition is kept so a
 finished task can be resubmitted. Writes are batched: ``put_*`` parks a row
-in memory and one transaction per reactor turn moves every parked row to
-disk. Everything is opaque here: metadata as JSON, buffers as one blob with
-their lengths in the metadata.
+in memory (where ``get_*`` finds it) and one transaction, at most
+``FLUSH_DELAY`` seconds later or as soon as ``FLUSH_BYTES`` are parked, moves
+every parked row to disk. Everything is opaque here: metadata as JSON,
+buffers as one blob with their lengths in the metadata.
 """
 
 import json
@@ -15,6 +16,8 @@ CREATE TABLE IF NOT EXISTS results (taskid INTEGER PRIMARY KEY, meta TEXT NOT NU
 CREATE TABLE IF NOT EXISTS tasks (taskid INTEGER PRIMARY KEY, meta TEXT NOT NULL, data BLOB NOT NULL);
 """
 TABLES = ("results", "tasks")
+FLUSH_DELAY = 0.02  # seconds a row may wait in memory before it is written
+FLUSH_BYTES = 8 << 20  # parked bytes that are written at once
 
 
 def _pack(taskid, meta, buffers):
@@ -40,6 +43,7 @@ class TaskStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._parked = {table: {} for table in TABLES}
+        self._parked_bytes = 0
         self._flush_call = None
 
     def reset(self):
@@ -49,8 +53,18 @@ class TaskStore:
 
     def _put(self, table, taskid, meta, buffers):
         self._parked[table][taskid] = (meta, buffers)
-        if self._flush_call is None:
-            self._flush_call = self.clock.callLater(0, self.flush)
+        self._parked_bytes += sum(memoryview(b).nbytes for b in buffers)
+        if self._parked_bytes >= FLUSH_BYTES:
+            self._schedule(0)
+        elif self._flush_call is None:
+            self._schedule(FLUSH_DELAY)
+
+    def _schedule(self, delay):
+        if self._flush_call is not None:
+            if self._flush_call.getTime() <= self.clock.seconds() + delay:
+                return
+            self._flush_call.cancel()
+        self._flush_call = self.clock.callLater(delay, self.flush)
 
     def put_result(self, taskid, meta, buffers):
         self._put("results", taskid, meta, buffers)
@@ -59,7 +73,10 @@ class TaskStore:
         self._put("tasks", taskid, meta, buffers)
 
     def flush(self):
+        if self._flush_call is not None and self._flush_call.active():
+            self._flush_call.cancel()
         self._flush_call = None
+        self._parked_bytes = 0
         with self.db:
             for table, parked in self._parked.items():
                 if parked:
@@ -91,7 +108,5 @@ class TaskStore:
                                        [(t,) for t in taskids]).rowcount
 
     def close(self):
-        if self._flush_call is not None and self._flush_call.active():
-            self._flush_call.cancel()
         self.flush()
         self.db.close()

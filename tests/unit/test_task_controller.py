@@ -181,7 +181,8 @@ def test_store_batches_writes_and_reads_parked_rows(tmp_path):
     store = TaskStore(tmp_path / "t.sqlite", clock)
     store.put_result(1, {"status": "succeeded"}, [b"ab", bytearray(b"c")])
     assert store.get_result(1) == ({"status": "succeeded"}, [b"ab", bytearray(b"c")])  # parked
-    clock.advance(0)
+    clock.advance(1)
+    assert not store._parked["results"]
     meta, buffers = store.get_result(1)
     assert meta == {"status": "succeeded"} and [bytes(b) for b in buffers] == [b"ab", b"c"]
     store.put_result(2, {}, [])
