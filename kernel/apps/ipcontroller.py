@@ -41,8 +41,8 @@ def build_parser():
     p.add_argument("--poison-after", type=_count, default=3, metavar="N",
                    help="fail a task as poison once N engines died running it (0: never; default 3)")
     p.add_argument("--heartbeat-period", type=common.positive_float, default=1.0, metavar="S")
-    p.add_argument("--heartbeat-timeout", type=common.positive_float, default=5.0, metavar="S",
-                   help="unregister an engine silent this long (default 5)")
+    p.add_argument("--heartbeat-timeout", type=common.positive_float, default=10.0, metavar="S",
+                   help="unregister an engine silent this long (default 10)")
     common.add_legacy_security(p)
     return p
 

@@ -121,7 +121,7 @@ class EngineRegistry:
 
     log = Logger()
 
-    def __init__(self, clock, heartbeat_period=1.0, heartbeat_timeout=5.0, window=2):
+    def __init__(self, clock, heartbeat_period=1.0, heartbeat_timeout=10.0, window=2):
         self.clock = clock
         self.heartbeat_period = heartbeat_period
         self.heartbeat_timeout = heartbeat_timeout

@@ -41,7 +41,7 @@ class ControllerConfig:
     reuse_furls: bool = False
     scheme: str = "leastload"
     heartbeat_period: float = 1.0
-    heartbeat_timeout: float = 5.0
+    heartbeat_timeout: float = 10.0
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):

@@ -58,7 +58,7 @@ class EngineConnector:
         if self._heartbeat.running:
             self._heartbeat.stop()
         if self.protocol is not None:
-            self.protocol.transport.loseConnection()
+            self.protocol.close()  # after the last reply (kill's, say) is written
 
     def send(self, header, buffers=()):
         if self.protocol is not None and self.protocol.welcomed:

@@ -29,6 +29,7 @@ class Engine:
         self.inbox = queue.Queue()
         self.busy = False
         self.cancelled = set()
+        self.last_started = 0  # cids grow: a cancel for an older one comes too late
         self.generation = 0
         self.exit_reason = None
         self.exit_code = 0
@@ -38,6 +39,8 @@ class Engine:
 
     def on_registered(self, engine_id):
         self.generation += 1
+        self.last_started = 0  # a new controller numbers its commands afresh
+        self.cancelled.clear()
         self.inbox.put(("set_id", engine_id))
 
     def on_unregistered(self):
@@ -55,8 +58,8 @@ class Engine:
         elif op == "interrupt":
             if self.busy:
                 signal.pthread_kill(self._main_thread, signal.SIGINT)
-        elif op == "cancel":
-            self.cancelled.update(header.get("cids", ()))
+        elif op == "cancel":  # only commands not started yet can be cancelled
+            self.cancelled.update(c for c in header.get("cids", ()) if c > self.last_started)
         elif op == "bye":
             self.log.info("the controller is shutting down")
         else:
@@ -98,6 +101,7 @@ class Engine:
             raise KeyboardInterrupt("interrupted by the controller")
 
     def _call(self, generation, header, buffers):
+        self.last_started = max(self.last_started, header.get("cid", 0))
         if header.get("cid") in self.cancelled:
             self.cancelled.discard(header["cid"])
             self._reply(generation, *replies.failure(header, QueueCleared(

@@ -59,6 +59,7 @@ class FramedProtocol(Protocol):
         self._outgoing = deque()
         self._producing = False
         self._paused = False
+        self._closing = False
         self._decoder = None
         self.transport.setTcpNoDelay(True)
 
@@ -104,9 +105,18 @@ class FramedProtocol(Protocol):
         self.transport.writeSequence(small)
         if self._outgoing:
             self._schedule()
-        elif self._producing:
+            return
+        if self._producing:
             self._producing = False
             self.transport.unregisterProducer()
+        if self._closing:
+            self.transport.loseConnection()
+
+    def close(self):
+        """Close once every frame already sent has been written."""
+        self._closing = True
+        if self._flush_call is None and not self._outgoing:
+            self.transport.loseConnection()
 
     # IPushProducer, while a big frame is being written
     def pauseProducing(self):
