@@ -639,6 +639,27 @@ def test_properties_set_later_count_at_once(tc, tb):
     assert tc.get_task_result(taskid, block=True).ns.c == 2  # no spin() needed
 
 
+def test_deleted_and_cleared_properties_count_at_once(tc, tb):
+    tb.set_properties({"busy": True})
+
+    def free(p):
+        return "busy" not in p
+
+    def declined_everywhere():
+        taskid = tc.run(StringTask("c = id", pull="c", depend=free))
+        tb.run_until(lambda: "declined by 0, 1, 2" in (tc.task_status(taskid)["waiting"] or ""),
+                     what="every engine to decline the task")
+        return taskid
+
+    taskid = declined_everywhere()
+    tb.del_properties(["busy"], targets=[1])
+    assert tc.get_task_result(taskid, block=True).ns.c == 1
+    tb.set_properties({"busy": True}, targets=[1])
+    taskid = declined_everywhere()
+    tb.clear_properties(targets=[0])
+    assert tc.get_task_result(taskid, block=True).ns.c == 0
+
+
 # -- dependencies: after, follow, Dependency, timeout ----------------------------------------
 
 

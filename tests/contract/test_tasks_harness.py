@@ -11,7 +11,8 @@
 - ``ProcessBackend``: the real thing (``tests.cluster.Cluster``): ipcontroller
   and ipengine processes over TLS on loopback; killing an engine is SIGKILL.
 
-Both offer ``tc``, ``ids()``, ``execute``, ``set_properties``, ``reset``,
+Both offer ``tc``, ``ids()``, ``execute``, ``set_properties``, ``del_properties``,
+``clear_properties``, ``reset``,
 ``kill(eid)``, ``ensure_engines(n)``, ``db_path`` and ``stop()``. ``Hold``
 makes tasks that wait for a release file, to keep engines busy on purpose.
 """
@@ -271,6 +272,12 @@ class World:
     def set_properties(self, properties, targets="all"):
         self._mec_call("set_properties", targets, buffers=serialize.dumps(properties))
 
+    def del_properties(self, keys, targets="all"):
+        self._mec_call("del_properties", targets, {"keys": keys})
+
+    def clear_properties(self, targets="all"):
+        self._mec_call("clear_properties", targets)
+
     def reset(self):
         self._mec_call("reset")
 
@@ -338,6 +345,12 @@ class ProcessBackend:
 
     def set_properties(self, properties, targets="all"):
         self.mec.set_properties(properties, targets=targets)
+
+    def del_properties(self, keys, targets="all"):
+        self.mec.del_properties(keys, targets=targets)
+
+    def clear_properties(self, targets="all"):
+        self.mec.clear_properties(targets=targets)
 
     def reset(self):
         self.mec.reset()
