@@ -52,6 +52,8 @@ class TaskStore:
                 self.db.execute(f"DELETE FROM {table}")
 
     def _put(self, table, taskid, meta, buffers):
+        if self.db is None:
+            return  # closed: the controller is stopping
         self._parked[table][taskid] = (meta, buffers)
         self._parked_bytes += sum(memoryview(b).nbytes for b in buffers)
         if self._parked_bytes >= FLUSH_BYTES:
@@ -108,5 +110,7 @@ class TaskStore:
                                        [(t,) for t in taskids]).rowcount
 
     def close(self):
-        self.flush()
-        self.db.close()
+        if self.db is not None:
+            self.flush()
+            self.db.close()
+            self.db = None
