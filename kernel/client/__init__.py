@@ -24,6 +24,8 @@ from kernel.client.task import (
     require,
 )
 from kernel.client.taskclient import TaskClient
+
+Task = StringTask  # the 0.9 name
 from kernel.errors import (
     BadFURLError,
     CapabilityRefused,
@@ -47,7 +49,7 @@ __all__ = [
     "MultiEngineClient", "MultiEngineMapper", "ParallelFunction", "CompositeError",
     "NotAPendingResult", "PendingResult", "ResultList", "BadFURLError", "CapabilityRefused",
     "ConnectionLost", "EngineDied", "InvalidEngineID", "KernelError", "NoEnginesRegistered",
-    "QueueCleared", "WrongKeyError", "TaskClient", "StringTask", "MapTask", "TaskResult",
+    "QueueCleared", "WrongKeyError", "TaskClient", "Task", "StringTask", "MapTask", "TaskResult",
     "ResultNS", "Dependency", "depend", "dependent", "require", "DependencyTimeout",
     "ImpossibleDependency", "PoisonTask", "TaskAborted", "TaskRejectError", "UnmetDependency",
     "remote", "StopLocalExecution", "InvalidDeferredID", "SerializationError",

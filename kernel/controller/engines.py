@@ -55,6 +55,7 @@ class EngineHandle:
         self.inflight = {}
         self.last_heard = 0.0
         self.alive = True
+        self.unstarted_tasks = set()
 
     def submit(self, command):
         self.queue.append(command)
@@ -102,9 +103,15 @@ class EngineHandle:
                 "pending": pending}
 
     def fail_all(self, reason):
-        """The engine is gone: every command it held fails with EngineDied."""
+        """The engine is gone: every command it held fails with EngineDied.
+
+        ``unstarted_tasks`` keeps the ids of tasks it had not begun: only the
+        oldest command in flight can have been running.
+        """
         self.alive = False
-        commands = list(self.inflight.values()) + list(self.queue)
+        inflight = list(self.inflight.values())
+        commands = inflight + list(self.queue)
+        self.unstarted_tasks = {c.extra["taskid"] for c in commands[1:] if c.method == "run_task"}
         self.inflight.clear()
         self.queue.clear()
         for command in commands:
@@ -153,6 +160,7 @@ class EngineRegistry:
         self.engines[eid] = handle
         self.log.info("engine {id} registered (pid {pid} on {host})", id=eid,
                       pid=info.get("pid"), host=info.get("host"))
+        session.registered(handle)  # the engine learns its id before any command arrives
         for observer in self.observers:
             observer.engine_added(handle)
         return handle
@@ -220,8 +228,11 @@ class EngineSession:
             raise ProtocolError("engine registered twice on one connection")
         info = {"pid": header.get("pid"), "host": str(header.get("host"))[:255],
                 "peer": self.protocol._peer()}
-        self.handle = self.registry.register(self, header.get("desired_id"), info)
-        self.send({"op": "registered", "id": self.handle.id,
+        self.registry.register(self, header.get("desired_id"), info)
+
+    def registered(self, handle):
+        self.handle = handle
+        self.send({"op": "registered", "id": handle.id,
                    "heartbeat_period": self.registry.heartbeat_period,
                    "heartbeat_timeout": self.registry.heartbeat_timeout})
 

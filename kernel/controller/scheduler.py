@@ -299,8 +299,12 @@ class Scheduler:
         self._fresh.append(e)
         return self._settle([])
 
-    def remove_engine(self, eid: int, now: float, reason: str = "") -> list[Action]:
-        """The engine is gone; its tasks are retried elsewhere or fail. Unknown ids are ignored."""
+    def remove_engine(self, eid: int, now: float, reason: str = "", unstarted=()) -> list[Action]:
+        """The engine is gone; its tasks are retried elsewhere or fail. Unknown ids are ignored.
+
+        Tasks in ``unstarted`` were sent to it but had not begun (queued behind
+        the running one): they go back to the queue at no cost to their retries.
+        """
         e = self._engines.pop(eid, None)
         if e is None:
             return []
@@ -308,8 +312,15 @@ class Scheduler:
         self._pool.discard(e)
         actions: list[Action] = []
         for taskid in sorted(e.running):
-            if self._zombies.pop(taskid, None) is None:
-                self._engine_died(self._tasks[taskid], eid, reason, now, actions)
+            if self._zombies.pop(taskid, None) is not None:
+                continue
+            t = self._tasks[taskid]
+            if taskid in unstarted:
+                self._unplace(t)
+                t.engine = None
+                self._requeue(t, now, actions)
+            else:
+                self._engine_died(t, eid, reason, now, actions)
         e.running.clear()
         # Tasks that follow this engine, or would rather avoid the survivors,
         # may now be impossible or less picky.

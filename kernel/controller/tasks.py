@@ -120,19 +120,14 @@ class TaskController:
     # -- events from engines and clients ----------------------------------------
 
     def engine_added(self, handle):
-        # Next turn: the engine must hear that it is registered before it is sent a task
-        # (it drops commands that arrive before its "registered" message).
-        self.clock.callLater(0, self._add_engine, handle)
-
-    def _add_engine(self, handle):
-        if self.registry.get(handle.id) is handle:
-            self.engines[handle.id] = handle
-            self.perform(self.scheduler.add_engine(handle.id, self.now()))
+        self.engines[handle.id] = handle
+        self.perform(self.scheduler.add_engine(handle.id, self.now()))
 
     def engine_removed(self, handle, reason):
         if self.engines.get(handle.id) is handle:
             del self.engines[handle.id]
-            self.perform(self.scheduler.remove_engine(handle.id, self.now(), reason))
+            self.perform(self.scheduler.remove_engine(handle.id, self.now(), reason,
+                                                      handle.unstarted_tasks))
 
     def properties_changed(self, eid):
         """An engine's properties changed (set, del or clear_properties, or reset, done)."""

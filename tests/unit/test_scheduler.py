@@ -821,6 +821,14 @@ def test_an_engine_death_requeues_tasks_with_retries_elsewhere():
     assert ended(s.remove_engine(1, 3, "lost")) == [(0, False, "EngineDied")]
 
 
+def test_tasks_sent_but_not_started_go_back_without_blame():
+    s = make(engines=[0], hwm=3)
+    submit_all(s, range(3))  # 0 runs; 1 and 2 wait on the engine behind it
+    assert ended(s.remove_engine(0, 1, "lost", unstarted={1, 2})) == [(0, False, "EngineDied")]
+    assert sent(s.add_engine(1, 2)) == [(1, 1), (2, 1)]
+    assert s.status() == {"scheduled": 0, "pending": 2, "succeeded": 0, "failed": 1}
+
+
 def test_a_task_that_kills_engines_is_poison():
     s = make(hwm=1, poison_after=3)
     s.submit(TaskSpec(7, retries=99), 0)

@@ -223,8 +223,6 @@ def test_poison_after_is_configurable(world, tmp_path):
     assert isinstance(never.tc.get_task_result(taskid, block=True).failure, EngineDied)
 
 
-@pytest.mark.xfail(strict=True, reason="the scheduler counts every task dispatched to a dead engine "
-                   "as running when it died, even one queued behind the running task that never started")
 def test_a_task_queued_behind_the_one_that_killed_its_engine_is_not_blamed(world, tmp_path):
     w = world(engines=1)
     hold = hold_in(w, tmp_path / "hold")
