@@ -7,6 +7,7 @@ from kernel import paths
 from kernel.apps import common
 from kernel.controller.service import ControllerConfig, ControllerService
 from kernel.controller.tasks import TaskInterface
+from kernel.controller.taskstore import StoreError
 
 SCHEMES = ("leastload", "lru", "plainrandom", "twobin", "weighted")
 
@@ -40,6 +41,12 @@ def build_parser():
     p.add_argument("--scheme", choices=SCHEMES, default="leastload", help="task load-balancing scheme")
     p.add_argument("--poison-after", type=_count, default=3, metavar="N",
                    help="fail a task as poison once N engines died running it (0: never; default 3)")
+    p.add_argument("--reset-db", action="store_true",
+                   help="start with an empty task store (DIR/db/tasks.sqlite), dropping its tasks and results")
+    p.add_argument("--max-results", type=_count, default=0, metavar="N",
+                   help="keep at most the N newest finished results (default 0: no limit)")
+    p.add_argument("--result-ttl", type=common.positive_float, default=None, metavar="S",
+                   help="drop finished results S seconds after they completed (default: keep)")
     p.add_argument("--heartbeat-period", type=common.positive_float, default=1.0, metavar="S")
     p.add_argument("--heartbeat-timeout", type=common.positive_float, default=10.0, metavar="S",
                    help="unregister an engine silent this long (default 10)")
@@ -56,7 +63,8 @@ def config_from(args):
         task_furl_file=args.task_furl_file, engine_cert_file=args.engine_cert_file,
         client_cert_file=args.client_cert_file, reuse_furls=args.reuse_furls, scheme=args.scheme,
         heartbeat_period=args.heartbeat_period, heartbeat_timeout=args.heartbeat_timeout,
-        extra={"poison_after": args.poison_after},
+        extra={"poison_after": args.poison_after, "reset_db": args.reset_db,
+               "max_results": args.max_results, "result_ttl": args.result_ttl or 0},
     )
 
 
@@ -72,7 +80,11 @@ def _main(argv, stdout, stderr):
 
     log_file = common.log_path("ipcontroller", config.ipythondir, args.logfile)
     common.start_logging(log_file)
-    service = ControllerService(reactor, config, TaskInterface.for_controller)
+    try:
+        service = ControllerService(reactor, config, TaskInterface.for_controller)
+    except StoreError as e:
+        print(f"ipcontroller: {e}", file=stderr)
+        return 1
     try:
         service.startService()
     except (OSError, CannotListenError) as e:

@@ -10,6 +10,7 @@ the next call reconnects.
 import itertools
 import select
 import socket
+import ssl
 import threading
 from collections import deque
 
@@ -46,6 +47,10 @@ def remote_error(header):
 class Connection:
     def __init__(self, furl_or_file, interface, connect_timeout=CONNECT_TIMEOUT):
         self.furl = furls.load(furl_or_file)
+        # from a file, the FURL is read again on every reconnect: a controller that
+        # restarted on new ports (and new swissnums) is found again
+        self._furl_file = furl_or_file if isinstance(furl_or_file, str) and not \
+            furl_or_file.strip().startswith("pb://") else None
         self.interface = interface
         self.connect_timeout = connect_timeout
         self._sock = None
@@ -58,6 +63,11 @@ class Connection:
         self.connect()
 
     def connect(self):
+        if self._furl_file is not None and self._sock is None and self._decoder is not None:
+            try:
+                self.furl = furls.load(self._furl_file)
+            except errors.BadFURLError:
+                pass  # being rewritten, or gone: try the last good one
         sock = connect_pinned(self.furl.hints, self.furl.tubid, self.connect_timeout)
         _keepalive(sock)
         self._sock = sock
@@ -87,6 +97,8 @@ class Connection:
     def request(self, header, buffers=()):
         """Send a request; return its id (the reply is fetched with ``wait``)."""
         with self._lock:
+            if self._sock is not None and not self._waiting and self._closed_by_peer():
+                self.close()  # nothing was in flight: reconnecting loses nothing
             if self._sock is None:
                 self._ready.clear()
                 self._waiting.clear()
@@ -100,6 +112,25 @@ class Connection:
             except OSError as e:
                 self._lost(e)
             return rid
+
+    def _closed_by_peer(self):
+        """Whether the controller closed the idle connection (it restarted, say)."""
+        if self._sock.pending() or not select.select([self._sock], [], [], 0)[0]:
+            return False
+        self._sock.setblocking(False)
+        try:
+            data = self._sock.recv(RECV_SIZE)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return False
+        except OSError:
+            return True
+        finally:
+            if self._sock is not None:
+                self._sock.setblocking(True)
+        if not data:
+            return True
+        self._decoded.extend(self._decoder.feed(data))  # a late reply nobody waits for
+        return False
 
     def call(self, header, buffers=(), timeout=None):
         return self.wait(self.request(header, buffers), timeout)

@@ -334,6 +334,16 @@ class Scheduler:
                 self._check(t, actions)
         return self._settle(actions)
 
+    def restore_finished(self, taskid: int, succeeded: bool) -> None:
+        """A task that finished before a restart: later tasks may depend on it (not follow it)."""
+        if taskid in self._tasks or taskid in self._done:
+            raise ValueError(f"task {taskid} is already known")
+        self._done[taskid] = (succeeded, None)
+        if succeeded:
+            self._n_succeeded += 1
+        else:
+            self._n_failed += 1
+
     def submit(self, spec: TaskSpec, now: float) -> list[Action]:
         taskid = spec.taskid
         if not isinstance(taskid, int) or isinstance(taskid, bool):

@@ -23,6 +23,7 @@ from kernel.errors import ProtocolError
 
 OUTCOME = {"ok": "success", "error": "failure", "declined": "declined", "unmet": "unmet"}
 TICK = 0.25  # how often timeouts are checked, in seconds
+PRUNE_PERIOD = 30.0  # how often retention limits are applied
 POISON_AFTER = 3  # engines a task may kill before it is failed as poison
 
 
@@ -93,26 +94,59 @@ class TaskController:
         self.clock = service.reactor
         self.registry = service.registry
         self.scheduler = Scheduler(config.scheme, poison_after=extra.get("poison_after", POISON_AFTER))
-        self.store = TaskStore(paths.db_dir(config.ipythondir) / "tasks.sqlite", self.clock)
-        self.store.reset()
+        self.store = TaskStore.open(paths.db_dir(config.ipythondir), self.clock,
+                                    reset=extra.get("reset_db", False))
+        self.max_results = extra.get("max_results", 0)
+        self.result_ttl = extra.get("result_ttl", 0)
         self.engines = {}  # id -> EngineHandle, of the engines the scheduler knows
         self.live = {}
         self.waiters = {}  # taskid -> [_Waiter]
-        self.next_id = 0  # ids are sequential and never reused by one controller
+        self.next_id = self.store.next_id()  # sequential, never reused, also across restarts
         self._tick = LoopingCall(self._on_tick)
         self._tick.clock = self.clock
+        self._prune = LoopingCall(self.prune)
+        self._prune.clock = self.clock
+        self._reload()
         self.registry.observers.append(self)
         for handle in list(self.registry.engines.values()):
             self.engine_added(handle)
 
+    def _reload(self):
+        """After a restart: old outcomes count for dependencies, unfinished tasks queue again."""
+        for taskid, succeeded in self.store.outcomes():
+            self.scheduler.restore_finished(taskid, succeeded)
+        requeued = 0
+        for taskid, meta, stored, failures in self.store.unfinished():
+            chain = [dict(wire) for wire in meta["chain"]]
+            chain[0]["retries"] = max(0, (chain[0].get("retries") or 0) - failures)
+            groups, at = [], 0
+            for n in meta["counts"]:
+                groups.append(stored[at:at + n])
+                at += n
+            self._accept(taskid, chain, groups, meta.get("submitted", self.now()), store=False)
+            requeued += 1
+        if requeued or self.next_id:
+            self.log.info("task store reloaded: {n} unfinished tasks queued again, next id {next}",
+                          n=requeued, next=self.next_id)
+
     def start(self):
         if not self._tick.running:
             self._tick.start(TICK, now=False)
+        if (self.max_results or self.result_ttl) and not self._prune.running:
+            self._prune.start(PRUNE_PERIOD, now=True)
 
     def stop(self):
-        if self._tick.running:
-            self._tick.stop()
+        for loop in (self._tick, self._prune):
+            if loop.running:
+                loop.stop()
         self.store.close()
+
+    def prune(self):
+        """Apply --max-results and --result-ttl to the stored results."""
+        older_than = self.now() - self.result_ttl if self.result_ttl else None
+        dropped = self.store.prune(self.max_results, older_than)
+        if dropped:
+            self.log.info("retention: dropped {n} stored results", n=dropped)
 
     def now(self):
         return self.clock.seconds()
@@ -142,19 +176,22 @@ class TaskController:
 
     def submit(self, chain_wire, payloads):
         """Accept one task (its recovery chain included); return its id."""
-        taskid = self.next_id
+        return self._accept(self.next_id, chain_wire, payloads, self.now(), store=True)
+
+    def _accept(self, taskid, chain_wire, payloads, submitted, store):
         spec = None
         for wire in reversed(chain_wire):
             spec = _spec(taskid, wire, spec)
-        self.next_id += 1
+        self.next_id = max(self.next_id, taskid + 1)
         specs, at = [], spec
         while at is not None:
             specs.append(at)
             at = at.recovery
         chain = [(s, wire.get("kind"), payload) for s, wire, payload in zip(specs, chain_wire, payloads)]
-        self.live[taskid] = _Live(taskid, chain, self.now())
-        self.store.put_task(taskid, {"chain": chain_wire, "counts": [len(p) for p in payloads]},
-                            [b for p in payloads for b in p])
+        self.live[taskid] = _Live(taskid, chain, submitted)
+        if store:
+            self.store.put_task(taskid, {"chain": chain_wire, "counts": [len(p) for p in payloads],
+                                         "submitted": submitted}, [b for p in payloads for b in p])
         self.perform(self.scheduler.submit(spec, self.now()))
         return taskid
 
@@ -209,6 +246,8 @@ class TaskController:
             live.last = (eid, kind, header, buffers)
             if live.command is command:
                 live.command = None
+        if status == "error":
+            self.store.note_failure(taskid)
         self.perform(self.scheduler.task_done(taskid, eid, OUTCOME[status], self.now()))
 
     def _finish(self, action):
@@ -415,6 +454,7 @@ class TaskSession:
                 raise ProtocolError("run: each task is a non-empty list of specs")
             taskids.append(self.controller.submit(chain, groups[g:g + len(chain)]))
             g += len(chain)
+        self.controller.store.flush()  # on disk before the ids are given out
         self.send({"op": "result", "rid": rid, "value": taskids})
 
     def _check_known(self, taskids):

@@ -1,7 +1,12 @@
-"""The task store: task definitions and finished results, in SQLite.
+"""The task store: task definitions and finished results, in SQLite (WAL mode).
 
-Results do not live in the controller's memory, and a definition is kept so a
-finished task can be resubmitted. Writes are batched: ``put_*`` parks a row
+It is what makes a controller restart lose nothing: every accepted task is
+here before its id is given out (``flush`` before answering ``run``), every
+finished result is here, and a restarted controller queues again every task
+that has no result. Results do not live in the controller's memory, and a
+definition is kept so a finished task can be resubmitted. The first result
+stored for a task wins: a task that ran twice because of a crash never reports
+two different values. Writes are batched: ``put_*`` parks a row
 in memory (where ``get_*`` finds it) and one transaction, at most
 ``FLUSH_DELAY`` seconds later or as soon as ``FLUSH_BYTES`` are parked, moves
 every parked row to disk. Everything is opaque here: metadata as JSON,
@@ -9,20 +14,37 @@ buffers as one blob with their lengths in the metadata.
 """
 
 import json
+import secrets
 import sqlite3
+from pathlib import Path
+
+from kernel.errors import KernelError
 
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (taskid INTEGER PRIMARY KEY, meta TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS results (taskid INTEGER PRIMARY KEY, meta TEXT NOT NULL, data BLOB NOT NULL,
+                                    completed REAL NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS tasks (taskid INTEGER PRIMARY KEY, meta TEXT NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS failures (taskid INTEGER PRIMARY KEY, n INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS store (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 TABLES = ("results", "tasks")
+INSERT = {
+    "results": "INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?)",  # the first result wins
+    "tasks": "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?)",
+}
+MARKER = "tasks.id"  # beside the database: says a store was made here, and which
+
+
+class StoreError(KernelError):
+    """The task store is missing, corrupt or not this directory's; the message says which."""
 FLUSH_DELAY = 0.02  # seconds a row may wait in memory before it is written
 FLUSH_BYTES = 8 << 20  # parked bytes that are written at once
 
 
-def _pack(taskid, meta, buffers):
-    meta = dict(meta, lengths=[memoryview(b).nbytes for b in buffers])
-    return taskid, json.dumps(meta), b"".join(bytes(b) for b in buffers)
+def _pack(table, taskid, meta, buffers):
+    packed = dict(meta, lengths=[memoryview(b).nbytes for b in buffers])
+    row = (taskid, json.dumps(packed), b"".join(bytes(b) for b in buffers))
+    return row + (meta.get("completed") or 0,) if table == "results" else row
 
 
 def _unpack(row):
@@ -34,7 +56,14 @@ def _unpack(row):
     return meta, buffers
 
 
+def _remove(path):
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
 class TaskStore:
+    """``TaskStore.open(directory, clock, reset=False)`` is the way in."""
+
     def __init__(self, path, clock):
         self.path = path
         self.clock = clock
@@ -43,17 +72,90 @@ class TaskStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         self._parked = {table: {} for table in TABLES}
+        self._failures = {}
         self._parked_bytes = 0
         self._flush_call = None
 
-    def reset(self):
+    @classmethod
+    def open(cls, directory, clock, reset=False):
+        """Open this directory's store: made on first start, reloaded after.
+
+        A store that was made here and has gone missing, or that cannot be
+        read, is an error naming the path: it is never silently replaced.
+        ``reset`` starts afresh on purpose.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path, marker = directory / "tasks.sqlite", directory / MARKER
+        if reset:
+            _remove(path)
+            marker.unlink(missing_ok=True)
+        if marker.exists() and not path.exists():
+            raise StoreError(f"the task store {path} is missing (this directory had one): "
+                             "start with --reset-db to begin afresh, losing its tasks and results")
+        try:
+            store = cls(path, clock)
+            ident = store.db.execute("SELECT value FROM store WHERE key = 'id'").fetchone()
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"the task store {path} cannot be read ({e}): move it away to keep it "
+                             "for inspection, or start with --reset-db to begin afresh") from None
+        expected = marker.read_text().strip() if marker.exists() else None
+        if ident is None:
+            ident = (expected or secrets.token_hex(8),)
+            with store.db:
+                store.db.execute("INSERT INTO store VALUES ('id', ?)", ident)
+        if expected is not None and ident[0] != expected:
+            store.db.close()
+            raise StoreError(f"the task store {path} belongs to another directory (id {ident[0]}, "
+                             f"expected {expected}): start with --reset-db to begin afresh")
+        marker.write_text(ident[0] + "\n")
+        return store
+
+    def unfinished(self):
+        """``(taskid, meta, buffers, failures)`` of every task without a result, oldest first."""
+        self.flush()
+        rows = self.db.execute(
+            "SELECT t.taskid, t.meta, t.data, COALESCE(f.n, 0) FROM tasks t "
+            "LEFT JOIN results r ON r.taskid = t.taskid LEFT JOIN failures f ON f.taskid = t.taskid "
+            "WHERE r.taskid IS NULL ORDER BY t.taskid")
+        for taskid, meta, data, failures in rows:
+            meta, buffers = _unpack((meta, data))
+            yield taskid, meta, buffers, failures
+
+    def outcomes(self):
+        """``(taskid, succeeded)`` of every stored result, for dependencies on old tasks."""
+        for taskid, status in self.db.execute(
+                "SELECT taskid, json_extract(meta, '$.status') FROM results ORDER BY taskid"):
+            yield taskid, status == "succeeded"
+
+    def next_id(self):
+        row = self.db.execute("SELECT MAX(taskid) FROM tasks").fetchone()
+        return 0 if row[0] is None else row[0] + 1
+
+    def note_failure(self, taskid):
+        """One more reported failure (a restart charges it against the task's retries)."""
+        self._failures[taskid] = self._failures.get(taskid, 0) + 1
+        if self._flush_call is None:
+            self._schedule(FLUSH_DELAY)
+
+    def prune(self, max_results=0, older_than=None):
+        """Retention: keep the newest ``max_results`` results, none completed before ``older_than``."""
+        self.flush()
+        dropped = 0
         with self.db:
-            for table in TABLES:
-                self.db.execute(f"DELETE FROM {table}")
+            if older_than is not None:
+                dropped += self.db.execute("DELETE FROM results WHERE completed < ?", (older_than,)).rowcount
+            if max_results:
+                dropped += self.db.execute(
+                    "DELETE FROM results WHERE taskid NOT IN "
+                    "(SELECT taskid FROM results ORDER BY taskid DESC LIMIT ?)", (max_results,)).rowcount
+        return dropped
 
     def _put(self, table, taskid, meta, buffers):
         if self.db is None:
             return  # closed: the controller is stopping
+        if table == "results" and taskid in self._parked[table]:
+            return  # the first result wins
         self._parked[table][taskid] = (meta, buffers)
         self._parked_bytes += sum(memoryview(b).nbytes for b in buffers)
         if self._parked_bytes >= FLUSH_BYTES:
@@ -82,9 +184,14 @@ class TaskStore:
         with self.db:
             for table, parked in self._parked.items():
                 if parked:
-                    rows = [_pack(t, m, b) for t, (m, b) in parked.items()]
+                    rows = [_pack(table, t, m, b) for t, (m, b) in parked.items()]
                     parked.clear()
-                    self.db.executemany(f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?)", rows)
+                    self.db.executemany(INSERT[table], rows)
+            if self._failures:
+                self.db.executemany(
+                    "INSERT INTO failures VALUES (?, ?) ON CONFLICT(taskid) DO UPDATE SET n = n + excluded.n",
+                    list(self._failures.items()))
+                self._failures.clear()
 
     def _get(self, table, taskid):
         parked = self._parked[table].get(taskid)

@@ -1,0 +1,141 @@
+"""Never lose work: a controller killed with SIGKILL and restarted loses no task and no result."""
+
+import os
+import random
+import signal
+
+import pytest
+
+from kernel import client
+from kernel.client import MapTask, StringTask
+from kernel.errors import ConnectionLost
+from tests.cluster import wait_for
+
+
+def until_answered(call, timeout=60):
+    """Repeat ``call`` while the controller is away (ConnectionLost, refused)."""
+    box = []
+
+    def attempt():
+        try:
+            box.append(call())
+            return True
+        except (ConnectionLost, ConnectionRefusedError):
+            return False
+
+    wait_for(attempt, timeout, interval=0.05, what="the controller to answer")
+    return box[0]
+
+
+def square(x):
+    return x * x
+
+
+def test_restart_keeps_finished_results_and_reruns_unfinished_tasks(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.start_engines(1)
+    tc = client.TaskClient(c.tc_furl)
+    done = tc.run(StringTask("a = 6 * 7", pull="a"), block=False)
+    tc.barrier(done)
+    hold = c.dir / "hold"
+    running = tc.run(StringTask(f"import os, time\nwhile not os.path.exists({str(hold)!r}): time.sleep(0.01)\n"
+                                "b = 'ran'", pull="b"))
+    queued = [tc.run(MapTask(square, (i,))) for i in range(5)]
+    wait_for(lambda: tc.queue_status()["pending"] >= 1, what="the holding task to start")
+    c.kill_controller(signal.SIGKILL)
+    c.start_controller()
+    hold.touch()
+    assert until_answered(lambda: tc.get_task_result(done)).ns.a == 42  # reconnects on its own
+    assert tc.get_task_result(running, block=True).ns.b == "ran"
+    assert [tc.get_task_result(t, block=True) for t in queued] == [0, 1, 4, 9, 16]
+    new = tc.run(MapTask(square, (9,)))
+    assert new == queued[-1] + 1  # ids go on after the old ones
+    assert tc.get_task_result(new, block=True) == 81
+    assert tc.queue_status()["succeeded"] == 8
+
+
+def test_a_missing_store_stops_the_controller_with_its_path(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.kill_controller(signal.SIGKILL)
+    for suffix in ("", "-wal", "-shm"):
+        (c.dir / "db" / f"tasks.sqlite{suffix}").unlink(missing_ok=True)
+    with pytest.raises(RuntimeError, match=r"tasks.sqlite is missing.*--reset-db"):
+        c.start_controller()
+    c.start_controller("--reset-db")
+
+
+def _run_through_restarts(c, n, restarts, seed):
+    """Submit ``n`` tasks, SIGKILL and restart the controller ``restarts`` times, collect all."""
+    rng = random.Random(seed)
+    tc = client.TaskClient(c.tc_furl)
+    ids = tc.mapper(block=False, retries=3).map(square, range(n))
+    for _ in range(restarts):
+        target = rng.randrange(n // 4, 3 * n // 4)
+        wait_for(lambda: until_answered(lambda: tc.queue_status())["succeeded"] >= target,
+                 timeout=120, what=f"{target} tasks to finish")
+        c.kill_controller(signal.SIGKILL)
+        c.start_controller()
+    until_answered(lambda: tc.barrier(ids), timeout=300)
+    results = {}
+    for start in range(0, n, 1000):
+        batch = ids[start:start + 1000]
+        results.update(zip(batch, until_answered(lambda: tc._results(batch, True))))
+    assert sorted(results) == ids  # one result per task
+    for i, taskid in enumerate(ids):
+        meta, buffers = results[taskid]
+        assert meta["status"] == "succeeded", meta
+    assert tc.queue_status()["succeeded"] == n
+    return tc
+
+
+def test_a_controller_killed_mid_run_loses_nothing(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.start_engines(2)
+    tc = _run_through_restarts(c, 1000, restarts=1, seed=1)
+    assert tc.map(square, range(10)) == [i * i for i in range(10)]
+
+
+@pytest.mark.slow
+def test_soak_5000_tasks_through_two_controller_kills(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.start_engines(2)
+    _run_through_restarts(c, 5000, restarts=2, seed=2)
+
+
+def _kill_engines_while_mapping(c, n, kills, seed):
+    rng = random.Random(seed)
+    tc = client.TaskClient(c.tc_furl)
+    mec = client.MultiEngineClient(c.mec_furl)
+    ids = tc.mapper(block=False, retries=10).map(square, range(n))
+    for k in range(kills):
+        target = (k + 1) * n // (kills + 2)
+        wait_for(lambda: tc.queue_status()["succeeded"] >= target, timeout=120, what=f"{target} done")
+        alive = [e for e in c.engines if e.poll() is None]
+        victim = rng.choice(alive)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(10)
+        c.start_engines(1, wait=False)
+    tc.barrier(ids)
+    values = [tc.get_task_result(t) for t in ids]
+    assert values == [i * i for i in range(n)]
+    assert tc.queue_status() == {"scheduled": 0, "pending": 0, "succeeded": n, "failed": 0}
+    wait_for(lambda: len(mec.get_ids()) == 2, what="the replacement engines")
+
+
+def test_engines_sigkilled_while_mapping_lose_nothing(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.start_engines(2)
+    _kill_engines_while_mapping(c, 1000, kills=2, seed=3)
+
+
+@pytest.mark.slow
+def test_soak_10000_tasks_while_engines_are_killed(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.start_engines(2)
+    _kill_engines_while_mapping(c, 10000, kills=8, seed=4)

@@ -1,0 +1,78 @@
+"""The durable task store: reloading, first result wins, and the start-up errors."""
+
+import pytest
+from twisted.internet.task import Clock
+
+from kernel.controller.taskstore import StoreError, TaskStore
+
+
+@pytest.fixture
+def clock():
+    return Clock()
+
+
+def test_made_on_first_open_and_reloaded_after(tmp_path, clock):
+    store = TaskStore.open(tmp_path, clock)
+    store.put_task(0, {"chain": [{}], "counts": [1]}, [b"zero"])
+    store.put_task(1, {"chain": [{}], "counts": [1]}, [b"one"])
+    store.put_result(0, {"status": "succeeded", "completed": 5.0}, [b"r"])
+    store.note_failure(1)
+    store.close()
+    again = TaskStore.open(tmp_path, clock)
+    assert again.next_id() == 2
+    assert list(again.outcomes()) == [(0, True)]
+    [(taskid, meta, buffers, failures)] = list(again.unfinished())
+    assert (taskid, [bytes(b) for b in buffers], failures) == (1, [b"one"], 1)
+    again.close()
+
+
+def test_the_first_result_stored_wins(tmp_path, clock):
+    store = TaskStore.open(tmp_path, clock)
+    store.put_result(3, {"status": "succeeded"}, [b"first"])
+    store.put_result(3, {"status": "failed"}, [b"parked second"])
+    store.flush()
+    store.put_result(3, {"status": "failed"}, [b"stored second"])
+    store.flush()
+    meta, buffers = store.get_result(3)
+    assert meta["status"] == "succeeded" and bytes(buffers[0]) == b"first"
+    store.close()
+
+
+def test_a_missing_store_is_reported_with_its_path(tmp_path, clock):
+    TaskStore.open(tmp_path, clock).close()
+    (tmp_path / "tasks.sqlite").unlink()
+    with pytest.raises(StoreError, match=r"tasks.sqlite is missing.*--reset-db"):
+        TaskStore.open(tmp_path, clock)
+    TaskStore.open(tmp_path, clock, reset=True).close()
+
+
+def test_a_corrupt_store_is_reported_and_kept(tmp_path, clock):
+    TaskStore.open(tmp_path, clock).close()
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"tasks.sqlite{suffix}").unlink(missing_ok=True)
+    (tmp_path / "tasks.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot be read"):
+        TaskStore.open(tmp_path, clock)
+    assert (tmp_path / "tasks.sqlite").read_bytes().startswith(b"this is not")  # not replaced
+    store = TaskStore.open(tmp_path, clock, reset=True)
+    assert store.next_id() == 0
+    store.close()
+
+
+def test_a_store_from_another_directory_is_refused(tmp_path, clock):
+    TaskStore.open(tmp_path / "a", clock).close()
+    TaskStore.open(tmp_path / "b", clock).close()
+    (tmp_path / "b" / "tasks.sqlite").unlink()
+    (tmp_path / "a" / "tasks.sqlite").rename(tmp_path / "b" / "tasks.sqlite")
+    with pytest.raises(StoreError, match="belongs to another directory"):
+        TaskStore.open(tmp_path / "b", clock)
+
+
+def test_retention_by_count_and_age(tmp_path, clock):
+    store = TaskStore.open(tmp_path, clock)
+    for taskid in range(10):
+        store.put_result(taskid, {"status": "succeeded", "completed": float(taskid)}, [])
+    assert store.prune(older_than=3.0) == 3  # 0, 1, 2
+    assert store.prune(max_results=4) == 3  # keeps 6..9
+    assert [t for t, _ in store.outcomes()] == [6, 7, 8, 9]
+    store.close()
