@@ -102,7 +102,11 @@ class Connection:
             if self._sock is None:
                 self._ready.clear()
                 self._waiting.clear()
-                self.connect()
+                try:
+                    self.connect()
+                except OSError as e:
+                    raise errors.ConnectionLost(
+                        f"lost the connection to the controller and cannot reconnect: {e}") from None
             rid = next(self._rids)
             header["rid"] = rid
             self._waiting.add(rid)

@@ -66,7 +66,13 @@ class FramedProtocol(Protocol):
     def send(self, header, buffers=()):
         if self.transport is None or not self.connected:
             return
-        self._outgoing.extend(framing.encode(header, buffers))
+        parts = framing.encode(header, buffers)
+        if len(parts) == 1 and not self._outgoing and not self._paused:
+            # a small frame: Twisted's TLS transport already gathers the writes
+            # of one reactor turn into one record, so write it straight through
+            self.transport.write(parts[0])
+            return
+        self._outgoing.extend(parts)
         self._schedule()
 
     def _schedule(self):

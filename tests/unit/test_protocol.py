@@ -103,17 +103,22 @@ def test_oversized_frame_after_auth_closes_only_that_connection():
     assert interface.sessions[0].messages == []
 
 
-def test_frames_sent_in_one_turn_go_out_in_one_write():
+def test_small_frames_go_straight_out_in_order_and_big_ones_in_chunks():
     protocol, transport, clock, interface = connect()
     protocol.dataReceived(greeting(SWISS))
     clock.advance(0)
     transport.clear()
-    writes = []
-    transport.writeSequence = lambda seq: writes.append(list(seq))
     for i in range(50):
         protocol.send({"op": "m", "i": i})
-    clock.advance(0)
-    assert len(writes) == 1 and len(writes[0]) == 1
+    assert [h["i"] for h, _ in framing.FrameDecoder().feed(transport.value())] == list(range(50))
+    transport.clear()
+    big = b"x" * (9 << 20)  # more than two write chunks
+    protocol.send({"op": "big"}, [big])
+    protocol.send({"op": "after"})  # queued behind the big frame, not overtaking it
+    assert transport.value() == b""
+    clock.advance(0)  # written a chunk per turn (the clock runs the turns back to back)
+    [(h1, [b1]), (h2, _)] = framing.FrameDecoder().feed(transport.value())
+    assert h1["op"] == "big" and bytes(b1) == big and h2["op"] == "after"
 
 
 def test_capability_table_lookup():
