@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test system-deps venv test-venv
+.PHONY: demo test soak system-deps venv test-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,3 +23,7 @@ system-deps:
 
 test: system-deps test-venv
 	$(PY) -m pytest -q tests
+
+# The long fault tests, ten times larger than in `make test`.
+soak: test-venv
+	KERNEL_SOAK_SCALE=10 $(PY) -m pytest -q -m slow tests

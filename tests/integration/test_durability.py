@@ -11,6 +11,8 @@ from kernel.client import MapTask, StringTask
 from kernel.errors import ConnectionLost
 from tests.cluster import wait_for
 
+SOAK = int(os.environ.get("KERNEL_SOAK_SCALE", "1"))  # `make soak` runs the soak tests ten times larger
+
 
 def until_answered(call, timeout=60):
     """Repeat ``call`` while the controller is away (ConnectionLost, refused)."""
@@ -103,7 +105,7 @@ def test_soak_5000_tasks_through_two_controller_kills(cluster_factory):
     c = cluster_factory()
     c.start_controller()
     c.start_engines(2)
-    _run_through_restarts(c, 5000, restarts=2, seed=2)
+    _run_through_restarts(c, 5000 * SOAK, restarts=2 * SOAK, seed=2)
 
 
 def _kill_engines_while_mapping(c, n, kills, seed):
@@ -138,4 +140,4 @@ def test_soak_10000_tasks_while_engines_are_killed(cluster_factory):
     c = cluster_factory()
     c.start_controller()
     c.start_engines(2)
-    _kill_engines_while_mapping(c, 10000, kills=8, seed=4)
+    _kill_engines_while_mapping(c, 10000 * SOAK, kills=8 * SOAK, seed=4)
