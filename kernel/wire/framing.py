@@ -9,6 +9,7 @@ so receiving costs one copy and O(n) time however the bytes are chunked.
 """
 
 import json
+import mmap
 import struct
 
 from kernel.errors import ProtocolError
@@ -18,6 +19,7 @@ LENGTH = struct.Struct("!Q")
 MAX_HEADER = 16 * 1024 * 1024
 MAX_BUFFERS = 65535
 SMALL = 64 * 1024  # below this, parts are joined into one write
+LAZY_MIN = 1 << 20  # buffers this big are received into memory maps
 
 
 def encode(header, buffers=()):
@@ -34,6 +36,20 @@ def encode(header, buffers=()):
     return [b"".join(parts), *(memoryview(b).cast("B") for b in buffers)]
 
 
+def allocate(n):
+    """A writable buffer of ``n`` bytes to receive into.
+
+    Big ones are anonymous memory maps: the kernel hands out zero pages as
+    they are first written, so announcing a size costs nothing until the
+    bytes arrive, and nothing is spent zero-filling what is about to be
+    overwritten.
+    """
+    try:
+        return mmap.mmap(-1, n) if n >= LAZY_MIN else bytearray(n)
+    except (OSError, MemoryError, OverflowError) as e:
+        raise ProtocolError(f"cannot allocate a buffer of {n} bytes: {e}") from None
+
+
 class FrameDecoder:
     """Incremental decoder: feed it bytes in any chunks, get whole messages.
 
@@ -45,13 +61,13 @@ class FrameDecoder:
         self.max_frame = max_frame
         self.max_header = max_header
         self._buf = bytearray()
-        self._state = self._read_prefix
+        self._state = FrameDecoder._read_prefix  # unbound: no cycle keeps a dropped decoder alive
         self._need = PREFIX.size
         self._header_len = 0
         self._lengths = []
         self._header = None
         self._buffers = []
-        self._target = None  # preallocated bytearray being filled
+        self._target = None  # the preallocated buffer being filled
         self._filled = 0
 
     def feed(self, data):
@@ -68,7 +84,7 @@ class FrameDecoder:
             if len(self._buf) == self._need:
                 chunk = bytes(self._buf)
                 self._buf.clear()
-                self._state(chunk, out)
+                self._state(self, chunk, out)
         return out
 
     def _expect(self, n, state):
@@ -81,15 +97,15 @@ class FrameDecoder:
             raise ProtocolError(f"bad header length {self._header_len}")
         self._check_size(self._header_len)
         if nbufs:
-            self._expect(LENGTH.size * nbufs, self._read_lengths)
+            self._expect(LENGTH.size * nbufs, FrameDecoder._read_lengths)
         else:
             self._lengths = []
-            self._expect(self._header_len, self._read_header)
+            self._expect(self._header_len, FrameDecoder._read_header)
 
     def _read_lengths(self, chunk, out):
         self._lengths = [LENGTH.unpack_from(chunk, i)[0] for i in range(0, len(chunk), LENGTH.size)]
         self._check_size(self._header_len + sum(self._lengths))
-        self._expect(self._header_len, self._read_header)
+        self._expect(self._header_len, FrameDecoder._read_header)
 
     def _check_size(self, total):
         if self.max_frame is not None and total > self.max_frame:
@@ -110,13 +126,13 @@ class FrameDecoder:
         while len(self._buffers) < len(self._lengths):
             n = self._lengths[len(self._buffers)]
             if n:
-                self._target = bytearray(n)
+                self._target = allocate(n)
                 self._filled = 0
                 return
             self._buffers.append(bytearray())
         out.append((self._header, self._buffers))
         self._header, self._buffers = None, []
-        self._expect(PREFIX.size, self._read_prefix)
+        self._expect(PREFIX.size, FrameDecoder._read_prefix)
 
     def _fill(self, view, out):
         room = len(self._target) - self._filled

@@ -140,11 +140,14 @@ class FramedProtocol(Protocol):
             self._flush_call.cancel()
         self._flush_call = None
         self._outgoing.clear()
+        self._decoder = None  # a half-received frame is freed now, not at the next GC
 
     last_received = 0.0  # when bytes last arrived: a peer sending a big frame is alive
 
     def _feed(self, data):
         self.last_received = self.clock.seconds()
+        if self._decoder is None:
+            return  # data after the connection was lost
         try:
             messages = self._decoder.feed(data)
         except ProtocolError as e:
@@ -226,6 +229,7 @@ class ServerProtocol(FramedProtocol):
             self._timeout.cancel()
         if self.session is not None:
             self.session.closed(reason)
+            self.session = None  # no cycle keeps a gone peer's state alive
 
 
 class ClientProtocol(FramedProtocol):

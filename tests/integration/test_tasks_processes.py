@@ -74,6 +74,8 @@ def test_a_task_that_exits_every_engine_is_declared_poison(cluster_factory):
     tr = tc.get_task_result(taskid)
     assert isinstance(tr.failure, PoisonTask)
     assert "killed 3 engines" in str(tr.failure) and "connection lost" in str(tr.failure)
+    # the third engine's socket can close before the process is reaped: wait for it
+    wait_for(lambda: sum(1 for e in c.engines if e.poll() == 7) == 3, what="three engines to exit")
     assert sum(1 for e in c.engines if e.poll() == 7) == 3  # and no more
     c.start_engines(2 - len([e for e in c.engines if e.poll() is None]))  # the cluster goes on
     assert tc.run(StringTask("a = 1", pull="a"), block=True).ns.a == 1
