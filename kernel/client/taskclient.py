@@ -100,7 +100,8 @@ class TaskClient:
         payloads = [serialize.dumps(t) for t in chain]
         return [t.spec() for t in chain], payloads
 
-    def _submit(self, tasks):
+    def _submit(self, tasks, wait=False):
+        """Send tasks; their ids, or with ``wait`` their ``(meta, buffers)`` once finished."""
         wire, counts, buffers = [], [], []
         for task in tasks:
             specs, payloads = self._encode(task)
@@ -108,14 +109,21 @@ class TaskClient:
             for payload in payloads:
                 counts.append(len(payload))
                 buffers.extend(payload)
-        taskids, _ = self._call({"op": "run", "tasks": wire, "counts": counts}, buffers)
-        return taskids
+        header = {"op": "run", "tasks": wire, "counts": counts}
+        if wait:
+            header["wait"] = True  # answered once they finish: one round trip in all
+        value, out = self._call(header, buffers)
+        return self._unpack_results(value, out) if wait else value
 
     def run(self, task, block=False):
         """Submit ``task``; return its id (an int), or with ``block=True`` its result."""
+        if block:
+            [(meta, buffers)] = self._submit([task], wait=True)
+            task.taskid = meta["taskid"]
+            return _outcome(meta, buffers)
         [taskid] = self._submit([task])
         task.taskid = taskid
-        return self.get_task_result(taskid, block=True) if block else taskid
+        return taskid
 
     def resubmit(self, taskid):
         """Run a finished task again (same definition); return the new task id."""
@@ -126,8 +134,12 @@ class TaskClient:
 
     def _results(self, taskids, block):
         value, buffers = self._call({"op": "get_results", "taskids": taskids, "block": block})
+        return self._unpack_results(value, buffers, taskids)
+
+    @staticmethod
+    def _unpack_results(value, buffers, taskids=None):
         out, at = [], 0
-        for taskid, meta in zip(taskids, value):
+        for taskid, meta in zip(taskids or [m["taskid"] for m in value], value):
             if meta is None:
                 out.append(None)
                 continue

@@ -334,15 +334,23 @@ class Scheduler:
                 self._check(t, actions)
         return self._settle(actions)
 
-    def restore_finished(self, taskid: int, succeeded: bool) -> None:
-        """A task that finished before a restart: later tasks may depend on it (not follow it)."""
+    def restore_finished(self, taskid: int, succeeded: bool, counted: bool = True) -> None:
+        """A task that finished earlier (before a restart, or forgotten): later tasks may
+        depend on it, though not follow it. ``counted=False`` if the counts have it already."""
         if taskid in self._tasks or taskid in self._done:
             raise ValueError(f"task {taskid} is already known")
         self._done[taskid] = (succeeded, None)
-        if succeeded:
+        if counted and succeeded:
             self._n_succeeded += 1
-        else:
+        elif counted:
             self._n_failed += 1
+
+    def forget_finished(self, taskid: int) -> None:
+        """Drop a finished task's record (it stays in the counts); keeps memory bounded."""
+        self._done.pop(taskid, None)
+
+    def knows(self, taskid: int) -> bool:
+        return taskid in self._tasks or taskid in self._done
 
     def submit(self, spec: TaskSpec, now: float) -> list[Action]:
         taskid = spec.taskid

@@ -11,6 +11,8 @@ task leaves its result and definition in the SQLite store
 outcome (for dependencies and ``queue_status``).
 """
 
+from collections import deque
+
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -24,6 +26,7 @@ from kernel.errors import ProtocolError
 OUTCOME = {"ok": "success", "error": "failure", "declined": "declined", "unmet": "unmet"}
 TICK = 0.25  # how often timeouts are checked, in seconds
 PRUNE_PERIOD = 30.0  # how often retention limits are applied
+FINISHED_KEPT = 10000  # finished tasks the scheduler remembers; older ones come from the store
 POISON_AFTER = 3  # engines a task may kill before it is failed as poison
 
 
@@ -102,6 +105,7 @@ class TaskController:
         self.live = {}
         self.waiters = {}  # taskid -> [_Waiter]
         self.next_id = self.store.next_id()  # sequential, never reused, also across restarts
+        self._finished = deque()  # finished tasks the scheduler still remembers, oldest first
         self._tick = LoopingCall(self._on_tick)
         self._tick.clock = self.clock
         self._prune = LoopingCall(self.prune)
@@ -115,6 +119,7 @@ class TaskController:
         """After a restart: old outcomes count for dependencies, unfinished tasks queue again."""
         for taskid, succeeded in self.store.outcomes():
             self.scheduler.restore_finished(taskid, succeeded)
+            self._note_finished(taskid)
         requeued = 0
         for taskid, meta, stored, failures in self.store.unfinished():
             chain = [dict(wire) for wire in meta["chain"]]
@@ -182,6 +187,9 @@ class TaskController:
         spec = None
         for wire in reversed(chain_wire):
             spec = _spec(taskid, wire, spec)
+            for dep in (spec.after, spec.follow):
+                for prerequisite in dep.ids if dep is not None else ():
+                    self._remember(prerequisite)
         self.next_id = max(self.next_id, taskid + 1)
         specs, at = [], spec
         while at is not None:
@@ -195,8 +203,22 @@ class TaskController:
         self.perform(self.scheduler.submit(spec, self.now()))
         return taskid
 
+    def _remember(self, taskid):
+        """Make sure the scheduler knows a finished task it may have forgotten."""
+        if not self.scheduler.knows(taskid) and self.known(taskid):
+            found = self.store.get_result(taskid)
+            if found is not None:
+                self.scheduler.restore_finished(taskid, found[0]["status"] == "succeeded", counted=False)
+                self._note_finished(taskid)
+
+    def _note_finished(self, taskid):
+        self._finished.append(taskid)
+        while len(self._finished) > FINISHED_KEPT:  # older ones are read back from the store
+            self.scheduler.forget_finished(self._finished.popleft())
+
     def abort(self, taskid):
         """Fail the task with TaskAborted; a dispatched copy that has not started is cancelled."""
+        self._remember(taskid)
         live = self.live.get(taskid)
         actions = self.scheduler.abort(taskid, self.now())  # IndexError for finished, aborted, unknown
         self.perform(actions)
@@ -264,6 +286,7 @@ class TaskController:
             if not action.succeeded:
                 meta["error"] = {k: header.get(k) for k in ("etype", "message", "traceback")}
         self.store.put_result(action.taskid, meta, buffers)
+        self._note_finished(action.taskid)
         for waiter in self.waiters.pop(action.taskid, ()):
             if not waiter.cancelled:
                 waiter.left.discard(action.taskid)
@@ -313,6 +336,7 @@ class TaskController:
 
     def record(self, taskid):
         """What is known of one task: its state, engine, and why it waits if it does."""
+        self._remember(taskid)
         state = self.scheduler.state(taskid)
         live = self.live.get(taskid)
         record = {"taskid": taskid, "state": state, "waiting": None, "engineid": None}
@@ -455,7 +479,10 @@ class TaskSession:
             taskids.append(self.controller.submit(chain, groups[g:g + len(chain)]))
             g += len(chain)
         self.controller.store.flush()  # on disk before the ids are given out
-        self.send({"op": "result", "rid": rid, "value": taskids})
+        if header.get("wait"):
+            self._wait(taskids, lambda: self._send_results(rid, taskids))
+        else:
+            self.send({"op": "result", "rid": rid, "value": taskids})
 
     def _check_known(self, taskids):
         for taskid in taskids:
