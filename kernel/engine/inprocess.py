@@ -17,7 +17,6 @@ import threading
 
 from kernel.engine import methods, replies
 from kernel.engine.runner import _STOP, Engine
-from kernel.errors import QueueCleared
 
 # PyThreadState_SetAsyncExc, typed once to raise an exception type and once to clear.
 _raise_in = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
@@ -68,26 +67,14 @@ class ThreadEngine(Engine):
 
     def run(self):
         """Serve commands until stopped (no signal handlers: this is not the main thread)."""
-        self.reactor.callFromThread(self.connector.start)
-        while True:
-            item = self.inbox.get()
-            if item is _STOP:
-                break
-            kind, value = item
-            if kind == "set_id":
-                self.interpreter.set_id(value)
-            elif kind == "call":
-                generation, header, buffers = value
-                if generation == self.generation:
-                    self._call(generation, header, buffers)
-        self.reactor.callFromThread(self.connector.stop)
-        return self.exit_code
+        return self._serve()
+
+    def _next_item(self):
+        """The next inbox item (interrupts are raised here only while busy)."""
+        return self.inbox.get()
 
     def _call(self, generation, header, buffers):
-        if header.get("cid") in self.cancelled:
-            self.cancelled.discard(header["cid"])
-            self._reply(generation, *replies.failure(header, QueueCleared(
-                f"{header.get('method')} was removed from engine {self.interpreter.engine_id}'s queue")))
+        if self._drop_if_cancelled(generation, header):
             return
         try:
             try:

@@ -78,12 +78,21 @@ class Engine:
         """Serve commands until stopped; return the process exit code."""
         signal.signal(signal.SIGINT, self._sigint)
         signal.signal(signal.SIGTERM, lambda *_: self.inbox.put(_STOP))
-        self.reactor.callFromThread(self.connector.start)
+        return self._serve()
+
+    def _next_item(self):
+        """The next inbox item; an interrupt that arrives while idle is ignored."""
         while True:
             try:
-                item = self.inbox.get()
+                return self.inbox.get()
             except KeyboardInterrupt:
                 continue
+
+    def _serve(self):
+        """Connect, run inbox items until stopped, disconnect; return the exit code."""
+        self.reactor.callFromThread(self.connector.start)
+        while True:
+            item = self._next_item()
             if item is _STOP:
                 break
             kind, value = item
@@ -96,16 +105,22 @@ class Engine:
         self.reactor.callFromThread(self.connector.stop)
         return self.exit_code
 
+    def _drop_if_cancelled(self, generation, header):
+        """Reply QueueCleared and return True if this command was cancelled before it started."""
+        if header.get("cid") not in self.cancelled:
+            return False
+        self.cancelled.discard(header["cid"])
+        self._reply(generation, *replies.failure(header, QueueCleared(
+            f"{header.get('method')} was removed from engine {self.interpreter.engine_id}'s queue")))
+        return True
+
     def _sigint(self, signum, frame):
         if self.busy:
             raise KeyboardInterrupt("interrupted by the controller")
 
     def _call(self, generation, header, buffers):
         self.last_started = max(self.last_started, header.get("cid", 0))
-        if header.get("cid") in self.cancelled:
-            self.cancelled.discard(header["cid"])
-            self._reply(generation, *replies.failure(header, QueueCleared(
-                f"{header.get('method')} was removed from engine {self.interpreter.engine_id}'s queue")))
+        if self._drop_if_cancelled(generation, header):
             return
         self.busy = True
         try:
