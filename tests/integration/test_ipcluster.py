@@ -6,30 +6,14 @@ import socket
 import pytest
 
 from tests.launchers.helpers import (
-    IPCluster,
     do_work,
     engine_processes,
     free_port,
-    kill_processes_using,
+    launch,  # noqa: F401 (fixture)
     mec_for,
     processes_using,
     run_ipcluster,
 )
-
-
-@pytest.fixture
-def launch(tmp_path):
-    runs = []
-
-    def start(*args, env=None):
-        run = IPCluster(args, tmp_path / f"ipcluster-{len(runs)}.out", env)
-        runs.append(run)
-        return run
-
-    yield start
-    for run in runs:
-        run.kill()
-    kill_processes_using(tmp_path)
 
 
 def test_ipcluster_n_starts_engines_and_ctrl_c_stops_everything(launch, tmp_path):

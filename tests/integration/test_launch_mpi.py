@@ -14,7 +14,14 @@ import sys
 import pytest
 
 from kernel.cluster import Cluster, ClusterError
-from tests.launchers.helpers import IPCluster, engine_processes, kill_processes_using, mec_for, processes_using, run_ipcluster
+from tests.launchers.helpers import (  # noqa: F401 (launch is a fixture)
+    engine_processes,
+    kill_processes_using,
+    launch,
+    mec_for,
+    processes_using,
+    run_ipcluster,
+)
 
 MPIEXEC = shutil.which("mpiexec")
 
@@ -36,21 +43,6 @@ def mpi_env():
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
     return env
-
-
-@pytest.fixture
-def launch(tmp_path):
-    runs = []
-
-    def start(*args, env=None):
-        run = IPCluster(args, tmp_path / f"ipcluster-{len(runs)}.out", env)
-        runs.append(run)
-        return run
-
-    yield start
-    for run in runs:
-        run.kill()
-    kill_processes_using(tmp_path)
 
 
 def test_ipcluster_mpiexec_with_mpi4py_gives_rank_ids_and_a_working_mpi(launch, tmp_path, mpi_env):

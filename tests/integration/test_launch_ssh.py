@@ -16,10 +16,10 @@ import pytest
 from tests.launchers import netns, sshd
 from tests.launchers.helpers import (
     BIN,
-    IPCluster,
     do_work,
     engine_processes,
     kill_processes_using,
+    launch,  # noqa: F401 (fixture)
     mec_for,
     processes_using,
     run_ipcluster,
@@ -36,21 +36,6 @@ def server(tmp_path_factory):
     yield s
     s.stop()
     kill_processes_using(base)
-
-
-@pytest.fixture
-def launch(tmp_path):
-    runs = []
-
-    def start(*args, env=None):
-        run = IPCluster(args, tmp_path / f"ipcluster-{len(runs)}.out", env)
-        runs.append(run)
-        return run
-
-    yield start
-    for run in runs:
-        run.kill()
-    kill_processes_using(tmp_path)
 
 
 def write_clusterfile(path, engines, ssh, remote_dir, **more):

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.cluster import wait_for
 
 BIN = Path(sys.executable).parent
@@ -130,3 +132,18 @@ def do_work(mec, n):
     assert mec.pull("total") == [10 + i * i for i in ids]
     return ids
 
+
+@pytest.fixture
+def launch(tmp_path):
+    """``launch(*args, env=None)`` starts ipcluster; everything it started is killed afterwards."""
+    runs = []
+
+    def start(*args, env=None):
+        run = IPCluster(args, tmp_path / f"ipcluster-{len(runs)}.out", env)
+        runs.append(run)
+        return run
+
+    yield start
+    for run in runs:
+        run.kill()
+    kill_processes_using(tmp_path)
