@@ -5,10 +5,11 @@ import sys
 import threading
 import time
 
+from kernel import config, paths
 from kernel import furl as furls
-from kernel import paths
 from kernel.apps import common
 from kernel.errors import BadFURLError
+from kernel.retry import backoff_policy
 
 
 def build_parser():
@@ -16,11 +17,16 @@ def build_parser():
     common.add_common(p)
     p.add_argument("--furl-file", metavar="F", help="engine FURL file (default: DIR/security/ipcontroller-engine.furl)")
     p.add_argument("--mpi", choices=("mpi4py", ""), default="", help="use MPI; the engine's id is its rank")
-    p.add_argument("--furl-wait", type=common.positive_float, default=30.0, metavar="S",
+    p.add_argument("--furl-wait", type=common.positive_float, metavar="S",
                    help="wait this long for the FURL file to appear (default 30)")
-    p.add_argument("--controller-timeout", type=common.positive_float, default=120.0, metavar="S",
+    p.add_argument("--controller-timeout", type=common.positive_float, metavar="S",
                    help="exit after this long without a controller (default 120)")
-    p.add_argument("--heartbeat-timeout", type=common.positive_float, default=10.0, metavar="S")
+    p.add_argument("--heartbeat-timeout", type=common.positive_float, metavar="S",
+                   help="reconnect after this long without a word from the controller (default 10)")
+    p.add_argument("--reconnect-max-delay", type=common.positive_float, metavar="S",
+                   help="longest wait between reconnect attempts (default 5)")
+    p.add_argument("--show-config", action="store_true",
+                   help="print every setting, its value and where it came from, then exit")
     return p
 
 
@@ -69,9 +75,19 @@ def setup_mpi(kind):
 def _main(argv, stdout, stderr):
     args = build_parser().parse_args(argv)
     base = paths.ipython_dir(args.ipythondir)
+    flags = {name: getattr(args, name) for name in (
+        "furl_wait", "controller_timeout", "heartbeat_timeout", "reconnect_max_delay")}
+    try:
+        settings = config.load(base, "engine", flags)
+    except config.ConfigError as e:
+        print(f"ipengine: {e}", file=stderr)
+        return 2
+    if args.show_config:
+        print("\n".join(settings.show()), file=stdout)
+        return 0
     furl_file = args.furl_file or str(paths.security_dir(base) / paths.ENGINE_FURL)
     try:
-        furl = furls.load(furl_file) if furl_file.startswith("pb://") else wait_for_furl(furl_file, args.furl_wait)
+        furl = furls.load(furl_file) if furl_file.startswith("pb://") else wait_for_furl(furl_file, settings.furl_wait)
     except BadFURLError as e:
         print(f"ipengine: {e}", file=stderr)
         return 2
@@ -86,7 +102,8 @@ def _main(argv, stdout, stderr):
 
     source = furl_source(furl, None if furl_file.startswith("pb://") else furl_file)
     engine = Engine(reactor, source, mpi=mpi, desired_id=rank,
-                    give_up_after=args.controller_timeout, heartbeat_timeout=args.heartbeat_timeout)
+                    give_up_after=settings.controller_timeout, heartbeat_timeout=settings.heartbeat_timeout,
+                    policy=backoff_policy(maximum=settings.reconnect_max_delay))
     network = threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False},
                                name="network", daemon=True)
     network.start()

@@ -1,0 +1,136 @@
+"""Settings: every timeout, limit and default in one place.
+
+Each value comes from, in rising order of precedence: the built-in default,
+``DIR/kernel.toml`` (read with ``tomllib``; one table per program), an
+environment variable ``KERNEL_<SECTION>_<NAME>`` and a command-line flag.
+``Settings.origin`` says which one won, for ``--show-config``. A bad value is
+refused with the key, the value and what is allowed.
+"""
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from kernel.controller.scheduler import SCHEMES
+from kernel.errors import KernelError
+
+CONFIG_FILE = "kernel.toml"
+
+
+class ConfigError(KernelError, ValueError):
+    """A setting has a value that is not allowed; the message names key, value and rule."""
+
+
+def _number(kind, minimum, strict):
+    def parse(value):
+        if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+            raise ValueError
+        number = kind(value)
+        if number < minimum or (strict and number == minimum):
+            raise ValueError
+        return number
+
+    return parse
+
+
+def _choice(options):
+    def parse(value):
+        if value not in options:
+            raise ValueError
+        return value
+
+    return parse
+
+
+@dataclass(frozen=True)
+class Option:
+    section: str
+    name: str
+    default: object
+    parse: object  # value (from TOML, or a string) -> value; ValueError if not allowed
+    rule: str  # what is allowed, for the error message
+    help: str
+
+    @property
+    def key(self):
+        return f"{self.section}.{self.name}"
+
+    @property
+    def env(self):
+        return f"KERNEL_{self.section}_{self.name}".upper()
+
+
+SECONDS = (_number(float, 0, True), "a positive number of seconds")
+SECONDS_OR_0 = (_number(float, 0, False), "0 (off) or a positive number of seconds")
+COUNT = (_number(int, 0, False), "a whole number, 0 or more")
+
+OPTIONS = [
+    Option("controller", "scheme", "leastload", _choice(SCHEMES), f"one of {', '.join(SCHEMES)}",
+           "task load-balancing scheme"),
+    Option("controller", "heartbeat_period", 1.0, *SECONDS, "seconds between heartbeats to engines"),
+    Option("controller", "heartbeat_timeout", 10.0, *SECONDS, "unregister an engine silent this long"),
+    Option("controller", "poison_after", 3, *COUNT, "engine deaths before a task is poison (0: never)"),
+    Option("controller", "max_results", 0, *COUNT, "finished results kept (0: all)"),
+    Option("controller", "result_ttl", 0.0, *SECONDS_OR_0, "drop results this long after they completed"),
+    Option("engine", "furl_wait", 30.0, *SECONDS, "wait this long for the FURL file"),
+    Option("engine", "controller_timeout", 120.0, *SECONDS, "exit after this long without a controller"),
+    Option("engine", "heartbeat_timeout", 10.0, *SECONDS, "reconnect after this long without a word"),
+    Option("engine", "reconnect_max_delay", 5.0, *SECONDS, "longest wait between reconnect attempts"),
+]
+
+
+class Settings:
+    """The effective values of one program's section, with where each came from."""
+
+    def __init__(self, values, origins):
+        self._values = values
+        self.origin = origins
+
+    def __getattr__(self, name):
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def show(self):
+        """Lines for ``--show-config``: key, value and where it came from."""
+        width = max(len(name) for name in self._values)
+        return [f"{name:<{width}} = {value!r:<12} ({self.origin[name]})" for name, value in self._values.items()]
+
+
+def _parse(option, value, where):
+    try:
+        return option.parse(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: {option.key} = {value!r} is not allowed: expected {option.rule}") from None
+
+
+def load(ipythondir, section, flags=None, environ=None):
+    """The settings of ``section`` for a program started with ``flags`` (name -> value or None)."""
+    environ = os.environ if environ is None else environ
+    flags = flags or {}
+    path = Path(ipythondir) / CONFIG_FILE
+    table = {}
+    if path.exists():
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8")).get(section, {})
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    options = [o for o in OPTIONS if o.section == section]
+    known = {o.name for o in options}
+    for name in table:
+        if name not in known:
+            raise ConfigError(f"{path}: unknown setting {section}.{name}; known: {', '.join(sorted(known))}")
+    values, origins = {}, {}
+    for option in options:
+        value, origin = option.default, "default"
+        if option.name in table:
+            value, origin = _parse(option, table[option.name], str(path)), str(path)
+        if option.env in environ:
+            value, origin = _parse(option, environ[option.env], option.env), option.env
+        if flags.get(option.name) is not None:
+            flag = "--" + option.name.replace("_", "-")
+            value, origin = _parse(option, flags[option.name], flag), flag
+        values[option.name], origins[option.name] = value, origin
+    return Settings(values, origins)

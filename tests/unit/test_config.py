@@ -1,0 +1,58 @@
+"""Settings: defaults, DIR/kernel.toml, environment and flags, in that order."""
+
+import io
+
+import pytest
+
+from kernel import config
+from kernel.apps import ipcontroller, ipengine
+
+
+def test_defaults_then_file_then_environment_then_flags(tmp_path):
+    (tmp_path / "kernel.toml").write_text(
+        "[controller]\nheartbeat_timeout = 20\nscheme = 'lru'\nmax_results = 100\n")
+    env = {"KERNEL_CONTROLLER_HEARTBEAT_TIMEOUT": "30", "KERNEL_CONTROLLER_SCHEME": "twobin"}
+    settings = config.load(tmp_path, "controller", {"scheme": "weighted"}, environ=env)
+    assert settings.heartbeat_period == 1.0 and settings.origin["heartbeat_period"] == "default"
+    assert settings.max_results == 100 and settings.origin["max_results"].endswith("kernel.toml")
+    assert settings.heartbeat_timeout == 30.0
+    assert settings.origin["heartbeat_timeout"] == "KERNEL_CONTROLLER_HEARTBEAT_TIMEOUT"
+    assert settings.scheme == "weighted" and settings.origin["scheme"] == "--scheme"
+
+
+@pytest.mark.parametrize("toml, message", [
+    ("[controller]\nheartbeat_timeout = -1\n", "controller.heartbeat_timeout = -1 is not allowed: "
+                                               "expected a positive number of seconds"),
+    ("[controller]\nscheme = 'fastest'\n", "controller.scheme = 'fastest' is not allowed: expected one of"),
+    ("[controller]\npoison_after = 1.5\n", "expected a whole number"),
+    ("[controller]\nheartbeat_timout = 3\n", "unknown setting controller.heartbeat_timout"),
+    ("[controller\n", "not valid TOML"),
+])
+def test_bad_values_name_the_key_the_value_and_the_rule(tmp_path, toml, message):
+    (tmp_path / "kernel.toml").write_text(toml)
+    with pytest.raises(config.ConfigError, match=message.replace("(", r"\(")):
+        config.load(tmp_path, "controller", environ={})
+
+
+def test_bad_environment_value_names_the_variable(tmp_path):
+    with pytest.raises(config.ConfigError, match="KERNEL_ENGINE_FURL_WAIT: engine.furl_wait = 'soon'"):
+        config.load(tmp_path, "engine", environ={"KERNEL_ENGINE_FURL_WAIT": "soon"})
+
+
+@pytest.mark.parametrize("main, section", [(ipcontroller.main, "controller"), (ipengine.main, "engine")])
+def test_show_config_prints_values_and_origins(tmp_path, main, section):
+    (tmp_path / "kernel.toml").write_text(f"[{section}]\nheartbeat_timeout = 42\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["--ipythondir", str(tmp_path), "--show-config"], out, err) == 0
+    lines = out.getvalue().splitlines()
+    assert any(line.startswith("heartbeat_timeout") and "42.0" in line and "kernel.toml" in line
+               for line in lines), lines
+    assert len(lines) == len([o for o in config.OPTIONS if o.section == section])
+
+
+def test_a_bad_file_stops_the_program_with_one_line(tmp_path):
+    (tmp_path / "kernel.toml").write_text("[engine]\ncontroller_timeout = 0\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert ipengine.main(["--ipythondir", str(tmp_path)], out, err) == 2
+    assert "engine.controller_timeout = 0 is not allowed" in err.getvalue()
+    assert err.getvalue().count("\n") == 1
