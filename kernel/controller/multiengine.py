@@ -10,6 +10,7 @@ results never accumulate on the controller. User data stays opaque bytes.
 from twisted.logger import Logger
 
 from kernel.controller.engines import Command
+from kernel.controller.sessions import Session
 from kernel.errors import InvalidEngineID, NoEnginesRegistered, ProtocolError
 
 ENGINE_METHODS = {
@@ -103,8 +104,10 @@ class MultiEngineInterface:
         return session
 
 
-class MultiEngineSession:
+class MultiEngineSession(Session):
     log = Logger()
+    kind = "multiengine"
+    answered = (InvalidEngineID, NoEnginesRegistered)
 
     def __init__(self, interface, protocol):
         self.interface = interface
@@ -121,15 +124,8 @@ class MultiEngineSession:
     def send(self, header, buffers=()):
         self.protocol.send(header, buffers)
 
-    def message(self, header, buffers):
-        handler = self.handlers.get(header["op"])
-        if handler is None:
-            raise ProtocolError(f"unknown multiengine message {header['op']!r}")
-        rid = header.get("rid")
-        try:
-            handler(rid, header, buffers)
-        except (InvalidEngineID, NoEnginesRegistered) as e:
-            self.send({"op": "error", "rid": rid, "etype": type(e).__name__, "message": str(e)})
+    def answer_error(self, rid, header, e):
+        self.send({"op": "error", "rid": rid, "etype": type(e).__name__, "message": str(e)})
 
     def closed(self, reason):
         self.interface.sessions.discard(self)

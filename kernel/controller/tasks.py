@@ -20,6 +20,7 @@ from kernel import paths
 from kernel.controller.dependencies import Dependency
 from kernel.controller.engines import Command, synthetic_error
 from kernel.controller.scheduler import Dispatch, Scheduler, TaskSpec
+from kernel.controller.sessions import Session
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import ProtocolError
 
@@ -391,7 +392,7 @@ def _int_ids(value, what="task id"):
     return ids
 
 
-class TaskSession:
+class TaskSession(Session):
     """One client's connection to the task interface.
 
     Requests are answered in order of completion; blocking ones (results,
@@ -400,6 +401,8 @@ class TaskSession:
     """
 
     log = Logger()
+    kind = "task"
+    answered = (Exception,)
 
     def __init__(self, controller, protocol, sessions=None):
         self.controller = controller
@@ -430,18 +433,10 @@ class TaskSession:
             self.controller.cancel_wait(waiter)
         self.waits.clear()
 
-    def message(self, header, buffers):
-        handler = self.handlers.get(header["op"])
-        if handler is None:
-            raise ProtocolError(f"unknown task message {header['op']!r}")
-        rid = header.get("rid")
-        try:
-            handler(rid, header, buffers)
-        except (TypeError, IndexError, ValueError, KeyError) as e:
+    def answer_error(self, rid, header, e):
+        if isinstance(e, (TypeError, IndexError, ValueError, KeyError)):
             self._error(rid, e)
-        except ProtocolError:
-            raise
-        except Exception as e:  # a bug here must not take the connection (or the controller) down
+        else:  # a bug here must not take the connection (or the controller) down
             self.log.failure("task request {op} failed", op=header["op"])
             self._error(rid, e, "KernelError")
 
