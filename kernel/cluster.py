@@ -253,9 +253,15 @@ class Cluster:
         self.controller = ControllerLauncher(context, self.controller_args)
         self.running = True
         atexit.register(self.stop)
+        # Local engines can start with the controller: they wait for its (fresh) FURL
+        # file themselves, so their start-up overlaps the controller's.
+        early = self.kind == "local" and not self.reuse_furls
         try:
-            self._start_controller()
-            self._start_engines()
+            self._start_controller(then=self._launch_engines if early else None)
+            if not early:
+                self._launch_engines()
+            self.wait_for_engines(self.n, self.timeout, _starting=True)
+            self.log(f"{self.n} engine{'s' if self.n != 1 else ''} registered")
         except BaseException:
             self.stop()
             raise
@@ -268,7 +274,8 @@ class Cluster:
         if self._stop_flag:
             raise ClusterStopped("stopped while starting")
 
-    def _start_controller(self):
+    def _start_controller(self, then=None):
+        """Start the controller, call ``then()`` at once, and wait for the FURL files."""
         files = [self.engine_furl_file, self.mec_furl_file]
         if not self.reuse_furls:
             for f in (*files, self.tc_furl_file):
@@ -279,6 +286,8 @@ class Cluster:
         except LaunchError as e:
             self._fail(str(e), "")
         self.log(f"controller started (pid {self.controller.pid})")
+        if then is not None:
+            then()
         deadline = time.monotonic() + self.timeout
         while True:
             self._check_cancelled()
@@ -292,15 +301,13 @@ class Cluster:
                            self.controller.report())
             time.sleep(POLL)
 
-    def _start_engines(self):
+    def _launch_engines(self):
         self.log(f"starting {self.engines.describe()}")
         try:
             self.engines.start()
         except LaunchError as e:
             self._fail(f"could not start the engines: {e}", "")
         self.log(f"started {self.engines.describe()}")
-        self.wait_for_engines(self.n, self.timeout, _starting=True)
-        self.log(f"{self.n} engine{'s' if self.n != 1 else ''} registered")
 
     def wait_for_engines(self, n=None, timeout=None, _starting=False):
         """Wait until at least ``n`` engines are registered; return their ids."""
