@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test soak system-deps venv test-venv
+.PHONY: demo test soak docs system-deps venv test-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ demo: venv
 system-deps:
 	bash .ci/system-deps.sh
 
-test: system-deps test-venv
+# The user guide, built with warnings as errors (make test checks it too).
+docs: test-venv
+	$(PY) -m sphinx -W --keep-going -q -b html docs docs/_build/html
+
+test: system-deps test-venv docs
 	$(PY) -m pytest -q tests
 
 # The long fault tests, ten times larger than in `make test`.
