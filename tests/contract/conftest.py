@@ -6,10 +6,14 @@ module. ``mec`` is a fresh client on 4 registered engines whose namespaces,
 counters and properties were just reset.
 """
 
-import cloudpickle
 import pytest
 
-from tests.contract.harness import InProcessCluster, ProcessCluster, stop_reactor
+from tests.contract.harness import (  # noqa: F401 (_functions_travel_by_value is a fixture)
+    InProcessCluster,
+    ProcessCluster,
+    _functions_travel_by_value,
+    stop_reactor,
+)
 
 
 @pytest.fixture(scope="session")
@@ -26,14 +30,6 @@ def backend(request, tmp_path_factory, _reactor_thread_cleanup):
         cluster = ProcessCluster(request.getfixturevalue("cluster4"))
     yield cluster
     cluster.stop()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _functions_travel_by_value(request):
-    """Functions defined in a test module travel as code, like those of a user's script."""
-    cloudpickle.register_pickle_by_value(request.module)
-    yield
-    cloudpickle.unregister_pickle_by_value(request.module)
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ condition with a deadline.
 
 import threading
 
+import cloudpickle
+import pytest
 from twisted.internet.threads import blockingCallFromThread
 
 from kernel import client, paths
@@ -24,6 +26,18 @@ from tests.cluster import Cluster, wait_for
 
 _reactor_lock = threading.Lock()
 _reactor_thread = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _functions_travel_by_value(request):
+    """Functions of a test module travel as code, like those of a user's script."""
+    name = request.module.__name__
+    mine = name not in cloudpickle.list_registry_pickle_by_value()
+    if mine:
+        cloudpickle.register_pickle_by_value(request.module)
+    yield
+    if mine and name in cloudpickle.list_registry_pickle_by_value():
+        cloudpickle.unregister_pickle_by_value(request.module)
 
 
 def running_reactor():

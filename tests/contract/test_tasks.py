@@ -12,7 +12,6 @@ import re
 import sqlite3
 import sys
 
-import cloudpickle
 import pytest
 
 from kernel import client, errors
@@ -36,18 +35,6 @@ from tests.contract.test_tasks_harness import Hold, World, make_backend
 
 N = 3  # engines
 STAMP = re.compile(r"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d$")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _functions_travel_by_value(request):
-    """Functions of this module travel as code, like those of a user's script."""
-    name = request.module.__name__
-    mine = name not in cloudpickle.list_registry_pickle_by_value()
-    if mine:
-        cloudpickle.register_pickle_by_value(request.module)
-    yield
-    if mine and name in cloudpickle.list_registry_pickle_by_value():
-        cloudpickle.unregister_pickle_by_value(request.module)
 
 
 @pytest.fixture(scope="module", params=["inprocess", "tls"])

@@ -5,7 +5,6 @@ in their Python 3 form, on the in-process controller and on a TLS cluster."""
 import sys
 import time
 
-import cloudpickle
 import pytest
 
 from kernel import client
@@ -22,17 +21,6 @@ from kernel.client import (
     require,
 )
 from tests.contract.test_tasks_harness import Hold, make_backend
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _functions_travel_by_value(request):
-    name = request.module.__name__
-    mine = name not in cloudpickle.list_registry_pickle_by_value()
-    if mine:
-        cloudpickle.register_pickle_by_value(request.module)
-    yield
-    if mine and name in cloudpickle.list_registry_pickle_by_value():
-        cloudpickle.unregister_pickle_by_value(request.module)
 
 
 @pytest.fixture(scope="module", params=["inprocess", "tls"])

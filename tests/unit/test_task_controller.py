@@ -7,21 +7,14 @@ TaskController, sessions and engine code without sockets or processes.
 import gc
 import tracemalloc
 
-import cloudpickle
 import pytest
 
 from kernel.client import Dependency, MapTask, PoisonTask, StringTask
 from kernel.controller.scheduler import SCHEMES
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import EngineDied, ProtocolError
+from tests.contract.harness import _functions_travel_by_value  # noqa: F401 (fixture)
 from tests.contract.test_tasks_harness import HOLD_CODE, Hold, World
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _functions_travel_by_value(request):
-    cloudpickle.register_pickle_by_value(request.module)
-    yield
-    cloudpickle.unregister_pickle_by_value(request.module)
 
 
 @pytest.fixture
