@@ -92,14 +92,14 @@ def _main(argv, stdout, stderr):
     if args.show_config:
         print("\n".join(settings.show()), file=stdout)
         return 0
-    config = config_from(args, ipythondir, settings)
+    controller_config = config_from(args, ipythondir, settings)
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
 
-    log_file = common.log_path("ipcontroller", config.ipythondir, args.logfile)
+    log_file = common.log_path("ipcontroller", ipythondir, args.logfile)
     common.start_logging(log_file)
     try:
-        service = ControllerService(reactor, config, TaskInterface.for_controller)
+        service = ControllerService(reactor, controller_config, TaskInterface.for_controller)
     except StoreError as e:
         print(f"ipcontroller: {e}", file=stderr)
         return 1

@@ -56,3 +56,10 @@ def test_a_bad_file_stops_the_program_with_one_line(tmp_path):
     assert ipengine.main(["--ipythondir", str(tmp_path)], out, err) == 2
     assert "engine.controller_timeout = 0 is not allowed" in err.getvalue()
     assert err.getvalue().count("\n") == 1
+
+
+def test_a_bad_controller_setting_is_one_line_too(tmp_path):
+    (tmp_path / "kernel.toml").write_text("[controller]\nscheme = 'fastest'\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert ipcontroller.main(["--ipythondir", str(tmp_path)], out, err) == 2
+    assert "controller.scheme = 'fastest' is not allowed" in err.getvalue()
