@@ -19,6 +19,7 @@ import numpy
 from kernel import paths
 from kernel.client import maps
 from kernel.client.connection import Connection
+from kernel.client.progress import progress_bar
 from kernel.client.remote import collect
 from kernel.client.results import NotAPendingResult, PendingResult, ResultList, done
 from kernel.errors import BadFURLError, KernelError, SerializationError
@@ -358,8 +359,12 @@ class MultiEngineClient:
 
     # -- pending results ------------------------------------------------------------
 
-    def barrier(self, pending_results):
-        """Wait for every PendingResult; their errors are kept for ``r``/``get_result``."""
+    def barrier(self, pending_results, progress=None):
+        """Wait for every PendingResult; their errors are kept for ``r``/``get_result``.
+
+        ``progress=True`` shows a progress bar; None shows one only in an
+        interactive terminal or a notebook, for waits longer than about 2 s.
+        """
         if isinstance(pending_results, PendingResult):
             pending_results = [pending_results]
         try:
@@ -369,11 +374,32 @@ class MultiEngineClient:
         for pr in pending_results:
             if not isinstance(pr, PendingResult):
                 raise NotAPendingResult("Objects passed to barrier must be PendingResult instances")
-        for pr in sorted(pending_results):
-            try:
-                pr.get_result(block=True)
-            except Exception:
-                pass
+        bar = progress_bar(progress, len(pending_results), "barrier")
+        if bar is None:
+            for pr in sorted(pending_results):
+                try:
+                    pr.get_result(block=True)
+                except Exception:
+                    pass
+            return
+        with bar:
+            left = sorted(pending_results)
+            while left:
+                try:
+                    left[0].get_result(block=True)
+                except Exception:
+                    pass
+                unread = []
+                for pr in left[1:]:
+                    if not pr.called:
+                        try:
+                            pr.get_result(block=False)
+                        except Exception:
+                            pass
+                    if not pr.called:
+                        unread.append(pr)
+                left = unread
+                bar.update(len(pending_results) - len(left))
 
     def flush(self):
         """Drop every pending result not yet fetched; fetching one then raises InvalidDeferredID."""

@@ -10,12 +10,15 @@ from collections import deque
 from kernel import errors, paths
 from kernel.client.connection import Connection
 from kernel.client.multiengine import ParallelFunction, default_furl_file
+from kernel.client.progress import progress_bar
 from kernel.client.remote import rebuild
 from kernel.client.task import BaseTask, MapTask, StringTask, TaskResult
 from kernel.wire import serialize
 
 SUBMIT_BATCH = 1000  # tasks per run message, and results per fetch, in map
 MAP_WINDOW = 2  # batches a blocking map keeps submitted and unfinished
+PROGRESS_STEPS = 200  # at most this many barrier requests advance a progress bar
+PROGRESS_POLL = 0.25  # seconds between redraws while nothing finishes
 
 __all__ = ["TaskClient", "TaskMapper", "StringTask", "MapTask"]
 
@@ -157,13 +160,50 @@ class TaskClient:
         [found] = self._results([_check_taskid(taskid)], bool(block))
         return None if found is None else _outcome(*found)
 
-    def barrier(self, taskids):
+    def barrier(self, taskids, progress=None):
         """Wait until every task (an id or a list of ids) has finished.
 
         Failed tasks do not raise here, and ids the controller does not know
         are not waited for; ``get_task_result`` tells the outcome.
+        ``progress=True`` shows a progress bar; None shows one only in an
+        interactive terminal or a notebook, for waits longer than about 2 s.
         """
-        self._call({"op": "barrier", "taskids": _check_taskids(taskids)})
+        taskids = _check_taskids(taskids)
+        bar = progress_bar(progress, len(taskids), "barrier")
+        if bar is None:
+            self._call({"op": "barrier", "taskids": taskids})
+            return
+        with bar:
+            self._wait_with(taskids, bar)
+
+    def _wait_with(self, taskids, bar, offset=0):
+        """Wait for ``taskids`` in up to PROGRESS_STEPS slices, advancing ``bar`` as slices finish."""
+        connection = self._connection
+        step = max(1, -(-len(taskids) // PROGRESS_STEPS))
+        rids = {}
+        for i in range(0, len(taskids), step):
+            chunk = taskids[i:i + step]
+            rids[connection.request({"op": "barrier", "taskids": chunk})] = len(chunk)
+        done = 0
+        try:
+            while rids:
+                ready = [rid for rid in rids if connection.ready(rid)]
+                if ready:
+                    for rid in ready:
+                        connection.wait(rid)
+                        done += rids.pop(rid)
+                else:
+                    first = next(iter(rids))
+                    try:
+                        connection.wait(first, timeout=PROGRESS_POLL)
+                    except errors.ControllerTimeout:
+                        bar.update(offset + done, force=True)  # rate and ETA move on
+                        continue
+                    done += rids.pop(first)
+                bar.update(offset + done)
+        finally:
+            if rids:
+                connection.forget(list(rids))
 
     def queue_status(self, verbose=False):
         """``{'scheduled', 'pending', 'succeeded', 'failed'}``: counts, or with
@@ -202,10 +242,11 @@ class TaskClient:
 
     # -- map and parallel ----------------------------------------------------------------
 
-    def map(self, func, *sequences, chunksize=None):
+    def map(self, func, *sequences, chunksize=None, progress=None):
         """Load-balanced ``[func(*args) for args in zip(*sequences)]``: one task per
-        item (or per ``chunksize`` items), results in order, the first failure raised."""
-        return self.mapper().map(func, *sequences, chunksize=chunksize)
+        item (or per ``chunksize`` items), results in order, the first failure raised.
+        ``progress`` as in ``barrier``: a progress bar of finished tasks."""
+        return self.mapper().map(func, *sequences, chunksize=chunksize, progress=progress)
 
     def mapper(self, clear_before=False, clear_after=False, retries=0, recovery_task=None,
                depend=None, block=True, *, after=None, follow=None, timeout=None, chunksize=None):
@@ -248,7 +289,7 @@ class TaskMapper:
         for name, value in options.items():
             setattr(self, name, value)
 
-    def map(self, func, *sequences, chunksize=None):
+    def map(self, func, *sequences, chunksize=None, progress=None):
         if not callable(func):
             raise TypeError(f"func must be callable, not {type(func).__name__}")
         if not sequences:
@@ -270,16 +311,25 @@ class TaskMapper:
             return [taskid for batch in batches for taskid in self.client._submit(batch)]
         # At most MAP_WINDOW batches are submitted and unfinished at a time, so a long
         # map does not park all its items in the controller at once.
+        bar = progress_bar(progress, len(tasks), "map")
         results, waiting = [], deque()
-        for batch in batches:
-            waiting.append(self.client._submit(batch))
-            if len(waiting) >= MAP_WINDOW:
-                self._collect(waiting.popleft(), chunksize is not None, results)
-        while waiting:
-            self._collect(waiting.popleft(), chunksize is not None, results)
+        try:
+            for batch in batches:
+                waiting.append(self.client._submit(batch))
+                if len(waiting) >= MAP_WINDOW:
+                    self._collect(waiting.popleft(), chunksize is not None, results, bar)
+            while waiting:
+                self._collect(waiting.popleft(), chunksize is not None, results, bar)
+        finally:
+            if bar is not None:
+                bar.close()
         return results
 
-    def _collect(self, taskids, chunked, results):
+    def _collect(self, taskids, chunked, results, bar=None):
+        if bar is not None:
+            collected = bar.done
+            self.client._wait_with(taskids, bar, collected)
+            bar.update(collected + len(taskids))
         for meta, buffers in self.client._results(taskids, True):
             value = _outcome(meta, buffers)
             if chunked:
