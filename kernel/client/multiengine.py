@@ -247,9 +247,9 @@ class MultiEngineClient:
         return self._simple("clear_queue", targets, block)
 
     def queue_status(self, targets=None, block=None):
-        """``[(id, {'queue': [...], 'pending': ...}), ...]``"""
+        """``[(id, {'queue': [...], 'pending': ...}), ...]``, shown as a table."""
         return self._simple("queue_status", targets, block,
-                            lambda value: [tuple(item) for item in value])
+                            lambda value: QueueStatus(tuple(item) for item in value))
 
     # -- properties ----------------------------------------------------------------
 
@@ -501,6 +501,40 @@ def _remote_block(frame):
         return ""
     text = "".join(lines[body[0].lineno - 1:body[-1].end_lineno])
     return textwrap.dedent(text)
+
+
+def _cell(text, width=40):
+    text = str(text)
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def format_table(headers, rows):
+    """Plain-text columns: a header line, then one line per row."""
+    rows = [[_cell(c) for c in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+    return "\n".join(lines)
+
+
+class QueueStatus(list):
+    """``mec.queue_status()``: the plain list of ``(id, status)``, shown as a table."""
+
+    def table(self):
+        rows = []
+        for eid, status in self:
+            queue = status.get("queue") or []
+            rows.append([eid, status.get("pending"), len(queue), ", ".join(map(str, queue[:3]))
+                         + (", ..." if len(queue) > 3 else "")])
+        return format_table(["engine", "running", "queued", "queue"], rows)
+
+    def __repr__(self):
+        return self.table()
+
+    __str__ = __repr__
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(self.table())
 
 
 class MultiEngineMapper:

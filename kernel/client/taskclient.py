@@ -9,7 +9,7 @@ from collections import deque
 
 from kernel import errors, paths
 from kernel.client.connection import Connection
-from kernel.client.multiengine import ParallelFunction, default_furl_file
+from kernel.client.multiengine import ParallelFunction, default_furl_file, format_table
 from kernel.client.progress import progress_bar
 from kernel.client.remote import rebuild
 from kernel.client.task import BaseTask, MapTask, StringTask, TaskResult
@@ -212,7 +212,7 @@ class TaskClient:
         value, _ = self._call({"op": "queue_status", "verbose": bool(verbose)})
         if verbose:
             value["waiting"] = {int(k): why for k, why in value.get("waiting", {}).items()}
-        return value
+        return TaskQueueStatus(value)
 
     def task_status(self, taskid):
         """One task's record: ``state`` (scheduled, pending, succeeded, failed),
@@ -272,6 +272,43 @@ class TaskClient:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _ids_text(ids, most=8):
+    ids = list(ids)
+    text = ", ".join(map(str, ids[:most]))
+    return text + (f", ... ({len(ids)} in all)" if len(ids) > most else "")
+
+
+class TaskQueueStatus(dict):
+    """``tc.queue_status()``: the plain dict, shown as a table."""
+
+    STATES = ("scheduled", "pending", "succeeded", "failed")
+
+    def table(self):
+        rows = []
+        for state in self.STATES + tuple(k for k in self if k not in self.STATES + ("waiting",)):
+            if state not in self:
+                continue
+            value = self[state]
+            if isinstance(value, (list, tuple, set)):
+                rows.append([state, len(value), _ids_text(value)])
+            else:
+                rows.append([state, value, ""])
+        text = format_table(["state", "tasks", "ids"] if any(r[2] for r in rows) else ["state", "tasks"],
+                            [r if any(x[2] for x in rows) else r[:2] for r in rows])
+        waiting = self.get("waiting")
+        if waiting:
+            text += "\n" + format_table(["waiting", "why"], sorted(waiting.items()))
+        return text
+
+    def __repr__(self):
+        return self.table()
+
+    __str__ = __repr__
+
+    def _repr_pretty_(self, p, cycle):
+        p.text(self.table())
 
 
 def _call_chunk(func, chunk):
