@@ -19,8 +19,9 @@ setup(
     ],
     extras_require={
         "magic": ["ipython>=8"],
+        "plot": ["matplotlib>=3.5"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ipython>=8", "mpi4py>=3.1",
-                 "sphinx>=7", "myst-parser>=2"],
+                 "sphinx>=7", "myst-parser>=2", "matplotlib>=3.5"],
         "bench": ["ipyparallel>=8", "distributed>=2024.1"],
     },
     scripts=["scripts/ipcontroller", "scripts/ipengine", "scripts/ipcluster"],

@@ -214,6 +214,22 @@ class TaskClient:
             value["waiting"] = {int(k): why for k, why in value.get("waiting", {}).items()}
         return TaskQueueStatus(value)
 
+    def timeline(self, taskids=None):
+        """When and where tasks ran: one dict a task (every known task when None),
+        with ``taskid, engineid, submitted, started, finished, completed, status,
+        failures`` (failed attempts, so retries show). See ``kernel.client.timeline``."""
+        ids = None if taskids is None else _check_taskids(taskids)
+        value, _ = self._call({"op": "timeline", "taskids": ids})
+        return value
+
+    def plot_timeline(self, path, taskids=None, **options):
+        """Draw the tasks' timeline (a Gantt chart, one row per engine) into ``path``
+        with matplotlib; failures in red, retried tasks in orange. Returns the
+        number of tasks drawn."""
+        from kernel.client.timeline import plot_timeline
+
+        return plot_timeline(self.timeline(taskids), path, **options)
+
     def task_status(self, taskid):
         """One task's record: ``state`` (scheduled, pending, succeeded, failed),
         ``engineid``, ``waiting`` (why it cannot be scheduled yet, or None) and times."""

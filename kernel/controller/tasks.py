@@ -354,6 +354,36 @@ class TaskController:
                 record["cleared"] = True
         return record
 
+    def timeline(self, taskids=None):
+        """Read-only: when and where tasks ran, from live tasks and stored result metadata.
+
+        One dict a task: ``taskid, engineid, submitted, started, finished,
+        completed, status, failures`` (``failures``: failed attempts reported
+        by engines, so retries show). ``taskids=None`` means every known task.
+        """
+        store = self.store
+        wanted = None if taskids is None else set(taskids)
+        fields = ("submitted", "started", "finished", "completed", "status", "engineid", "kind")
+        found = {}
+        query = ("SELECT taskid, " + ", ".join(f"json_extract(meta, '$.{f}')" for f in fields)
+                 + " FROM results")
+        for row in store.db.execute(query + " ORDER BY taskid"):
+            if wanted is None or row[0] in wanted:
+                found[row[0]] = dict(zip(fields, row[1:]))
+        for taskid, (meta, _) in list(store._parked["results"].items()):
+            if wanted is None or taskid in wanted:
+                found[taskid] = {f: meta.get(f) for f in fields}
+        failures = dict(store.db.execute("SELECT taskid, n FROM failures"))
+        for taskid, n in store._failures.items():
+            failures[taskid] = failures.get(taskid, 0) + n
+        for taskid, live in list(self.live.items()):
+            if wanted is None or taskid in wanted:
+                state = self.scheduler.state(taskid)
+                found[taskid] = {"submitted": live.submitted, "started": None, "finished": None,
+                                 "completed": None, "status": state, "kind": live.kind,
+                                 "engineid": live.eid if state == "pending" else None}
+        return [dict(found[t], taskid=t, failures=failures.get(t, 0)) for t in sorted(found)]
+
 
 class TaskInterface:
     """The capability behind ``ipcontroller-tc.furl``."""
@@ -420,6 +450,7 @@ class TaskSession(Session):
             "spin": self._spin,
             "clear": self._clear,
             "resubmit": self._resubmit,
+            "timeline": self._timeline,
         }
 
     def send(self, header, buffers=()):
@@ -554,3 +585,8 @@ class TaskSession(Session):
             groups.append(stored[at:at + n])
             at += n
         self.send({"op": "result", "rid": rid, "value": self.controller.submit(meta["chain"], groups)})
+
+    def _timeline(self, rid, header, buffers):
+        taskids = header.get("taskids")
+        taskids = None if taskids is None else _int_ids(taskids)
+        self.send({"op": "result", "rid": rid, "value": self.controller.timeline(taskids)})
