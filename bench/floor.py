@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from bench import procs
-from bench.timing import MB, clock, latency_stats, time_calls
+from bench.timing import MB, latency_stats, time_calls
 
 LENGTH = struct.Struct("!Q")
 CHUNK = 1 << 20

@@ -3,7 +3,6 @@
 import signal
 import socket
 
-import pytest
 
 from tests.launchers.helpers import (
     do_work,
