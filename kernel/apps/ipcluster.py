@@ -5,6 +5,7 @@
     ipcluster ssh --clusterfile F        # engines on the hosts F lists
     ipcluster slurm|pbs|sge|lsf -n 16 [--queue Q] [--script TEMPLATE]
     ipcluster stop                       # from another shell, same --ipythondir
+    ipcluster status                     # engines, queues and scheme of the cluster in DIR
 
 It waits until all engines have registered, prints how to connect, and stays
 in the foreground. Ctrl-C, SIGTERM or ``ipcluster stop`` stop the engines,
@@ -25,7 +26,7 @@ from kernel.cluster import REUSE_NEEDS_PORTS, Cluster, ClusterError, ClusterStop
 from kernel.launchers import process
 
 START_COMMANDS = ("local", "start", "mpiexec", "mpirun", "ssh", "slurm", "pbs", "sge", "lsf")
-COMMANDS = (*START_COMMANDS, "stop")
+COMMANDS = (*START_COMMANDS, "stop", "status")
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
@@ -92,6 +93,10 @@ def build_parser():
     p.add_argument("--ipythondir", metavar="DIR")
     p.add_argument("--timeout", type=common.positive_float, default=60.0, metavar="S",
                    help="how long to wait for it to stop (default 60)")
+    p = sub.add_parser("status", help="show the engines, queues and scheme of the cluster in DIR")
+    p.add_argument("--ipythondir", metavar="DIR")
+    p.add_argument("--timeout", type=common.positive_float, default=5.0, metavar="S",
+                   help="how long to wait for the controller to answer (default 5)")
     return top
 
 
@@ -231,10 +236,62 @@ def _stop(args, stdout, stderr):
     return 0
 
 
+def _status(args, stdout, stderr):
+    """Connect with DIR's FURL files and print engines, queues and the scheme."""
+    from kernel.client.multiengine import MultiEngineClient, format_table
+    from kernel.client.taskclient import TaskClient
+    from kernel.errors import KernelError
+
+    directory = paths.ipython_dir(args.ipythondir)
+    security = paths.security_dir(directory)
+    mec_file, tc_file = security / paths.MEC_FURL, security / paths.TC_FURL
+    if not mec_file.exists():
+        print(f"ipcluster: no cluster is running in {directory} (no {mec_file.name})", file=stderr)
+        return 1
+    try:
+        mec = MultiEngineClient(str(mec_file), connect_timeout=args.timeout)
+    except (OSError, KernelError) as e:
+        print(f"ipcluster: no cluster is running in {directory} (cannot reach its controller: {e})",
+              file=stderr)
+        return 1
+    try:
+        reply, _ = mec._connection.call({"op": "engine_info"}, timeout=args.timeout)
+        info = reply["value"]
+        engines = info["engines"]
+        queues = dict(mec.queue_status(targets=[e["id"] for e in engines])) if engines else {}
+        tasks = None
+        if tc_file.exists():
+            with TaskClient(str(tc_file), connect_timeout=args.timeout) as tc:
+                tasks = dict(tc.queue_status())
+    except (OSError, KernelError) as e:
+        print(f"ipcluster: error: the controller in {directory} did not answer: {e}", file=stderr)
+        return 1
+    finally:
+        mec.close()
+    pid = running_ipcluster(directory)
+    owner = f"ipcluster pid {pid}" if pid is not None else "not started by ipcluster"
+    print(f"ipcluster: cluster in {directory} ({owner})", file=stdout)
+    print(f"scheme: {info.get('scheme') or 'unknown'}", file=stdout)
+    print(f"engines: {len(engines)}", file=stdout)
+    if engines:
+        rows = []
+        for e in engines:
+            queue = queues.get(e["id"], {})
+            rows.append([e["id"], e.get("host"), e.get("pid"), queue.get("pending", "?"),
+                         len(queue.get("queue") or [])])
+        print(format_table(["engine", "host", "pid", "running", "queued"], rows), file=stdout)
+    if tasks is not None:
+        print("tasks: " + ", ".join(f"{k} {v}" for k, v in tasks.items()), file=stdout)
+    stdout.flush()
+    return 0
+
+
 def _main(argv, stdout, stderr):
     args = parse_args(argv)
     if args.command == "stop":
         return _stop(args, stdout, stderr)
+    if args.command == "status":
+        return _status(args, stdout, stderr)
     return _run(args, stdout, stderr)
 
 

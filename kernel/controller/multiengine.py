@@ -116,6 +116,7 @@ class MultiEngineSession(Session):
         self.handlers = {
             "call": self._call,
             "get_ids": self._get_ids,
+            "engine_info": self._engine_info,
             "queue_status": self._queue_status,
             "clear_queue": self._clear_queue,
             "interrupt": self._interrupt,
@@ -184,6 +185,14 @@ class MultiEngineSession(Session):
 
     def _get_ids(self, rid, header, buffers):
         self.send({"op": "result", "rid": rid, "value": self.registry.ids()})
+
+    def _engine_info(self, rid, header, buffers):
+        """Read-only: each engine's id, pid and host, and the task scheme."""
+        engines = [{"id": eid, "pid": self.registry.get(eid).info.get("pid"),
+                    "host": self.registry.get(eid).info.get("host")} for eid in self.registry.ids()]
+        config = getattr(self.interface.controller, "config", None)
+        self.send({"op": "result", "rid": rid,
+                   "value": {"engines": engines, "scheme": getattr(config, "scheme", None)}})
 
     def _queue_status(self, rid, header, buffers):
         targets = self._targets(header)
