@@ -136,7 +136,7 @@ class MultiEngineSession(Session):
 
     def _call(self, rid, header, buffers):
         method = header.get("method")
-        if method not in ENGINE_METHODS:
+        if not isinstance(method, str) or method not in ENGINE_METHODS:
             raise ProtocolError(f"no multiengine method {method!r}")
         targets = self._targets(header)
         if not targets:

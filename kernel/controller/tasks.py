@@ -361,21 +361,11 @@ class TaskController:
         completed, status, failures`` (``failures``: failed attempts reported
         by engines, so retries show). ``taskids=None`` means every known task.
         """
-        store = self.store
         wanted = None if taskids is None else set(taskids)
         fields = ("submitted", "started", "finished", "completed", "status", "engineid", "kind")
-        found = {}
-        query = ("SELECT taskid, " + ", ".join(f"json_extract(meta, '$.{f}')" for f in fields)
-                 + " FROM results")
-        for row in store.db.execute(query + " ORDER BY taskid"):
-            if wanted is None or row[0] in wanted:
-                found[row[0]] = dict(zip(fields, row[1:]))
-        for taskid, (meta, _) in list(store._parked["results"].items()):
-            if wanted is None or taskid in wanted:
-                found[taskid] = {f: meta.get(f) for f in fields}
-        failures = dict(store.db.execute("SELECT taskid, n FROM failures"))
-        for taskid, n in store._failures.items():
-            failures[taskid] = failures.get(taskid, 0) + n
+        found = {taskid: meta for taskid, meta in self.store.summaries(fields)
+                 if wanted is None or taskid in wanted}
+        failures = self.store.failure_counts()
         for taskid, live in list(self.live.items()):
             if wanted is None or taskid in wanted:
                 state = self.scheduler.state(taskid)

@@ -128,6 +128,19 @@ class TaskStore:
                 "SELECT taskid, json_extract(meta, '$.status') FROM results ORDER BY taskid"):
             yield taskid, status == "succeeded"
 
+    def summaries(self, fields):
+        """``(taskid, {field: value})`` of every stored result, without its data."""
+        self.flush()
+        query = ("SELECT taskid, " + ", ".join(f"json_extract(meta, '$.{f}')" for f in fields)
+                 + " FROM results ORDER BY taskid")
+        for row in self.db.execute(query):
+            yield row[0], dict(zip(fields, row[1:]))
+
+    def failure_counts(self):
+        """Failed attempts reported so far, by task id."""
+        self.flush()
+        return dict(self.db.execute("SELECT taskid, n FROM failures"))
+
     def next_id(self):
         row = self.db.execute("SELECT MAX(taskid) FROM tasks").fetchone()
         return 0 if row[0] is None else row[0] + 1
