@@ -1,0 +1,44 @@
+"""The examples of docs/multiengine.md, run as doctests against a fresh cluster of four engine processes."""
+
+import doctest
+import re
+from pathlib import Path
+
+from tests.contract.test_tasks_harness import ProcessBackend
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "multiengine.md"
+
+
+def doctest_text(markdown):
+    """The chapter as doctest source: fences end examples, and a blank line inside a
+    printed result (one followed by more output, not by a prompt or the fence's end)
+    is part of that result."""
+    lines = markdown.splitlines()
+    out, fence = [], None
+    for i, line in enumerate(lines):
+        following = lines[i + 1] if i + 1 < len(lines) else ""
+        if line.startswith("```"):
+            fence = None if fence is not None else line[3:]
+            out.append("" if fence in (None, "", "python") else line)
+        elif fence == "python" and line == "" and out and out[-1] and not out[-1].startswith(">>>") \
+                and following and not following.startswith((">>>", "```")):
+            out.append("<BLANKLINE>")
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def test_the_examples_of_the_multiengine_chapter_run(tmp_path, monkeypatch):
+    text = doctest_text(DOC.read_text())
+    test = doctest.DocTestParser().get_doctest(text, {}, DOC.name, str(DOC), 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    backend = ProcessBackend(tmp_path / "cluster", engines=4)
+    try:
+        monkeypatch.setenv("IPYTHONDIR", str(backend.dir))  # where MultiEngineClient() finds its FURL file
+        result = runner.run(test)
+        assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {DOC.name} failed"
+    finally:
+        for name in ("mec", "tc"):
+            if name in test.globs:
+                test.globs[name].close()
+        backend.stop()
