@@ -1,7 +1,6 @@
 """The examples of docs/multiengine.md, run as doctests against a fresh cluster of four engine processes."""
 
 import doctest
-import re
 from pathlib import Path
 
 from tests.contract.test_tasks_harness import ProcessBackend
