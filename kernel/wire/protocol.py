@@ -114,6 +114,7 @@ class FramedProtocol(Protocol):
             return
         if self._producing:
             self._producing = False
+            self._paused = False  # no resumeProducing comes once unregistered
             self.transport.unregisterProducer()
         if self._closing:
             self.transport.loseConnection()

@@ -58,3 +58,15 @@ def test_a_client_gone_in_the_middle_of_a_large_push_is_forgotten(cluster):
     wait_for(lambda: rss_kb(pid) < before + 16 * 1024, what="the controller to free the partial push")
     mec = client.MultiEngineClient(cluster.mec_furl)
     assert mec.execute("z = 1")[0]["number"] >= 1
+
+
+def test_arrays_larger_than_one_write_chunk_go_both_ways(cluster):
+    import numpy
+
+    mec = client.MultiEngineClient(cluster.mec_furl)
+    for megabytes in (8, 40):
+        array = numpy.random.default_rng(megabytes).random(megabytes * 2**17)
+        mec.push({"a": array}, targets=0)
+        back = mec.pull("a", targets=0)[0]
+        assert back.dtype == array.dtype and (back == array).all()
+        assert mec.execute("b = a.sum()", targets=0)[0]["number"] >= 1  # the engine is still alive

@@ -128,3 +128,25 @@ def test_capability_table_lookup():
     table.add("b" * 32, b)
     assert table.lookup("a" * 32) is a and table.lookup("b" * 32) is b
     assert table.lookup("c" * 32) is None
+
+
+def test_a_transport_that_pauses_on_the_last_chunk_does_not_stall_later_frames():
+    protocol, transport, clock, interface = connect()
+    protocol.dataReceived(greeting(SWISS))
+    clock.advance(0)
+    transport.clear()
+    write = transport.writeSequence
+
+    def write_then_fill_up(seq):  # the transport's buffer fills with every big write
+        write(seq)
+        protocol.pauseProducing()
+
+    transport.writeSequence = write_then_fill_up
+    protocol.send({"op": "big"}, [b"x" * (5 << 20)])
+    clock.advance(0)  # first chunk, then paused
+    protocol.resumeProducing()
+    clock.advance(0)  # the rest, and paused again as the producer is unregistered
+    protocol.send({"op": "hb"})  # e.g. a heartbeat: it must not wait for a resume that never comes
+    clock.advance(0)
+    ops = [h["op"] for h, _ in framing.FrameDecoder().feed(transport.value())]
+    assert ops == ["big", "hb"]
