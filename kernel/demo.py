@@ -89,7 +89,8 @@ def tasks(tc):
     flaky = client.StringTask("raise RuntimeError('bad input')", retries=1,
                               recovery_task=client.StringTask("answer = 'recovered'", pull="answer"))
     print(tc.get_task_result(tc.run(flaky), block=True))
-    print("tc.queue_status() ->", tc.queue_status())
+    print("tc.queue_status():")
+    print(tc.queue_status())
 
 
 def main(argv=None):
