@@ -261,7 +261,6 @@ class Cluster:
             if not early:
                 self._launch_engines()
             self.wait_for_engines(self.n, self.timeout, _starting=True)
-            self.log(f"{self.n} engine{'s' if self.n != 1 else ''} registered")
         except BaseException:
             self.stop()
             raise
@@ -334,7 +333,9 @@ class Cluster:
                 try:
                     if mec is None:
                         mec = client.MultiEngineClient(str(self.mec_furl_file), connect_timeout=5)
-                    ids = mec.get_ids()
+                    seen, ids = len(ids), mec.get_ids()
+                    if _starting and len(ids) != seen:
+                        self.log(f"{len(ids)} of {n} engines registered")
                     if len(ids) >= n:
                         return ids
                 except (KernelError, OSError) as e:
