@@ -20,8 +20,9 @@ setup(
     extras_require={
         "magic": ["ipython>=8"],
         "plot": ["matplotlib>=3.5"],
+        "progress": ["tqdm>=4"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ipython>=8", "mpi4py>=3.1",
-                 "sphinx>=7", "myst-parser>=2", "matplotlib>=3.5"],
+                 "sphinx>=7", "myst-parser>=2", "matplotlib>=3.5", "tqdm>=4"],
         "bench": ["ipyparallel>=8", "distributed>=2024.1"],
     },
     scripts=["scripts/ipcontroller", "scripts/ipengine", "scripts/ipcluster"],
