@@ -5,31 +5,12 @@ import signal
 import subprocess
 import time
 
+from kernel.launchers import process
+
 
 def children_of(pid):
     """Pids of all live descendants of ``pid`` (read from /proc; empty elsewhere)."""
-    parents = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # the command name may hold spaces or parentheses: split after the last ')'
-        fields = stat[stat.rfind(b")") + 2:].split()
-        parents.setdefault(int(fields[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in parents.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    return [child for child, _ in process.descendants(pid)]
 
 
 def alive(pid):

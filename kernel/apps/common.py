@@ -54,6 +54,21 @@ def port(text):
     return value
 
 
+def whole_number(minimum):
+    """An argparse type: an int of at least ``minimum``."""
+
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected at least {minimum}, not {value}")
+        return value
+
+    return parse
+
+
 def positive_float(text):
     try:
         value = float(text)

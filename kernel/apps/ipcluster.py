@@ -30,14 +30,7 @@ COMMANDS = (*START_COMMANDS, "stop", "status")
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1, not {value}")
-    return value
+positive_int = common.whole_number(1)
 
 
 def _common_parser(default_n=2):

@@ -1,6 +1,5 @@
 """ipcontroller: start the controller, write the FURL files, serve until stopped."""
 
-import argparse
 import sys
 
 from kernel import config, paths
@@ -12,14 +11,7 @@ from kernel.controller.taskstore import StoreError
 SCHEMES = config.SCHEMES
 
 
-def _count(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected 0 or more, not {text!r}")
-    return value
+_count = common.whole_number(0)
 
 
 def build_parser():

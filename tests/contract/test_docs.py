@@ -1,15 +1,17 @@
-"""The examples of docs/multiengine.md, run as doctests against a fresh cluster of four engine processes."""
+"""The walkthroughs in docs/ run as doctests, each against a fresh cluster of four engine processes."""
 
 import doctest
 from pathlib import Path
 
+import pytest
+
 from tests.contract.test_tasks_harness import ProcessBackend
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "multiengine.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def doctest_text(markdown):
-    """The chapter as doctest source: fences end examples, and a blank line inside a
+    """A chapter as doctest source: fences end examples, and a blank line inside a
     printed result (one followed by more output, not by a prompt or the fence's end)
     is part of that result."""
     lines = markdown.splitlines()
@@ -27,15 +29,16 @@ def doctest_text(markdown):
     return "\n".join(out) + "\n"
 
 
-def test_the_examples_of_the_multiengine_chapter_run(tmp_path, monkeypatch):
-    text = doctest_text(DOC.read_text())
-    test = doctest.DocTestParser().get_doctest(text, {}, DOC.name, str(DOC), 0)
+@pytest.mark.parametrize("chapter", ["multiengine.md", "tasks.md"])
+def test_the_examples_of_the_chapter_run(chapter, tmp_path, monkeypatch):
+    doc = DOCS / chapter
+    test = doctest.DocTestParser().get_doctest(doctest_text(doc.read_text()), {}, doc.name, str(doc), 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     backend = ProcessBackend(tmp_path / "cluster", engines=4)
     try:
-        monkeypatch.setenv("IPYTHONDIR", str(backend.dir))  # where MultiEngineClient() finds its FURL file
+        monkeypatch.setenv("IPYTHONDIR", str(backend.dir))  # where the clients find their FURL files
         result = runner.run(test)
-        assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {DOC.name} failed"
+        assert result.failed == 0, f"{result.failed} of {result.attempted} examples of {doc.name} failed"
     finally:
         for name in ("mec", "tc"):
             if name in test.globs:
