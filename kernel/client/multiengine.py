@@ -23,7 +23,7 @@ from kernel.client.progress import progress_bar
 from kernel.client.remote import collect
 from kernel.client.results import NotAPendingResult, PendingResult, ResultList, done
 from kernel.errors import BadFURLError, KernelError, SerializationError
-from kernel.wire import serialize
+from kernel.wire import framing, serialize
 
 
 class StopLocalExecution(KernelError):
@@ -83,7 +83,7 @@ def dumps_named(values, method):
 def _values(reply, method):
     header, buffers = reply
     entries = header["results"]
-    return collect(entries, serialize.split([e["n"] for e in entries], buffers), method)
+    return collect(entries, framing.split([e["n"] for e in entries], buffers), method)
 
 
 class MultiEngineClient:

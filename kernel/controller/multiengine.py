@@ -12,6 +12,7 @@ from twisted.logger import Logger
 from kernel.controller.engines import Command
 from kernel.controller.sessions import Session
 from kernel.errors import InvalidEngineID, NoEnginesRegistered, ProtocolError
+from kernel.wire import framing
 
 ENGINE_METHODS = {
     "execute", "push", "pull", "map", "get_result", "reset", "keys", "kill",
@@ -146,12 +147,9 @@ class MultiEngineSession(Session):
             targets = self.registry.ids()
         per_target = header.get("per_target")
         if per_target is not None:
-            if not isinstance(per_target, list) or len(per_target) != len(targets) or sum(per_target) != len(buffers):
-                raise ProtocolError("per_target buffer counts do not match the targets")
-            groups, at = [], 0
-            for n in per_target:
-                groups.append(buffers[at:at + n])
-                at += n
+            if not isinstance(per_target, list) or len(per_target) != len(targets):
+                raise ProtocolError("per_target needs one buffer count per target")
+            groups = framing.split(per_target, buffers, "per_target buffer counts")
         else:
             groups = [buffers] * len(targets)
         gather = Gather(self, rid, targets)

@@ -23,6 +23,7 @@ from kernel.controller.scheduler import Dispatch, Scheduler, TaskSpec
 from kernel.controller.sessions import Session
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import ProtocolError
+from kernel.wire import framing
 
 OUTCOME = {"ok": "success", "error": "failure", "declined": "declined", "unmet": "unmet"}
 TICK = 0.25  # how often timeouts are checked, in seconds
@@ -125,10 +126,7 @@ class TaskController:
         for taskid, meta, stored, failures in self.store.unfinished():
             chain = [dict(wire) for wire in meta["chain"]]
             chain[0]["retries"] = max(0, (chain[0].get("retries") or 0) - failures)
-            groups, at = [], 0
-            for n in meta["counts"]:
-                groups.append(stored[at:at + n])
-                at += n
+            groups = framing.split(meta["counts"], stored)
             self._accept(taskid, chain, groups, meta.get("submitted", self.now()), store=False)
             requeued += 1
         if requeued or self.next_id:
@@ -480,14 +478,11 @@ class TaskSession(Session):
 
     def _run(self, rid, header, buffers):
         tasks, counts = header.get("tasks"), header.get("counts")
-        if not isinstance(tasks, list) or not isinstance(counts, list) or sum(counts) != len(buffers):
-            raise ProtocolError("run: tasks and buffer counts do not match")
+        if not isinstance(tasks, list):
+            raise ProtocolError("run: tasks must be a list")
+        groups = framing.split(counts, buffers)
         if sum(len(chain) if isinstance(chain, list) else 0 for chain in tasks) != len(counts):
             raise ProtocolError("run: a payload count is needed for each task of each chain")
-        groups, at = [], 0
-        for n in counts:
-            groups.append(buffers[at:at + n])
-            at += n
         taskids, g = [], 0
         for chain in tasks:
             if not chain or not all(isinstance(w, dict) for w in chain):
@@ -570,10 +565,7 @@ class TaskSession(Session):
         if found is None:
             raise IndexError(f"task {taskid} has no stored definition")
         meta, stored = found
-        groups, at = [], 0
-        for n in meta["counts"]:
-            groups.append(stored[at:at + n])
-            at += n
+        groups = framing.split(meta["counts"], stored)
         self.send({"op": "result", "rid": rid, "value": self.controller.submit(meta["chain"], groups)})
 
     def _timeline(self, rid, header, buffers):

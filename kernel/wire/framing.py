@@ -36,6 +36,24 @@ def encode(header, buffers=()):
     return [b"".join(parts), *(memoryview(b).cast("B") for b in buffers)]
 
 
+def split(counts, buffers, what="buffer counts"):
+    """Cut a frame's flat list of buffers into consecutive groups of the given sizes.
+
+    ``counts`` comes from a peer's header, so it is checked: non-negative ints
+    that add up to exactly the buffers there are.
+    """
+    if not isinstance(counts, list) or not all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+        raise ProtocolError(f"bad {what} {str(counts)[:80]}")
+    if sum(counts) != len(buffers):
+        raise ProtocolError(f"{what} add up to {sum(counts)}, but the frame has {len(buffers)} buffers")
+    groups, at = [], 0
+    for n in counts:
+        groups.append(buffers[at:at + n])
+        at += n
+    return groups
+
+
 def allocate(n):
     """A writable buffer of ``n`` bytes to receive into.
 

@@ -33,26 +33,3 @@ def loads(pieces):
     """Inverse of ``dumps``; arrays share the received memory."""
     head, *buffers = pieces
     return pickle.loads(head, buffers=buffers)
-
-
-def dumps_many(values):
-    """Serialize several values: return ``(counts, pieces)`` for one frame."""
-    counts, pieces = [], []
-    for value in values:
-        parts = dumps(value)
-        counts.append(len(parts))
-        pieces.extend(parts)
-    return counts, pieces
-
-
-def split(counts, pieces):
-    """Cut a flat list of buffers into groups of the given sizes."""
-    groups, at = [], 0
-    for n in counts:
-        groups.append(pieces[at:at + n])
-        at += n
-    return groups
-
-
-def loads_many(counts, pieces):
-    return [loads(group) for group in split(counts, pieces)]

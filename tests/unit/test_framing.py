@@ -82,3 +82,10 @@ def test_closures_defaults_and_lambdas_survive():
     g = serialize.loads(serialize.dumps(f))
     h = serialize.loads(serialize.dumps(lambda x: x + k))
     assert g(3) == 16 and h(1) == 11
+
+
+def test_split_groups_buffers_and_checks_a_peers_counts():
+    assert framing.split([2, 0, 1], ["a", "b", "c"]) == [["a", "b"], [], ["c"]]
+    for bad in ([1, 1], [4], [-1, 4], ["2", 1], [True, 2], "3", None):
+        with pytest.raises(ProtocolError):
+            framing.split(bad, ["a", "b", "c"])
