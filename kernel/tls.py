@@ -9,20 +9,15 @@ engines refuse a server whose key hash is not the tub id they were given.
 import datetime
 import hashlib
 import hmac
+import pathlib
 import socket
 import ssl
+import tempfile
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from OpenSSL import SSL
-from twisted.internet.interfaces import (
-    IOpenSSLClientConnectionCreator,
-    IOpenSSLServerConnectionCreator,
-)
-from twisted.python.failure import Failure
-from zope.interface import implementer
 
 from kernel.errors import SecurityError, WrongKeyError
 from kernel.furl import b32
@@ -98,24 +93,25 @@ class Identity:
         return key + self.cert.public_bytes(serialization.Encoding.PEM)
 
 
-def _context():
-    ctx = SSL.Context(SSL.TLS_METHOD)
-    ctx.set_min_proto_version(SSL.TLS1_3_VERSION)
+def server_context(identity):
+    """The controller's TLS 1.3 context, presenting ``identity``."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.num_tickets = 0  # every connection is a full handshake: nothing to resume
+    with tempfile.TemporaryDirectory() as private:  # the ssl module loads keys from files only
+        pem = pathlib.Path(private) / "identity.pem"
+        write_private(pem, identity.to_pem())
+        ctx.load_cert_chain(pem)
     return ctx
 
 
-@implementer(IOpenSSLServerConnectionCreator)
-class ServerTLS:
-    """Twisted server-side TLS for the controller's listeners."""
-
-    def __init__(self, identity):
-        self._ctx = _context()
-        self._ctx.use_certificate(identity.cert)
-        self._ctx.use_privatekey(identity.key)
-        self._ctx.check_privatekey()
-
-    def serverConnectionForTLS(self, tlsProtocol):
-        return SSL.Connection(self._ctx, None)
+def client_context():
+    """TLS 1.3 with no CA and no host name: the peer is checked against the pin instead."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # verified against the pin, not a CA
+    return ctx
 
 
 def _mismatch(got, expected):
@@ -126,28 +122,14 @@ def _mismatch(got, expected):
     )
 
 
-@implementer(IOpenSSLClientConnectionCreator)
-class PinnedClientTLS:
-    """Twisted client-side TLS that accepts only the server whose tub id is pinned."""
+def pin_check(tubid):
+    """``check_peer`` for a TLSStream: refuse a server whose key hash is not ``tubid``."""
 
-    def __init__(self, tubid):
-        self.tubid = tubid
-        self._ctx = _context()
+    def check(der):
+        got = tubid_of(x509.load_der_x509_certificate(der)) if der else "(no certificate)"
+        return None if hmac.compare_digest(got, tubid) else _mismatch(got, tubid)
 
-    def clientConnectionForTLS(self, tlsProtocol):
-        conn = SSL.Connection(self._ctx, None)
-
-        def verify(connection, cert, errno, depth, ok):
-            if depth != 0:
-                return True  # a self-signed pin has no chain; the leaf decides
-            got = tubid_of(cert.to_cryptography())
-            if hmac.compare_digest(got, self.tubid):
-                return True
-            tlsProtocol.failVerification(Failure(_mismatch(got, self.tubid)))
-            return False
-
-        conn.set_verify(SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT, verify)
-        return conn
+    return check
 
 
 def connect_pinned(hints, tubid, timeout):
@@ -155,10 +137,8 @@ def connect_pinned(hints, tubid, timeout):
 
     Nothing is sent before the server's key hash has matched ``tubid``.
     """
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE  # verified below against the pin, not a CA
+    ctx = client_context()
+    check = pin_check(tubid)
     errors = []
     for host, port in hints:
         try:
@@ -173,10 +153,9 @@ def connect_pinned(hints, tubid, timeout):
             raw.close()
             errors.append(f"{host}:{port}: TLS handshake failed: {e}")
             continue
-        der = sock.getpeercert(binary_form=True)
-        got = tubid_of(x509.load_der_x509_certificate(der))
-        if not hmac.compare_digest(got, tubid):
+        refused = check(sock.getpeercert(binary_form=True))
+        if refused is not None:
             sock.close()
-            raise _mismatch(got, tubid)
+            raise refused
         return sock
     raise ConnectionRefusedError("cannot reach the controller at any location: " + "; ".join(errors))

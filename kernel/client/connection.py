@@ -197,14 +197,18 @@ class Connection:
             if timeout is not None and not self._sock.pending():
                 if not select.select([self._sock], [], [], timeout)[0]:
                     raise errors.ControllerTimeout(f"no answer from the controller within {timeout:g} s")
+            target = self._decoder.get_buffer()  # a big buffer is decrypted straight into place
             try:
-                data = self._sock.recv(RECV_SIZE)
+                data = self._sock.recv(RECV_SIZE) if target is None else self._sock.recv_into(target)
             except OSError as e:
                 self._lost(e)
             if not data:
                 self._lost("the controller closed the connection")
             try:
-                self._decoded.extend(self._decoder.feed(data))
+                if target is None:
+                    self._decoded.extend(self._decoder.feed(data))
+                else:
+                    self._decoded.extend(self._decoder.buffer_updated(data))
             except errors.ProtocolError as e:
                 self._lost(f"garbled data from the controller: {e}")
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from twisted.application.service import Service
 from twisted.internet import defer
 from twisted.internet.protocol import Factory
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from kernel import furl as furls
@@ -20,8 +21,10 @@ from kernel import paths
 from kernel.controller.engines import EngineInterface, EngineRegistry
 from kernel.controller.multiengine import MultiEngineInterface
 from kernel.errors import BadFURLError
-from kernel.tls import Identity, ServerTLS
+from kernel.tls import Identity, server_context
+from kernel.wire.pool import BufferPool
 from kernel.wire.protocol import CapabilityTable, ServerProtocol
+from kernel.wire.tlsstream import TLSStreamFactory
 
 
 @dataclass
@@ -94,6 +97,9 @@ class ControllerService(Service):
         self.ports = []
         self.furls = {}
         self.stopped = defer.Deferred()
+        self.buffers = BufferPool(reactor)  # big frames are forwarded; their memory is reused
+        self._trim = LoopingCall(self.buffers.trim)
+        self._trim.clock = reactor
 
     # -- hooks used by the interfaces ------------------------------------------
 
@@ -135,11 +141,14 @@ class ControllerService(Service):
         self.registry.start()
         if self.tasks is not None:
             self.tasks.start()
+        self._trim.start(self.buffers.idle_seconds, now=False)
 
     def _listen(self, ip, port, identity, table):
-        factory = Factory.forProtocol(lambda: ServerProtocol(table, self.reactor))
+        factory = Factory.forProtocol(
+            lambda: ServerProtocol(table, self.reactor, allocate=self.buffers.allocate))
         factory.noisy = False
-        listening = self.reactor.listenSSL(port, factory, ServerTLS(identity), interface=ip)
+        tls = TLSStreamFactory(factory, server_context(identity), server_side=True)
+        listening = self.reactor.listenTCP(port, tls, interface=ip)
         self.ports.append(listening)
         return listening.getHost().port
 
@@ -157,6 +166,8 @@ class ControllerService(Service):
 
     def stopService(self):
         super().stopService()
+        if self._trim.running:
+            self._trim.stop()
         self.registry.stop()
         if self.tasks is not None:
             self.tasks.stop()

@@ -10,15 +10,16 @@ controller that is merely away is retried with backoff until ``give_up_after``.
 import os
 import socket
 
-from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
+from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from kernel.errors import CapabilityRefused, SecurityError
 from kernel.retry import backoff_policy
-from kernel.tls import PinnedClientTLS
+from kernel.tls import client_context, pin_check
 from kernel.wire.protocol import ClientProtocol
+from kernel.wire.tlsstream import TLSStreamFactory
 
 PERMANENT = (SecurityError, CapabilityRefused)
 
@@ -73,9 +74,7 @@ class EngineConnector:
         host, port = self.furl.hints[self._hint % len(self.furl.hints)]
         self._hint += 1
         self.state = "connecting"
-        endpoint = wrapClientTLS(
-            PinnedClientTLS(self.furl.tubid), TCP4ClientEndpoint(self.reactor, host, port, timeout=10)
-        )
+        endpoint = TCP4ClientEndpoint(self.reactor, host, port, timeout=10)
         factory = Factory.forProtocol(
             lambda: ClientProtocol(
                 self.furl.swissnum, "engine", self.reactor,
@@ -83,7 +82,7 @@ class EngineConnector:
             )
         )
         factory.noisy = False
-        d = endpoint.connect(factory)
+        d = endpoint.connect(TLSStreamFactory(factory, client_context(), False, pin_check(self.furl.tubid)))
         d.addErrback(lambda f: self._retry(f"{host}:{port}: {f.getErrorMessage()}"))
 
     def _retry(self, error):

@@ -75,8 +75,9 @@ class FrameDecoder:
     anything malformed raises ProtocolError and the connection should close.
     """
 
-    def __init__(self, max_frame=None, max_header=MAX_HEADER):
+    def __init__(self, max_frame=None, max_header=MAX_HEADER, allocate=allocate):
         self.max_frame = max_frame
+        self._allocate = allocate
         self.max_header = max_header
         self._buf = bytearray()
         self._state = FrameDecoder._read_prefix  # unbound: no cycle keeps a dropped decoder alive
@@ -144,7 +145,7 @@ class FrameDecoder:
         while len(self._buffers) < len(self._lengths):
             n = self._lengths[len(self._buffers)]
             if n:
-                self._target = allocate(n)
+                self._target = self._allocate(n)
                 self._filled = 0
                 return
             self._buffers.append(bytearray())
@@ -153,12 +154,29 @@ class FrameDecoder:
         self._expect(PREFIX.size, FrameDecoder._read_prefix)
 
     def _fill(self, view, out):
-        room = len(self._target) - self._filled
-        take = min(room, view.nbytes)
+        take = min(len(self._target) - self._filled, view.nbytes)
         self._target[self._filled:self._filled + take] = view[:take]
-        self._filled += take
+        self._advance(take, out)
+        return view[take:]
+
+    def _advance(self, n, out):
+        self._filled += n
         if self._filled == len(self._target):
             self._buffers.append(self._target)
             self._target = None
             self._next_buffer(out)
-        return view[take:]
+
+    def get_buffer(self):
+        """The unfilled rest of the buffer being received, to read into directly; else None.
+
+        Reading a big buffer's bytes straight into place saves a copy of each.
+        """
+        if self._target is None:
+            return None
+        return memoryview(self._target)[self._filled:]
+
+    def buffer_updated(self, n):
+        """``n`` bytes were written at the start of ``get_buffer()``; return the messages completed."""
+        out = []
+        self._advance(n, out)
+        return out

@@ -146,11 +146,20 @@ class FramedProtocol(Protocol):
     last_received = 0.0  # when bytes last arrived: a peer sending a big frame is alive
 
     def _feed(self, data):
+        if self._decoder is not None:  # else: data after the connection was lost
+            self._deliver(self._decoder.feed, data)
+
+    def get_buffer(self):
+        """Where the transport may decrypt the next bytes straight into (see TLSStream)."""
+        return self._decoder.get_buffer() if self._decoder is not None else None
+
+    def buffer_updated(self, n):
+        self._deliver(self._decoder.buffer_updated, n)
+
+    def _deliver(self, decode, data):
         self.last_received = self.clock.seconds()
-        if self._decoder is None:
-            return  # data after the connection was lost
         try:
-            messages = self._decoder.feed(data)
+            messages = decode(data)
         except ProtocolError as e:
             self.protocol_error(str(e))
             return
@@ -173,9 +182,10 @@ class ServerProtocol(FramedProtocol):
 
     log = Logger()
 
-    def __init__(self, table, clock, preauth_timeout=PREAUTH_TIMEOUT):
+    def __init__(self, table, clock, preauth_timeout=PREAUTH_TIMEOUT, allocate=framing.allocate):
         self.table = table
         self.clock = clock
+        self.allocate = allocate  # where big received buffers come from (a BufferPool's)
         self.preauth_timeout = preauth_timeout
         self.session = None
         self._greeting = bytearray()
@@ -212,7 +222,7 @@ class ServerProtocol(FramedProtocol):
             self._flush()
             self.transport.loseConnection()
             return
-        self._decoder = framing.FrameDecoder(max_frame=interface.max_frame)
+        self._decoder = framing.FrameDecoder(max_frame=interface.max_frame, allocate=self.allocate)
         self.session = interface.open_session(self)
         self.send({"op": "welcome", "interface": interface.name})
         if rest:

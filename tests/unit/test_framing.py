@@ -89,3 +89,22 @@ def test_split_groups_buffers_and_checks_a_peers_counts():
     for bad in ([1, 1], [4], [-1, 4], ["2", 1], [True, 2], "3", None):
         with pytest.raises(ProtocolError):
             framing.split(bad, ["a", "b", "c"])
+
+
+@given(st.lists(st.binary(min_size=0, max_size=3000), max_size=4), st.integers(1, 700))
+def test_reading_into_get_buffer_gives_the_same_messages_as_feed(buffers, chunk):
+    """A transport that decrypts straight into ``get_buffer()`` sees every byte placed right."""
+    data = frame_bytes({"op": "x"}, buffers) * 2
+    decoder, got, at = framing.FrameDecoder(), [], 0
+    while at < len(data):
+        target = decoder.get_buffer()
+        if target is None:
+            got += decoder.feed(data[at:at + chunk])
+            at += chunk
+        else:
+            n = min(chunk, len(target), len(data) - at)
+            target[:n] = data[at:at + n]
+            target.release()
+            got += decoder.buffer_updated(n)
+            at += n
+    assert [[bytes(b) for b in bufs] for _, bufs in got] == [buffers, buffers]
