@@ -23,7 +23,7 @@ setup(
         "progress": ["tqdm>=4"],
         "test": ["pytest>=8", "pytest-timeout>=2.3", "hypothesis>=6.100", "ipython>=8", "mpi4py>=3.1",
                  "sphinx>=7", "myst-parser>=2", "matplotlib>=3.5", "tqdm>=4"],
-        "bench": ["ipyparallel>=8", "distributed>=2024.1"],
+        "bench": ["ipyparallel>=8", "distributed>=2024.1", "ray>=2.60"],
     },
     scripts=["scripts/ipcontroller", "scripts/ipengine", "scripts/ipcluster"],
 )

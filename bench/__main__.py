@@ -1,8 +1,9 @@
-"""python -m bench [--quick] [--only kernel | --systems kernel,ipyparallel,dask] [--sizes 1,16,128]
+"""python -m bench [--quick] [--only kernel | --systems kernel,ipyparallel,dask,ray] [--sizes 1,16,128]
 
 Measures the loopback floor, then each system in turn (start-up, latency,
-bandwidth, map, and load-balanced tasks where the system has them), prints
-one table and writes bench/results/<timestamp>.json.
+bandwidth, map, load-balanced tasks, and the scheduler's memory after many
+tasks, where the system has them), prints one table and writes
+bench/results/<timestamp>.json.
 """
 
 import argparse
@@ -36,7 +37,7 @@ def parse(argv):
     p.add_argument("--quick", action="store_true", help="fewer repetitions: a smoke run")
     chosen = p.add_mutually_exclusive_group()
     chosen.add_argument("--systems", type=_systems, default=list(systems.SYSTEMS),
-                        help="comma-separated, default: kernel,ipyparallel,dask")
+                        help=f"comma-separated, default: {','.join(systems.SYSTEMS)}")
     chosen.add_argument("--only", type=_systems, dest="systems", help="the same as --systems")
     p.add_argument("--sizes", type=_sizes, default=[1, 16, 128], help="array sizes in MB (default 1,16,128)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the raw TCP/TLS floor")
@@ -54,7 +55,8 @@ def main(argv=None):
         "started": datetime.now().isoformat(timespec="seconds"),
         "machine": report.machine(),
         "load_before": report.load_average(),
-        "options": {"quick": args.quick, "systems": args.systems, "sizes": args.sizes},
+        "options": {"quick": args.quick, "systems": args.systems, "sizes": args.sizes,
+                    "memory_tasks": cfg.memory_tasks},
         "systems": {},
     }
     floor_options = dict(echo_calls=500 if args.quick else 2000, tls_reps=2 if args.quick else 5)

@@ -1,5 +1,6 @@
 """Process bookkeeping: every process a benchmark starts is killed by pid."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -45,6 +46,56 @@ def kill_pids(pids, grace=3.0):
                 os.kill(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+class Spawned:
+    """The processes this one starts from ``mark`` on, recorded as they appear and killed by pid.
+
+    A cluster library starts its processes itself (as children of this
+    process, or below them); they are found in /proc, not asked of the library,
+    so that none escapes ``kill`` whatever state the library is left in.
+    """
+
+    def __init__(self, keep=lambda: ()):
+        self.keep = keep  # () -> pids below this process that are not the cluster's
+        self.before = set()
+        self.pids = []
+
+    def __enter__(self):
+        """Mark; on leaving the block, even by an exception, record what it started."""
+        self.mark()
+        return self
+
+    def __exit__(self, *exc):
+        self.record()
+
+    def mark(self):
+        self.before = set(children_of(os.getpid()))
+
+    def record(self):
+        """Add the processes started since ``mark``; return all recorded so far."""
+        skip = self.before | set(self.pids) | {p for p in self.keep() if p}
+        self.pids.extend(p for p in children_of(os.getpid()) if p not in skip)
+        return list(self.pids)
+
+    def kill(self, grace=2.0):
+        kill_pids(self.record(), grace)
+        self.pids = []
+
+
+@contextlib.contextmanager
+def environ(values):
+    """``os.environ`` updated with ``values`` inside the block: what the processes a library starts inherit.
+
+    Afterwards it is put back as it was, including what the library itself set in it.
+    """
+    saved = dict(os.environ)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def stop_popen(processes, grace=3.0):
@@ -98,3 +149,36 @@ def cpu_seconds(pid):
 def total_cpu_seconds(pids):
     """CPU time of this process plus ``pids`` (each counted once)."""
     return sum(cpu_seconds(p) for p in {os.getpid(), *pids})
+
+
+def _status_kb(pid, field, name="status"):
+    """A ``field: N kB`` line of /proc/PID/status (or smaps_rollup), in kB; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/{name}") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def memory(pids):
+    """``{"rss": bytes, "pss": bytes}`` summed over ``pids``: VmRSS, and Pss from smaps_rollup.
+
+    Forked processes share pages with their parent; RSS counts them in each,
+    PSS divides each shared page between the processes mapping it.
+    """
+    pids = set(pids)
+    return {"rss": 1024 * sum(_status_kb(p, "VmRSS") for p in pids),
+            "pss": 1024 * sum(_status_kb(p, "Pss", "smaps_rollup") for p in pids)}
+
+
+def program_name(pid):
+    """The file name of the program ``pid`` runs (its argv[0]); '' if it is gone."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv0 = f.read().split(b"\0", 1)[0]
+    except OSError:
+        return ""
+    return os.path.basename(argv0.decode(errors="replace"))

@@ -67,10 +67,13 @@ def ratios(run, metrics):
     return out
 
 
+MEMORY_GROWTH_GOAL = 1.10  # the controller's RSS after N tasks ÷ after N/10
+
+
 def goals(run):
-    """Our round trip against the raw wire, and our biggest transfer against raw TLS."""
+    """Our round trip against the raw wire, our biggest transfer against raw TLS, our controller's growth."""
     floor = run.get("floor") or {}
-    out = {}
+    out = memory_growth(run)
     echo = (floor.get("tcp_echo_us") or {}).get("median")
     tls_echo = (floor.get("tls_echo_us") or {}).get("median")
     rtt = value_of(run, "kernel", "latency.one.median")
@@ -88,6 +91,15 @@ def goals(run):
             if ours is not None:
                 out[f"{way}_over_tls"] = ours / tls
     return out
+
+
+def memory_growth(run):
+    """kernel's controller RSS after the most tasks ÷ after the fewest, if both were measured."""
+    few, many = min(run["options"]["memory_tasks"]), max(run["options"]["memory_tasks"])
+    first, last = (value_of(run, "kernel", f"memory.rss.{n}") for n in (few, many))
+    if not first or last is None:
+        return {}
+    return {"memory_growth": last / first, "memory_tasks": [few, many]}
 
 
 def table(run, metrics):
@@ -121,6 +133,22 @@ def table(run, metrics):
     return lines, notes
 
 
+def goal_lines(g):
+    """The "goals" lines for what this run measured (none without kernel)."""
+    lines = []
+    if "rtt_over_tcp_echo" in g:
+        lines.append(f"  kernel round trip (execute('pass') on one engine, median) ÷ raw TCP echo: "
+                     f"{g['rtt_over_tcp_echo']:.1f}x  (÷ raw TLS echo: {g.get('rtt_over_tls_echo', 0):.1f}x)")
+    for way in ("push", "pull"):
+        if f"{way}_over_tls" in g:
+            lines.append(f"  kernel {way} {g['bandwidth_size_mb']} MB ÷ raw TLS bandwidth: {g[f'{way}_over_tls']:.2f}")
+    if "memory_growth" in g:
+        few, many = g["memory_tasks"]
+        lines.append(f"  kernel controller RSS after {many:,} tasks ÷ after {few:,}: {g['memory_growth']:.2f} "
+                     f"(goal ≤ {MEMORY_GROWTH_GOAL:.2f})")
+    return lines
+
+
 def render(run, metrics):
     m = run["machine"]
     out = [f"kernel benchmarks, {run['started'][:19]}: {m.get('cpu', m['machine'])}, {m['cpus']} cores, "
@@ -142,16 +170,9 @@ def render(run, metrics):
     out.append("")
     out.append("↓ lower is better, ↑ higher is better; kernel/peer is kernel's number divided by the peer's "
                "(for ↓ rows below 1 means kernel is faster, for ↑ rows above 1 does). MB = 2**20 bytes.")
-    g = run.get("goals") or {}
-    if g:
-        out.append("")
-        out.append("goals:")
-        if "rtt_over_tcp_echo" in g:
-            out.append(f"  kernel round trip (execute('pass') on one engine, median) ÷ raw TCP echo: "
-                       f"{g['rtt_over_tcp_echo']:.1f}x  (÷ raw TLS echo: {g.get('rtt_over_tls_echo', 0):.1f}x)")
-        for way in ("push", "pull"):
-            if f"{way}_over_tls" in g:
-                out.append(f"  kernel {way} {g['bandwidth_size_mb']} MB ÷ raw TLS bandwidth: {g[f'{way}_over_tls']:.2f}")
+    lines = goal_lines(run.get("goals") or {})
+    if lines:
+        out.extend(["", "goals:", *lines])
     if notes:
         out.append("")
         out.append("notes:")

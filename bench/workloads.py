@@ -36,6 +36,8 @@ class Config:
         self.task_reps = 1 if q else 3
         self.task_latency_calls = 50 if q else 300
         self.idle_window = 0.5 if q else 2.0
+        self.memory_tasks = [1000, 10000] if q else [10000, 100000]
+        self.memory_chunk = 10000
 
     def bandwidth_reps(self, size_mb):
         if self.quick:
@@ -57,6 +59,13 @@ def describe(exc, limit=160):
     lines = str(exc).strip().splitlines()
     text = f"{type(exc).__name__}: {lines[0] if lines else ''}"
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def check_count(op, results, n):
+    """Fail unless ``op`` returned ``n`` results."""
+    got = len(list(results))
+    if got != n:
+        raise AssertionError(f"{op} returned {got} results, not {n}")
 
 
 class Workload:
@@ -233,9 +242,44 @@ class TaskThroughput(Workload):
             t0 = clock()
             results = call(noop, arg)
             seconds.append(clock() - t0)
-            if len(list(results)) != n:
-                raise AssertionError(f"{self.op} returned {len(list(results))} results, not {n}")
+            check_count(self.op, results, n)
         return {f"{self.name}.rate": n / statistics.median(seconds), "_detail": {"seconds": seconds, "n": n}}
+
+
+class SchedulerMemory(Workload):
+    """The resident memory of the processes that schedule tasks, after n and then N tiny tasks.
+
+    The tasks go through the load-balanced map in chunks, so that the client
+    holds one chunk of results at a time. The memory is summed over
+    ``System.scheduler_pids``, once the scheduler has let go of the finished
+    tasks (``System.settle``): VmRSS, and PSS, which divides each page
+    shared between processes (ipyparallel's forked schedulers, shared
+    libraries) among them, so that a sum over forks does not count it again
+    in each. ``run_system`` gives this workload a cluster of its own, so that
+    no earlier workload's tasks count.
+    """
+
+    name = "memory"
+    title = "controller/scheduler memory"
+
+    def metrics(self, cfg):
+        return [Metric(f"memory.{kind}.{n}", f"controller/scheduler {kind.upper()} after {n:,} tasks", "MB", "lower",
+                       "memory") for kind in ("rss", "pss") for n in cfg.memory_tasks]
+
+    def measure(self, system, cfg):
+        pids = system.scheduler_pids()
+        detail = {"pids": pids, "names": [procs.program_name(p) for p in pids], "at_start": procs.memory(pids)}
+        values, done = {}, 0
+        for total in cfg.memory_tasks:
+            while done < total:
+                n = min(cfg.memory_chunk, total - done)
+                check_count("tasks_map", system.tasks_map(noop, range(n)), n)
+                done += n
+            system.settle()
+            detail[total] = procs.memory(pids)
+            values.update({f"memory.{kind}.{total}": size / MB for kind, size in detail[total].items()})
+        values["_detail"] = detail
+        return values
 
 
 WORKLOADS = [
@@ -250,16 +294,32 @@ WORKLOADS = [
             calls="task_latency_calls", group="tasks"),
 ]
 
+MEMORY = SchedulerMemory()
+
 STARTUP = Metric("startup.ready", "start-up to 2 engines ready", "s", "lower", "startup")
 
 
 def all_metrics(cfg):
-    return [STARTUP] + [m for w in WORKLOADS for m in w.metrics(cfg)]
+    return [STARTUP] + [m for w in [*WORKLOADS, MEMORY] for m in w.metrics(cfg)]
+
+
+def _run_workload(system, workload, cfg, metrics, details, log):
+    """Run one workload into ``metrics`` and ``details``, and log how it went."""
+    t0 = clock()
+    results, detail = workload.run(system, cfg)
+    metrics.update(results)
+    if detail is not None:
+        details[workload.name] = detail
+    first = next(iter(results.values()))
+    state = "skipped" if "skipped" in first else "error" if "error" in first else "done"
+    log(f"  {system.name}: {workload.name} {state} ({clock() - t0:.1f} s)"
+        + (f": {first.get('skipped') or first.get('error')}" if state != "done" else ""))
 
 
 def run_system(system, cfg, log=print):
-    """Start-up (``cfg.startup_reps`` times; the last cluster stays up), then every workload.
+    """Start-up (``cfg.startup_reps`` times; the last cluster stays up), every workload, then memory.
 
+    The memory rows get a fresh cluster (``System.start_for_memory``).
     Returns ``(metrics, details)``; the cluster is always stopped.
     """
     metrics, details = {}, {"startup": []}
@@ -271,15 +331,11 @@ def run_system(system, cfg, log=print):
             log(f"  {system.name}: started in {details['startup'][-1]['ready']:.2f} s")
         metrics[STARTUP.key] = {"value": statistics.median(s["ready"] for s in details["startup"])}
         for workload in WORKLOADS:
-            t0 = clock()
-            results, detail = workload.run(system, cfg)
-            metrics.update(results)
-            if detail is not None:
-                details[workload.name] = detail
-            first = next(iter(results.values()))
-            state = "skipped" if "skipped" in first else "error" if "error" in first else "done"
-            log(f"  {system.name}: {workload.name} {state} ({clock() - t0:.1f} s)"
-                + (f": {first.get('skipped') or first.get('error')}" if state != "done" else ""))
+            _run_workload(system, workload, cfg, metrics, details, log)
+        system.stop()
+        details["memory_startup"] = system.start_for_memory()
+        log(f"  {system.name}: started again for the memory rows in {details['memory_startup']['ready']:.2f} s")
+        _run_workload(system, MEMORY, cfg, metrics, details, log)
     except Exception as e:
         metrics.setdefault(STARTUP.key, {"error": describe(e)})
         for m in all_metrics(cfg):

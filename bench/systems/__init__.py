@@ -6,7 +6,12 @@ raises ``Unsupported`` with a note; the workload is then skipped for that
 system and the note printed.
 """
 
+import contextlib
 import importlib
+import shutil
+import tempfile
+
+from bench import procs
 
 
 class Unsupported(Exception):
@@ -32,6 +37,10 @@ class System:
         """
         raise NotImplementedError
 
+    def start_for_memory(self):
+        """Start the cluster the memory rows read: one whose scheduler runs in processes of its own."""
+        return self.start()
+
     def stop(self):
         """Stop everything ``start`` started (safe to call twice, or after a failed start)."""
         raise NotImplementedError
@@ -45,6 +54,13 @@ class System:
         for value in self.pids().values():
             out.extend(value if isinstance(value, list) else [value])
         return out
+
+    def scheduler_pids(self):
+        """Pids of the processes that route and schedule work (not the engines): their memory is reported."""
+        raise Unsupported("no scheduler process of its own")
+
+    def settle(self):
+        """Return once the scheduler has let go of the tasks whose results were returned."""
 
     # -- operations timed by the workloads (raise Unsupported if no equivalent) --
 
@@ -85,10 +101,62 @@ class System:
         raise Unsupported("no load-balanced tasks")
 
 
+class PeerSystem(System):
+    """Another project's cluster, started through its library.
+
+    The library starts the processes, so they are found below this process
+    (``self.spawned``, recorded inside ``with self.spawned:`` and whenever the
+    pids are asked for) and killed by pid on stop, whatever state the library
+    is left in.
+    """
+
+    package = ""  # the module to import, whose __version__ is reported
+
+    def __init__(self):
+        self.spawned = procs.Spawned(keep=self.not_cluster_pids)
+        self.dir = None
+
+    def available(self):
+        try:
+            importlib.import_module(self.package)
+        except ImportError:
+            return f"{self.package} is not installed (see bench/README.md: pip install -e '.[bench]' in a separate venv)"
+        return None
+
+    def version(self):
+        return importlib.import_module(self.package).__version__
+
+    def not_cluster_pids(self):
+        """Pids below this process that the library starts but that outlive its cluster."""
+        return ()
+
+    def make_dir(self):
+        """A temporary directory for the cluster's files, removed on stop."""
+        self.dir = tempfile.mkdtemp(prefix=f"bench-{self.name}-")
+        return self.dir
+
+    def shutdown(self):
+        """Stop the cluster through the library (errors are ignored: stop kills what is left)."""
+        raise NotImplementedError
+
+    def stop(self):
+        self.spawned.record()
+        with contextlib.suppress(Exception):  # what the library leaves running is killed next
+            self.shutdown()
+        self.spawned.kill()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+
+    def pids(self):
+        return {"spawned": self.spawned.record()}
+
+
 SYSTEMS = {
     "kernel": "bench.systems.kernel:KernelSystem",
     "ipyparallel": "bench.systems.ipyparallel:IPyParallelSystem",
     "dask": "bench.systems.dask:DaskSystem",
+    "ray": "bench.systems.ray:RaySystem",
 }
 
 

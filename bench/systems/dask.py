@@ -3,6 +3,9 @@
 Scatter and gather go through the scheduler (dask's default, like our
 controller in the middle). Workers are child processes of this one; they are
 recorded and killed by pid on stop.
+
+LocalCluster runs the scheduler inside this process, so the memory rows use
+a cluster of their own whose scheduler is a process apart (``start_for_memory``).
 """
 
 import logging
@@ -10,71 +13,80 @@ import os
 
 from bench import procs
 from bench.remote import noop
-from bench.systems import System
-from bench.timing import clock
+from bench.systems import PeerSystem, Unsupported
+from bench.timing import clock, wait_for
+
+SETTLE_TIMEOUT = 60.0
 
 
-class DaskSystem(System):
+class DaskSystem(PeerSystem):
     name = "dask"
+    package = "distributed"
 
     def __init__(self):
+        super().__init__()
         self.cluster = None
         self.client = None
-        self.spawned = []
-        self._before = set()
         self._future = None
 
-    def available(self):
-        try:
-            import distributed  # noqa: F401
-        except ImportError:
-            return "dask.distributed is not installed (see bench/README.md: pip install -e '.[bench]' in a separate venv)"
-        return None
-
-    def version(self):
-        import distributed
-
-        return distributed.__version__
+    def not_cluster_pids(self):
+        """multiprocessing's resource tracker: this process's, shared with whatever else uses it."""
+        return [_resource_tracker_pid()]
 
     def start(self):
-        from distributed import Client, LocalCluster
+        from distributed import LocalCluster
 
-        self._before = set(procs.children_of(os.getpid()))
-        t0 = clock()
-        try:
-            self.cluster = LocalCluster(
-                n_workers=self.engines, threads_per_worker=1, processes=True, host="127.0.0.1",
-                dashboard_address=None, silence_logs=logging.ERROR,
-            )
+        return self._start(lambda: LocalCluster(
+            n_workers=self.engines, threads_per_worker=1, processes=True, host="127.0.0.1",
+            dashboard_address=None, silence_logs=logging.ERROR,
+        ))
+
+    def start_for_memory(self):
+        """A SubprocessCluster: the scheduler alone in a ``dask spec`` process, each worker in another."""
+        from distributed.deploy.subprocess import SubprocessCluster
+
+        scheduler_file = os.path.join(self.make_dir(), "scheduler.json")
+        with procs.environ({"DASK_LOGGING__DISTRIBUTED": "error"}):  # its stderr is a pipe nobody reads
+            return self._start(lambda: SubprocessCluster(
+                host="127.0.0.1", n_workers=self.engines, threads_per_worker=1, dashboard_address=None,
+                scheduler_kwargs={"scheduler_file": scheduler_file}, silence_logs=logging.ERROR,
+            ))
+
+    def _start(self, make_cluster):
+        from distributed import Client
+
+        with self.spawned:
+            t0 = clock()
+            self.cluster = make_cluster()
             self.client = Client(self.cluster)
             self.client.wait_for_workers(self.engines)
-        finally:
-            self._record_spawned()
-        t_ready = clock()
+            t_ready = clock()
         self.workers = sorted(self.client.scheduler_info()["workers"])
         return {"ready": t_ready - t0}
 
-    def _record_spawned(self):
-        keep = {p for p in (_resource_tracker_pid(),) if p}  # this process's, shared, not the cluster's
-        now = procs.children_of(os.getpid())
-        self.spawned.extend(p for p in now if p not in self._before and p not in self.spawned and p not in keep)
+    def shutdown(self):
+        client, cluster = self.client, self.cluster
+        self.client, self.cluster, self._future = None, None, None
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
 
-    def stop(self):
-        self._future = None
-        try:
-            if self.client is not None:
-                self.client.close()
-            if self.cluster is not None:
-                self._record_spawned()
-                self.cluster.close()
-        except Exception:
-            pass
-        finally:
-            procs.kill_pids(self.spawned, grace=2.0)
-            self.spawned, self.cluster, self.client = [], None, None
+    def scheduler_pids(self):
+        """The scheduler's process, when it has one (``start_for_memory``); LocalCluster runs it in this one."""
+        process = getattr(self.cluster.scheduler, "process", None)
+        if process is None:
+            raise Unsupported("the scheduler runs in the benchmark process")
+        return [process.pid, *procs.children_of(process.pid)]
 
-    def pids(self):
-        return {"spawned": list(self.spawned)}
+    def settle(self):
+        """Wait until the scheduler has forgotten the tasks (the client releases them in batches)."""
+
+        def task_count(dask_scheduler):  # local, so it travels by value: the scheduler cannot import bench
+            return len(dask_scheduler.tasks)
+
+        wait_for(lambda: self.client.run_on_scheduler(task_count) == 0, SETTLE_TIMEOUT,
+                 what="the scheduler to release the tasks")
 
     # -- calls on chosen workers -----------------------------------------------------
 

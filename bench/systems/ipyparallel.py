@@ -6,53 +6,34 @@ process the cluster spawned (the controller forks its schedulers) is recorded
 and killed by pid on stop, whatever state the cluster is in.
 """
 
+import contextlib
 import logging
-import os
-import shutil
-import tempfile
 
 from bench import procs
-from bench.systems import System
+from bench.systems import PeerSystem
 from bench.timing import clock
 
 
-class IPyParallelSystem(System):
+class IPyParallelSystem(PeerSystem):
     name = "ipyparallel"
+    package = "ipyparallel"
 
     def __init__(self):
+        super().__init__()
         self.cluster = None
         self.rc = None
-        self.dir = None
-        self.spawned = []
-        self._before = set()
-
-    def available(self):
-        try:
-            import ipyparallel  # noqa: F401
-        except ImportError:
-            return "ipyparallel is not installed (see bench/README.md: pip install -e '.[bench]' in a separate venv)"
-        return None
-
-    def version(self):
-        import ipyparallel
-
-        return ipyparallel.__version__
 
     def start(self):
         import ipyparallel as ipp
 
-        self.dir = tempfile.mkdtemp(prefix="bench-ipp-")
-        self._before = set(procs.children_of(os.getpid()))
-        t0 = clock()
-        self.cluster = ipp.Cluster(
-            n=self.engines, profile_dir=self.dir, cluster_id="bench", controller_ip="127.0.0.1",
-            delay=0, log_level=logging.WARNING, shutdown_atexit=True, load_profile=False,
-        )
-        try:
+        with self.spawned:
+            t0 = clock()
+            self.cluster = ipp.Cluster(
+                n=self.engines, profile_dir=self.make_dir(), cluster_id="bench", controller_ip="127.0.0.1",
+                delay=0, log_level=logging.WARNING, shutdown_atexit=True, load_profile=False,
+            )
             self.rc = self.cluster.start_and_connect_sync(n=self.engines)
-        finally:
-            self._record_spawned()
-        t_ready = clock()
+            t_ready = clock()
         self.ids = sorted(self.rc.ids)
         self.one = self.rc[self.ids[0]]
         self.one.block = True
@@ -61,31 +42,18 @@ class IPyParallelSystem(System):
         self.lb = self.rc.load_balanced_view()
         return {"ready": t_ready - t0}
 
-    def _record_spawned(self):
-        now = procs.children_of(os.getpid())
-        self.spawned.extend(p for p in now if p not in self._before and p not in self.spawned)
+    def shutdown(self):
+        rc, cluster, self.rc, self.cluster = self.rc, self.cluster, None, None
+        if rc is not None:
+            with contextlib.suppress(Exception):  # the cluster is stopped all the same
+                rc.close()
+        if cluster is not None:
+            cluster.stop_cluster_sync()
 
-    def stop(self):
-        try:
-            if self.rc is not None:
-                self.rc.close()
-        except Exception:
-            pass
-        try:
-            if self.cluster is not None:
-                self._record_spawned()
-                self.cluster.stop_cluster_sync()
-        except Exception:
-            pass
-        finally:
-            procs.kill_pids(self.spawned, grace=2.0)
-            self.spawned, self.cluster, self.rc = [], None, None
-            if self.dir is not None:
-                shutil.rmtree(self.dir, ignore_errors=True)
-                self.dir = None
-
-    def pids(self):
-        return {"spawned": list(self.spawned)}
+    def scheduler_pids(self):
+        """The controller (the hub) and the processes it forks: heart monitor, queues and schedulers."""
+        pid = self.cluster.controller.pid
+        return [pid, *procs.children_of(pid)]
 
     # -- direct views ---------------------------------------------------------------
 

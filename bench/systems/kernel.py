@@ -179,6 +179,10 @@ class KernelSystem(System):
         """The controller's pid and the engines' pids, in engine id order."""
         return {"controller": self.controller.pid, "engines": [self.engine_pids[i] for i in self.ids]}
 
+    def scheduler_pids(self):
+        """The ipcontroller process."""
+        return [self.controller.pid]
+
     # -- multiengine ------------------------------------------------------------
 
     def tiny_one(self):
