@@ -5,6 +5,7 @@ no locking is needed and KeyboardInterrupt can reach user code.
 """
 
 import copy
+import functools
 import io
 import pickle
 import sys
@@ -52,6 +53,38 @@ def top_level_statements(source):
                 joined = token.type == tokenize.OP and token.string == "@"
     end = len(source.splitlines())
     return [(first, (starts[i + 1] - 1) if i + 1 < len(starts) else end) for i, first in enumerate(starts)]
+
+
+CACHED_SOURCE_MAX = 4096  # longer sources are compiled afresh each time, not kept
+
+
+def compiled(code):
+    """The code objects that run ``code``, one per top-level statement in 'single' mode.
+
+    As the legacy engines did: so every top-level expression statement reaches
+    the displayhook, and the last value shown is the command's ``display``.
+    The statements are found by tokenizing, not with the ``ast`` module:
+    building ``ast`` objects is not thread-safe in CPython 3.11, and in-process
+    engines run next to other threads that parse. Short sources are cached:
+    the same command sent again skips the parser.
+    """
+    return _compiled_cached(code) if len(code) <= CACHED_SOURCE_MAX else _compile(code)
+
+
+def _compile(code):
+    source = textwrap.dedent(code).strip()
+    whole = compile(source, "<string>", "exec")  # syntax errors, before anything runs
+    try:
+        spans = top_level_statements(source)
+    except (tokenize.TokenError, SyntaxError):
+        return (whole,)
+    lines = source.splitlines(keepends=True)
+    return tuple(
+        compile("\n" * (first - 1) + "".join(lines[first - 1:last]) + "\n", "<string>", "single")
+        for first, last in spans)  # the leading newlines keep line numbers
+
+
+_compiled_cached = functools.lru_cache(maxsize=256)(_compile)
 
 
 def shipped_by_value(func):
@@ -140,27 +173,8 @@ class Interpreter:
         return result
 
     def _run(self, code):
-        """Run each top-level statement in 'single' mode, as the legacy engines did.
-
-        So every top-level expression statement reaches the displayhook, and
-        the last value shown is the command's ``display``. The statements are
-        found by tokenizing, not with the ``ast`` module: building ``ast``
-        objects is not thread-safe in CPython 3.11, and in-process engines
-        run next to other threads that parse.
-        """
-        source = textwrap.dedent(code).strip()
-        compile(source, "<string>", "exec")  # syntax errors, before anything runs
-        lines = source.splitlines(keepends=True)
-        try:
-            spans = top_level_statements(source)
-        except (tokenize.TokenError, SyntaxError):
-            spans = None
-        if spans is None:
-            exec(compile(source, "<string>", "exec"), self.namespace)
-            return
-        for first, last in spans:
-            chunk = "\n" * (first - 1) + "".join(lines[first - 1:last])  # keeps line numbers
-            exec(compile(chunk + "\n", "<string>", "single"), self.namespace)
+        for statement in compiled(code):
+            exec(statement, self.namespace)
 
     def get_result(self, i=None):
         if i is None:
