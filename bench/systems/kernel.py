@@ -128,6 +128,8 @@ class KernelSystem(System):
         self.dir = Path(tempfile.mkdtemp(prefix="bench-kernel-"))
         t0 = clock()
         self.controller = self._spawn("ipcontroller", ["--client-ip", "127.0.0.1", "--engine-ip", "127.0.0.1"])
+        # as `ipcluster local` does: engines start with the controller and wait for its FURL file
+        self.engine_procs = [self._spawn("ipengine", []) for _ in range(self.engines)]
 
         def furls_written():
             self._check_alive()
@@ -135,7 +137,6 @@ class KernelSystem(System):
 
         wait_for(furls_written, STARTUP_TIMEOUT, what="the controller's FURL files")
         t_controller = clock()
-        self.engine_procs = [self._spawn("ipengine", []) for _ in range(self.engines)]
         self.mec = MultiEngineClient(str(self._furl("MEC_FURL")))
 
         def engines_ready():

@@ -60,6 +60,7 @@ class Connection:
         self._waiting = set()
         self._rids = itertools.count(1)
         self._lock = threading.RLock()
+        self.generation = 0  # how many times this connection was (re)opened
         self.connect()
 
     def connect(self):
@@ -71,6 +72,7 @@ class Connection:
         sock = connect_pinned(self.furl.hints, self.furl.tubid, self.connect_timeout)
         _keepalive(sock)
         self._sock = sock
+        self.generation += 1
         self._decoder = framing.FrameDecoder()
         self._decoded = deque()
         sock.sendall(greeting(self.furl.swissnum))
@@ -84,6 +86,10 @@ class Connection:
             raise errors.CapabilityRefused(
                 f"this FURL is for the {header.get('interface')!r} interface, not {self.interface!r}")
         sock.settimeout(None)
+
+    @property
+    def connected(self):
+        return self._sock is not None
 
     def close(self):
         if self._sock is not None:

@@ -9,6 +9,7 @@ from collections import deque
 
 from kernel import errors, paths
 from kernel.client.connection import Connection
+from kernel.client.pipeline import Pipeline
 from kernel.client.multiengine import ParallelFunction, default_furl_file, format_table
 from kernel.client.progress import progress_bar
 from kernel.client.remote import rebuild
@@ -81,16 +82,31 @@ class TaskClient:
     def __init__(self, furl_or_file="", connect_timeout=10.0):
         furl = furl_or_file or default_furl_file(paths.TC_FURL)
         self._connection = Connection(furl, "tc", connect_timeout)
+        self._pipeline = Pipeline(self._connection)
 
     @classmethod
     def _over(cls, connection):
-        """A client on an already open connection (anything with ``call`` and ``close``)."""
+        """A client on an already open connection (anything with ``request``, ``wait``, ``call``…)."""
         client = cls.__new__(cls)
         client._connection = connection
+        client._pipeline = Pipeline(connection)
         return client
 
     def _call(self, header, buffers=()):
-        reply, out = self._connection.call(header, buffers)
+        """One request, answered after every task ``run()`` sent is stored (or refused).
+
+        The request goes out before those answers are awaited: the controller
+        takes a connection's requests in order, so it still comes after them,
+        and a ``run`` then ``get_task_result`` costs one round trip, not two.
+        """
+        self._pipeline.send_kept()
+        rid = self._connection.request(header, buffers)
+        try:
+            self._pipeline.settle()
+        except BaseException:
+            self._connection.forget([rid])
+            raise
+        reply, out = self._connection.wait(rid)
         return reply["value"], out
 
     # -- submitting -------------------------------------------------------------------
@@ -124,9 +140,10 @@ class TaskClient:
             [(meta, buffers)] = self._submit([task], wait=True)
             task.taskid = meta["taskid"]
             return _outcome(meta, buffers)
-        [taskid] = self._submit([task])
-        task.taskid = taskid
-        return taskid
+        specs, payloads = self._encode(task)
+        header = {"op": "run", "tasks": [specs], "counts": [len(p) for p in payloads]}
+        task.taskid = self._pipeline.submit(header, [b for p in payloads for b in p])
+        return task.taskid
 
     def resubmit(self, taskid):
         """Run a finished task again (same definition); return the new task id."""
@@ -178,6 +195,7 @@ class TaskClient:
 
     def _wait_with(self, taskids, bar, offset=0):
         """Wait for ``taskids`` in up to PROGRESS_STEPS slices, advancing ``bar`` as slices finish."""
+        self._pipeline.settle()
         connection = self._connection
         step = max(1, -(-len(taskids) // PROGRESS_STEPS))
         rids = {}
@@ -281,7 +299,11 @@ class TaskClient:
         return lambda f: TaskParallelFunction(f, mapper)
 
     def close(self):
-        self._connection.close()
+        """Close the connection, once the tasks ``run()`` sent are stored."""
+        try:
+            self._pipeline.settle()
+        finally:
+            self._connection.close()
 
     def __enter__(self):
         return self

@@ -30,6 +30,7 @@ TICK = 0.25  # how often timeouts are checked, in seconds
 PRUNE_PERIOD = 30.0  # how often retention limits are applied
 FINISHED_KEPT = 10000  # finished tasks the scheduler remembers; older ones come from the store
 POISON_AFTER = 3  # engines a task may kill before it is failed as poison
+LEASE_MAX = 4096  # ids one lease may give out
 
 
 class _Live:
@@ -178,9 +179,26 @@ class TaskController:
     def spin(self):
         self.perform(self.scheduler.tick(self.now()))
 
-    def submit(self, chain_wire, payloads):
-        """Accept one task (its recovery chain included); return its id."""
-        return self._accept(self.next_id, chain_wire, payloads, self.now(), store=True)
+    def submit(self, chain_wire, payloads, taskid=None):
+        """Accept one task (its recovery chain included); return its id.
+
+        ``taskid`` is one a client leased. Sent again (the client did not see
+        the answer before a reconnect), it is accepted once: the first stays.
+        """
+        if taskid is None:
+            taskid = self.next_id
+        elif not 0 <= taskid < self.next_id:
+            raise ValueError(f"task id {taskid} was never leased")
+        elif self.submitted(taskid):
+            return taskid
+        return self._accept(taskid, chain_wire, payloads, self.now(), store=True)
+
+    def lease(self, n):
+        """Give out ``n`` fresh ids, so a client can name its tasks without waiting for answers."""
+        first = self.next_id
+        self.next_id += n
+        self.store.note_leased(self.next_id)
+        return first
 
     def _accept(self, taskid, chain_wire, payloads, submitted, store):
         spec = None
@@ -294,8 +312,12 @@ class TaskController:
 
     # -- queries ---------------------------------------------------------------------
 
-    def known(self, taskid):
-        return 0 <= taskid < self.next_id
+    def submitted(self, taskid):
+        """Whether a task was accepted under this id (a leased id may never be used)."""
+        return (taskid in self.live or self.scheduler.knows(taskid)
+                or (0 <= taskid < self.next_id and self.store.has_task(taskid)))
+
+    known = submitted
 
     def when_finished(self, taskids, callback):
         """Call ``callback()`` once every task in ``taskids`` has finished.
@@ -430,6 +452,7 @@ class TaskSession(Session):
         self.waits = set()
         self.handlers = {
             "run": self._run,
+            "lease": self._lease,
             "get_results": self._get_results,
             "barrier": self._barrier,
             "queue_status": self._queue_status,
@@ -483,17 +506,29 @@ class TaskSession(Session):
         groups = framing.split(counts, buffers)
         if sum(len(chain) if isinstance(chain, list) else 0 for chain in tasks) != len(counts):
             raise ProtocolError("run: a payload count is needed for each task of each chain")
+        ids = header.get("ids", [None] * len(tasks))
+        if not isinstance(ids, list) or len(ids) != len(tasks):
+            raise ProtocolError("run: ids must be a list with one leased id per task")
         taskids, g = [], 0
-        for chain in tasks:
+        for chain, taskid in zip(tasks, ids):
             if not chain or not all(isinstance(w, dict) for w in chain):
                 raise ProtocolError("run: each task is a non-empty list of specs")
-            taskids.append(self.controller.submit(chain, groups[g:g + len(chain)]))
+            if taskid is not None:
+                taskid = _int_ids([taskid])[0]
+            taskids.append(self.controller.submit(chain, groups[g:g + len(chain)], taskid))
             g += len(chain)
         self.controller.store.flush()  # on disk before the ids are given out
         if header.get("wait"):
             self._wait(taskids, lambda: self._send_results(rid, taskids))
         else:
             self.send({"op": "result", "rid": rid, "value": taskids})
+
+    def _lease(self, rid, header, buffers):
+        n = header.get("n")
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= LEASE_MAX:
+            raise ValueError(f"lease: n must be an int from 1 to {LEASE_MAX}, not {n!r}")
+        first = self.controller.lease(n)
+        self.send({"op": "result", "rid": rid, "value": [first, first + n]})
 
     def _check_known(self, taskids):
         for taskid in taskids:

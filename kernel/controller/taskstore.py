@@ -142,8 +142,21 @@ class TaskStore:
         return dict(self.db.execute("SELECT taskid, n FROM failures"))
 
     def next_id(self):
+        """The first id never used nor leased: ids are not reused, also across restarts."""
         row = self.db.execute("SELECT MAX(taskid) FROM tasks").fetchone()
-        return 0 if row[0] is None else row[0] + 1
+        leased = self.db.execute("SELECT value FROM store WHERE key = 'leased'").fetchone()
+        return max(0 if row[0] is None else row[0] + 1, 0 if leased is None else int(leased[0]))
+
+    def note_leased(self, end):
+        """Ids below ``end`` were given out to clients; on disk before they are used."""
+        self.flush()
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO store VALUES ('leased', ?)", (str(end),))
+
+    def has_task(self, taskid):
+        if taskid in self._parked["tasks"]:
+            return True
+        return self.db.execute("SELECT 1 FROM tasks WHERE taskid = ?", (taskid,)).fetchone() is not None
 
     def note_failure(self, taskid):
         """One more reported failure (a restart charges it against the task's retries)."""

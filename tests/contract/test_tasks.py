@@ -91,12 +91,26 @@ def on(eid):
 def test_run_returns_sequential_int_ids_never_reused(tb, tc):
     ids = [tc.run(StringTask("a = 1")) for _ in range(4)]
     assert all(type(t) is int for t in ids)
-    assert ids == list(range(ids[0], ids[0] + 4))
+    assert ids == list(range(ids[0], ids[0] + 4))  # one client's ids follow each other
     other = tb.client()
-    assert other.run(StringTask("a = 2")) == ids[-1] + 1
+    theirs = [other.run(StringTask("a = 2")) for _ in range(40)]  # past its first lease
+    assert not set(theirs) & set(ids) and theirs == sorted(theirs)
     tc.barrier(ids)
     assert tc.clear() >= 4
-    assert tc.run(StringTask("a = 3")) == ids[-1] + 2  # not even clear() resets them
+    assert tc.run(StringTask("a = 3")) == ids[-1] + 1  # not even clear() resets them
+    assert tc.resubmit(ids[0]) > max(theirs)
+
+
+def test_a_task_sent_without_waiting_is_stored_before_the_next_call_answers(tb, tc):
+    taskid = tc.run(StringTask("b = 6 * 7", pull="b"))
+    assert tc.queue_status()["pending"] + tc.queue_status()["succeeded"] >= 1
+    assert tc.get_task_result(taskid, block=True).ns.b == 42
+
+
+def test_an_id_that_was_leased_but_never_used_is_unknown(tb, tc):
+    first = tc.run(StringTask("pass"))
+    with pytest.raises(IndexError, match="not registered"):
+        tb.client().get_task_result(first + 1)  # leased to tc, not used yet
 
 
 def test_run_sets_the_task_id_on_the_task(tc):

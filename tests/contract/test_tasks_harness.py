@@ -160,6 +160,10 @@ class FakeConnection:
     def call(self, header, buffers=(), timeout=None):
         return self.wait(self.request(header, buffers))
 
+    def forget(self, rids):
+        for rid in rids:
+            self.replies.pop(rid, None)
+
     def close(self):
         self.session.closed(Failure(ConnectionDone()))
 

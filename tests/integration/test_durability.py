@@ -57,6 +57,22 @@ def test_restart_keeps_finished_results_and_reruns_unfinished_tasks(cluster_fact
     assert tc.queue_status()["succeeded"] == 8
 
 
+def test_tasks_run_sent_but_never_read_by_a_killed_controller_are_sent_again(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.start_engines(1)
+    tc = client.TaskClient(c.tc_furl)
+    first = tc.run(MapTask(square, (1,)))  # leases a block of ids
+    tc.barrier(first)
+    c.controller.send_signal(signal.SIGSTOP)  # it reads nothing more
+    sent = [tc.run(MapTask(square, (i,))) for i in range(2, 12)]  # returned without answers
+    c.kill_controller(signal.SIGKILL)
+    c.start_controller()
+    until_answered(lambda: tc.barrier(sent))  # reconnects, sends the ten again under their ids
+    assert [tc.get_task_result(t) for t in sent] == [i * i for i in range(2, 12)]
+    assert tc.queue_status()["succeeded"] == 11  # each ran once
+
+
 def test_a_missing_store_stops_the_controller_with_its_path(cluster_factory):
     c = cluster_factory()
     c.start_controller()

@@ -13,6 +13,7 @@ from kernel.client import Dependency, MapTask, PoisonTask, StringTask
 from kernel.controller.scheduler import SCHEMES
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import EngineDied, ProtocolError
+from kernel.wire import serialize
 from tests.contract.harness import _functions_travel_by_value  # noqa: F401 (fixture)
 from tests.contract.test_tasks_harness import HOLD_CODE, Hold, World
 
@@ -162,9 +163,31 @@ def test_a_restarted_controller_keeps_results_and_continues_ids(tmp_path):
     second = World(tmp_path / "dir", engines=1)
     try:
         assert second.tc.get_task_result(taskid).ns.a == 1
-        assert second.tc.run(StringTask("a = 2")) == taskid + 1
+        leased_before = first.controller.next_id  # the first client's whole lease
+        assert leased_before > taskid + 1
+        assert second.tc.run(StringTask("a = 2")) == leased_before  # no id is given twice
     finally:
         second.stop()
+
+
+def test_a_task_sent_again_under_its_leased_id_is_accepted_once(tmp_path):
+    w = World(tmp_path / "dir", engines=1)
+    try:
+        conn = w.tc._connection
+        [first, end] = conn.call({"op": "lease", "n": 2})[0]["value"]
+        run = {"op": "run", "tasks": [[StringTask("a = 5", pull="a").spec()]], "counts": [1],
+               "ids": [first]}
+        payload = serialize.dumps(StringTask("a = 5", pull="a"))
+        assert conn.call(dict(run), payload)[0]["value"] == [first]
+        assert conn.call(dict(run), payload)[0]["value"] == [first]  # the answer was lost, say
+        assert w.tc.get_task_result(first, block=True).ns.a == 5
+        assert w.controller.status()["succeeded"] == 1
+        with pytest.raises(ValueError, match="never leased"):
+            conn.call(dict(run, ids=[end + 5]), payload)
+        with pytest.raises(ValueError, match="lease: n must be"):
+            conn.call({"op": "lease", "n": 0})
+    finally:
+        w.stop()
 
 
 def test_store_batches_writes_and_reads_parked_rows(tmp_path):
@@ -245,3 +268,16 @@ def test_every_scheme_balances_and_honours_dependencies(world, tmp_path, scheme)
     assert tr.ns.b == 1 and tr.engineid == tc.get_task_result(first).engineid
     w.set_properties({"chosen": True}, targets=[1])
     assert tc.run(MapTask(lambda: id, depend=lambda p: p.get("chosen")), block=True) == 1
+
+
+def test_a_refused_submission_is_reported_by_the_next_call_naming_the_task(tmp_path):
+    w = World(tmp_path / "dir", engines=1)
+    try:
+        ok = w.tc.run(StringTask("a = 1"))
+        w.tc._pipeline._ids = iter([10 ** 6])  # an id the controller never leased
+        bad = w.tc.run(StringTask("a = 2"))
+        with pytest.raises(ValueError, match=f"task {bad} was refused by the controller: .*never leased"):
+            w.tc.barrier([ok])
+        w.tc.barrier([ok])  # reported once; the client goes on
+    finally:
+        w.stop()
