@@ -226,4 +226,4 @@ class KernelSystem(System):
     def task_one(self, func):
         tc = self._task_client()
         MapTask = task_client_classes()[1]
-        return tc.get_task_result(tc.run(MapTask(func)), block=True)
+        return tc.run(MapTask(func), block=True)  # submit and wait, as apply_sync does
