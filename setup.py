@@ -12,8 +12,7 @@ setup(
     packages=find_packages(include=["kernel", "kernel.*"]),
     install_requires=[
         "twisted>=24.7",
-        "pyopenssl>=24.0",
-        "service-identity>=24.1",
+        "cryptography>=42",
         "cloudpickle>=3.0",
         "numpy>=1.26",
     ],
