@@ -43,6 +43,18 @@ def _choice(options):
     return parse
 
 
+TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _boolean(value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE | FALSE:
+        return text in TRUE
+    raise ValueError
+
+
 @dataclass(frozen=True)
 class Option:
     section: str
@@ -64,6 +76,7 @@ class Option:
 SECONDS = (_number(float, 0, True), "a positive number of seconds")
 SECONDS_OR_0 = (_number(float, 0, False), "0 (off) or a positive number of seconds")
 COUNT = (_number(int, 0, False), "a whole number, 0 or more")
+SWITCH = (_boolean, "true or false (1/0, yes/no, on/off)")
 
 OPTIONS = [
     Option("controller", "scheme", "leastload", _choice(SCHEMES), f"one of {', '.join(SCHEMES)}",
@@ -77,6 +90,9 @@ OPTIONS = [
     Option("engine", "controller_timeout", 120.0, *SECONDS, "exit after this long without a controller"),
     Option("engine", "heartbeat_timeout", 10.0, *SECONDS, "reconnect after this long without a word"),
     Option("engine", "reconnect_max_delay", 5.0, *SECONDS, "longest wait between reconnect attempts"),
+    Option("engine", "shared_memory", True, *SWITCH, "use /dev/shm with clients on this host (off: always the socket)"),
+    Option("client", "shared_memory", True, *SWITCH, "move big arrays to and from engines on this host "
+                                                        "through /dev/shm"),
 ]
 
 
@@ -130,7 +146,7 @@ def load(ipythondir, section, flags=None, environ=None):
         if option.env in environ:
             value, origin = _parse(option, environ[option.env], option.env), option.env
         if flags.get(option.name) is not None:
-            flag = "--" + option.name.replace("_", "-")
+            flag = ("--no-" if flags[option.name] is False else "--") + option.name.replace("_", "-")
             value, origin = _parse(option, flags[option.name], flag), flag
         values[option.name], origins[option.name] = value, origin
     return Settings(values, origins)

@@ -10,6 +10,7 @@ from kernel import furl as furls
 from kernel.apps import common
 from kernel.errors import BadFURLError
 from kernel.retry import backoff_policy
+from kernel.wire import shm
 
 
 def build_parser():
@@ -25,6 +26,8 @@ def build_parser():
                    help="reconnect after this long without a word from the controller (default 10)")
     p.add_argument("--reconnect-max-delay", type=common.positive_float, metavar="S",
                    help="longest wait between reconnect attempts (default 5)")
+    p.add_argument("--no-shared-memory", dest="shared_memory", action="store_const", const=False,
+                   help="never exchange arrays with clients on this host through /dev/shm")
     p.add_argument("--show-config", action="store_true",
                    help="print every setting, its value and where it came from, then exit")
     return p
@@ -76,7 +79,7 @@ def _main(argv, stdout, stderr):
     args = build_parser().parse_args(argv)
     base = paths.ipython_dir(args.ipythondir)
     flags = {name: getattr(args, name) for name in (
-        "furl_wait", "controller_timeout", "heartbeat_timeout", "reconnect_max_delay")}
+        "furl_wait", "controller_timeout", "heartbeat_timeout", "reconnect_max_delay", "shared_memory")}
     try:
         settings = config.load(base, "engine", flags)
     except config.ConfigError as e:
@@ -91,6 +94,10 @@ def _main(argv, stdout, stderr):
     except BadFURLError as e:
         print(f"ipengine: {e}", file=stderr)
         return 2
+    if settings.shared_memory:
+        shm.sweep()
+    else:
+        shm.disable()
     mpi, rank = setup_mpi(args.mpi)
     log_file = common.log_path("ipengine", base, args.logfile)
     common.start_logging(log_file)

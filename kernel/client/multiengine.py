@@ -16,14 +16,15 @@ import timeit
 
 import numpy
 
-from kernel import paths
+from kernel import config, paths
 from kernel.client import maps
 from kernel.client.connection import Connection
 from kernel.client.progress import progress_bar
 from kernel.client.remote import collect
 from kernel.client.results import NotAPendingResult, PendingResult, ResultList, done
+from kernel.client.samehost import SameHost
 from kernel.errors import BadFURLError, KernelError, SerializationError
-from kernel.wire import framing, serialize
+from kernel.wire import framing, serialize, shm, shmpool
 
 
 class StopLocalExecution(KernelError):
@@ -86,14 +87,25 @@ def _values(reply, method):
     return collect(entries, framing.split([e["n"] for e in entries], buffers), method)
 
 
+def _flat(groups):
+    return [piece for group in groups for piece in group]
+
+
 class MultiEngineClient:
     """The multiengine interface of a controller.
 
     ``furl_or_file`` is a ``pb://`` FURL, or a file holding one; empty means
     ``ipcontroller-mec.furl`` in the security directory.
+
+    Arrays of 1 MiB and more pushed to or pulled from engines on this host
+    go through shared memory (``/dev/shm``) instead of the socket;
+    ``shared_memory=False``, or ``shared_memory = false`` in the ``[client]``
+    table of ``$IPYTHONDIR/kernel.toml`` (``KERNEL_CLIENT_SHARED_MEMORY=0``),
+    turns that off.
     """
 
-    def __init__(self, furl_or_file="", connect_timeout=10.0):
+    def __init__(self, furl_or_file="", connect_timeout=10.0, shared_memory=True):
+        settings = config.load(paths.ipython_dir(), "client")
         if not furl_or_file:
             furl_or_file = default_furl_file(paths.MEC_FURL)
             if not os.path.exists(furl_or_file):
@@ -102,6 +114,9 @@ class MultiEngineClient:
                     "this IPython directory ($IPYTHONDIR or --ipythondir)? Otherwise pass the "
                     "FURL or the path of ipcontroller-mec.furl")
         self._connection = Connection(furl_or_file, "mec", connect_timeout)
+        self._same_host = SameHost(self._connection, shared_memory and settings.shared_memory)
+        if self._same_host.key is not None:
+            shm.sweep()
         self.targets = "all"
         self.block = True
 
@@ -132,8 +147,13 @@ class MultiEngineClient:
         return header
 
     def _fanout(self, method, args=None, buffers=(), targets=None, block=None,
-                per_target=None, after=None, empty=None):
-        """Call ``method`` on each target; ``after`` post-processes the value list."""
+                per_target=None, after=None, empty=None, segments=()):
+        """Call ``method`` on each target; ``after`` post-processes the value list.
+
+        ``segments`` are the shared-memory tickets the call hands out: each
+        engine removes its own once it has mapped it, and whatever is left (an
+        engine failed first) is removed when the reply is in.
+        """
         targets, block = self._resolve(targets, block)
         if isinstance(targets, list) and not targets:
             value = [] if empty is None else empty
@@ -141,10 +161,17 @@ class MultiEngineClient:
         header = self._call_header(method, targets, args, per_target)
 
         def finish(replies):
-            values = _values(replies[0], method)
+            try:
+                values = _values(replies[0], method)
+            finally:
+                shmpool.withdraw(segments)
             return after(values) if after else values
 
-        return self._submit([(header, buffers)], block, finish)
+        try:
+            return self._submit([(header, buffers)], block, finish)
+        except Exception:  # the call is lost: no engine will take its segments
+            shmpool.withdraw(segments)
+            raise
 
     def _simple(self, op, targets=None, block=None, convert=None):
         targets, block = self._resolve(targets, block)
@@ -192,11 +219,25 @@ class MultiEngineClient:
 
     def push(self, namespace, targets=None, block=None):
         """Update each engine's namespace with the dict ``namespace``; ``[None, ...]``."""
-        return self._fanout("push", buffers=dumps_named(namespace, "push"), targets=targets, block=block)
+        pieces = dumps_named(namespace, "push")
+        targets, _ = self._resolve(targets, block)
+        if self._may_share([pieces]):
+            ids, pids = self._same_host.engines(targets)
+            if ids and None not in pids:  # one segment, one hard link per engine
+                copies, segments = serialize.share(pieces, pids)
+                if segments:
+                    return self._fanout("push", buffers=_flat(copies), targets=ids, block=block,
+                                        per_target=[len(c) for c in copies], segments=segments)
+        return self._fanout("push", buffers=pieces, targets=targets, block=block)
+
+    def _may_share(self, groups):
+        """Whether asking which engines share this host could pay: shared memory is on and a buffer is big."""
+        return self._same_host.key is not None and any(serialize.has_big_buffers(g) for g in groups)
 
     def pull(self, keys, targets=None, block=None):
         """Fetch names from each engine: one value per engine, or a list of values for several keys."""
-        return self._fanout("pull", {"keys": _check_keys(keys, "pull")}, targets=targets, block=block)
+        args = self._same_host.pull_args({"keys": _check_keys(keys, "pull")})
+        return self._fanout("pull", args, targets=targets, block=block)
 
     def push_function(self, namespace, targets=None, block=None):
         """Push functions (the legacy name; closures and defaults travel too)."""
@@ -288,22 +329,30 @@ class MultiEngineClient:
         split, _ = maps.distribution(dist)
         seq = maps.as_sequence(seq)
         ids = self._target_list(targets)
-        counts, pieces = [], []
+        blocks = []
         for p in range(len(ids)):
             part = split(seq, p, len(ids))
             if flatten and len(part) == 1:
                 part = part[0]
-            blob = dumps_named({key: part}, "scatter")
-            counts.append(len(blob))
-            pieces.extend(blob)
-        return self._fanout("push", buffers=pieces, targets=ids, block=block, per_target=counts)
+            blocks.append(dumps_named({key: part}, "scatter"))
+        segments = []
+        if self._may_share(blocks):  # each block on its own: engines elsewhere get theirs inline
+            _, pids = self._same_host.engines(ids)
+            for p, pid in enumerate(pids):
+                if pid is not None:
+                    copies, made = serialize.share(blocks[p], [pid])
+                    blocks[p] = copies[0]
+                    segments.extend(made)
+        return self._fanout("push", buffers=_flat(blocks), targets=ids, block=block,
+                            per_target=[len(b) for b in blocks], segments=segments)
 
     def gather(self, key, dist="b", targets=None, block=None):
         """Pull ``key`` from each target and join the blocks (lists rejoined, arrays concatenated)."""
         if not isinstance(key, str):
             raise TypeError(f"gather: key must be a str, not {key!r}")
         _, join = maps.distribution(dist)
-        return self._fanout("pull", {"keys": key}, targets=self._target_list(targets), block=block, after=join)
+        args = self._same_host.pull_args({"keys": key})
+        return self._fanout("pull", args, targets=self._target_list(targets), block=block, after=join)
 
     def raw_map(self, func, seq, dist="b", targets=None, block=None):
         """Map ``func`` over ``seq``, a list of equal-length sequences, in blocks (not load balanced).

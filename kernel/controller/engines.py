@@ -8,12 +8,15 @@ its connection drops or when it has been silent for ``heartbeat_timeout``.
 """
 
 import itertools
+import re
 from collections import deque
 
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from kernel.errors import ProtocolError
+
+HOST_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 class Command:
@@ -187,6 +190,11 @@ class EngineRegistry:
                 handle.session.send({"op": "hb"})
 
 
+def _host_key(value):
+    """An engine's shared-memory host key (64 hex digits), kept only for clients to compare; else None."""
+    return value if isinstance(value, str) and HOST_KEY.fullmatch(value) else None
+
+
 class EngineInterface:
     """The capability behind ``ipcontroller-engine.furl``: register as an engine."""
 
@@ -227,7 +235,7 @@ class EngineSession:
         if self.handle is not None:
             raise ProtocolError("engine registered twice on one connection")
         info = {"pid": header.get("pid"), "host": str(header.get("host"))[:255],
-                "peer": self.protocol._peer()}
+                "host_key": _host_key(header.get("host_key")), "peer": self.protocol._peer()}
         self.registry.register(self, header.get("desired_id"), info)
 
     def registered(self, handle):

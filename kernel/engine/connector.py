@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from kernel.errors import CapabilityRefused, SecurityError
 from kernel.retry import backoff_policy
 from kernel.tls import client_context, pin_check
+from kernel.wire import shm
 from kernel.wire.protocol import ClientProtocol
 from kernel.wire.tlsstream import TLSStreamFactory
 
@@ -107,6 +108,7 @@ class EngineConnector:
             "desired_id": self.desired_id,
             "pid": os.getpid(),
             "host": socket.gethostname(),
+            "host_key": shm.host_key(),
         })
 
     def _message(self, header, buffers):

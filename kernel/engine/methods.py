@@ -5,7 +5,7 @@ import types
 from kernel.engine import tasks
 from kernel.engine.interpreter import rebind, shipped_by_value
 from kernel.engine.replies import failure, success
-from kernel.wire import serialize
+from kernel.wire import serialize, shm
 
 
 def _values(buffers):
@@ -47,6 +47,18 @@ def _unsendable(interp, keys):
 
 def _pull(interp, args, buffers):
     return interp.pull(args["keys"]), False
+
+
+def _same_host_client(args):
+    """The pid of a pulling client that shares this engine's host (and /dev/shm), else None."""
+    asked = args.get("shared_memory")
+    if asked is None:
+        return None
+    if not (isinstance(asked, dict) and isinstance(asked.get("host_key"), str) and shm.is_pid(asked.get("pid"))):
+        raise ValueError(f"pull: shared_memory must be {{'host_key': str, 'pid': int > 0}}, "
+                         f"not {str(asked)[:80]}")
+    mine = shm.host_key()
+    return asked["pid"] if mine is not None and asked["host_key"] == mine else None
 
 
 def _map(interp, args, buffers):
@@ -133,13 +145,15 @@ def dispatch(interp, header, buffers):
     handler = METHODS.get(method)
     if handler is None:
         return failure(header, AttributeError(f"engines have no method {method!r}"))
+    args = header.get("args") or {}
     try:
-        value, as_json = handler(interp, header.get("args") or {}, buffers)
+        consumer = _same_host_client(args) if method == "pull" else None
+        value, as_json = handler(interp, args, buffers)
     except BaseException as e:  # user code: anything may come out
         if isinstance(e, SystemExit):
             e = RuntimeError(f"user code called exit({e.code!r}); the engine keeps running")
         return failure(header, e)
-    reply, out = success(header, value, as_json)
+    reply, out = success(header, value, as_json, consumer)
     if reply["status"] == "error" and method == "pull":
         named = _unsendable(interp, header["args"]["keys"])
         if named is not None:

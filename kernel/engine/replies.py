@@ -49,15 +49,20 @@ def failure(header, exc, status="error", **extra):
     return reply, pickled_exception(exc)
 
 
-def success(header, value, as_json, **extra):
+def success(header, value, as_json, consumer=None, **extra):
+    """The reply carrying ``value``; its big buffers go through shared memory to pid ``consumer``."""
     reply = {"op": "reply", "cid": header["cid"], "status": "ok", **extra}
     if as_json:
         reply["value"] = value
         return reply, []
     try:
-        return reply, serialize.dumps(value)
+        pieces = serialize.dumps(value)
     except (pickle.PicklingError, TypeError, AttributeError) as e:
         return failure(header, TypeError(f"cannot send the result of {header.get('method')} back: {e}"))
+    if consumer is not None:
+        copies, _ = serialize.share(pieces, [consumer])
+        pieces = copies[0]
+    return reply, pieces
 
 
 def now():

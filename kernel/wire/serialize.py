@@ -5,13 +5,29 @@ exposing ``PickleBuffer``) are not copied into the pickle: their memory goes
 out as separate frame buffers and the receiver's arrays wrap the received,
 writable ``bytearray`` directly. Only clients and engines call ``loads``; the
 controller forwards the pieces as opaque bytes.
+
+Between a client and an engine on one host, ``share`` moves buffers of
+``SHM_MIN`` bytes and more into shared-memory segments (``kernel.wire.shm``,
+``kernel.wire.shmpool``):
+their frame buffers go out empty and the head becomes an envelope, ``ENVELOPE``,
+the manifest's length (``!I``), the manifest (JSON ``[[buffer index, ticket
+name, size], ...]``) and then the pickle. A protocol 5 pickle always begins
+with ``b"\\x80\\x05"``, so the two cannot be confused. ``loads`` maps the
+segments in place of those buffers, without copying them.
 """
 
+import json
 import pickle
+import struct
 
 import cloudpickle
 
+from kernel.wire import shm, shmpool
+
 OUT_OF_BAND_MIN = 4096  # smaller buffers are cheaper in-band
+SHM_MIN = 1 << 20  # smaller buffers are cheaper through the socket
+ENVELOPE = b"KSHM"
+MANIFEST_LENGTH = struct.Struct("!I")
 
 
 def dumps(obj):
@@ -29,7 +45,88 @@ def dumps(obj):
     return [head, *buffers]
 
 
-def loads(pieces):
-    """Inverse of ``dumps``; arrays share the received memory."""
+def has_big_buffers(pieces):
+    """Whether ``share`` would move any of these pieces into shared memory."""
+    return any(memoryview(b).nbytes >= SHM_MIN for b in pieces[1:])
+
+
+def share(pieces, consumers):
+    """``pieces`` once per consumer pid, each naming its own tickets to the big buffers' segments.
+
+    Returns ``(copies, tickets)``: the pieces to send to each consumer and
+    every ticket handed out. A buffer that finds no room in ``/dev/shm``
+    stays inline.
+    """
     head, *buffers = pieces
+    segments = {}  # buffer index -> (one ticket per consumer, size)
+    for index, buf in enumerate(buffers):
+        size = memoryview(buf).nbytes
+        if size >= SHM_MIN:
+            try:
+                segments[index] = (shmpool.create(buf, consumers), size)
+            except shm.SharedMemoryError:
+                pass  # /dev/shm is full: this buffer goes through the socket
+    if not segments:
+        return [pieces] * len(consumers), []
+    rest = [b"" if index in segments else buf for index, buf in enumerate(buffers)]
+    copies = []
+    for c in range(len(consumers)):
+        manifest = json.dumps([[index, names[c], size] for index, (names, size) in segments.items()])
+        encoded = manifest.encode("ascii")
+        copies.append([b"".join([ENVELOPE, MANIFEST_LENGTH.pack(len(encoded)), encoded, head]), *rest])
+    return copies, [name for names, _ in segments.values() for name in names]
+
+
+def _manifest(head, buffers):
+    """The checked manifest of an envelope, and the pickle after it.
+
+    It comes from a peer: every entry must be ``[index, name, size]`` with an
+    index of an empty buffer (each at most once), a segment name and a size.
+    """
+    view = memoryview(head).cast("B")
+    start = len(ENVELOPE) + MANIFEST_LENGTH.size
+    if view.nbytes < start:
+        raise shm.SharedMemoryError("shared-memory envelope cut short before its manifest")
+    (length,) = MANIFEST_LENGTH.unpack_from(view, len(ENVELOPE))
+    if start + length > view.nbytes:
+        raise shm.SharedMemoryError(f"shared-memory manifest of {length} bytes runs past the "
+                                    f"{view.nbytes}-byte envelope")
+    try:
+        manifest = json.loads(bytes(view[start:start + length]))
+    except ValueError as e:
+        raise shm.SharedMemoryError(f"shared-memory manifest is not JSON: {e}") from None
+    if not isinstance(manifest, list):
+        raise shm.SharedMemoryError(f"shared-memory manifest must be a list, not {str(manifest)[:80]}")
+    seen = set()
+    for entry in manifest:
+        if not (isinstance(entry, list) and len(entry) == 3):
+            raise shm.SharedMemoryError(f"shared-memory manifest entry {str(entry)[:80]} is not "
+                                        "[buffer index, segment name, size]")
+        index, name, size = entry
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(buffers):
+            raise shm.SharedMemoryError(f"shared-memory manifest names buffer {index!r}, but "
+                                        f"there are {len(buffers)}")
+        if index in seen or memoryview(buffers[index]).nbytes:
+            raise shm.SharedMemoryError(f"shared-memory manifest names buffer {index}, which is "
+                                        "not an empty placeholder (or is named twice)")
+        seen.add(index)
+        shm.check(name, size)
+    return manifest, view[start + length:]
+
+
+def loads(pieces):
+    """Inverse of ``dumps`` (and of ``share``); arrays share the received or mapped memory.
+
+    Each ticket is unlinked once mapped, and so are the rest of a manifest's
+    tickets when one of them cannot be mapped.
+    """
+    head, *buffers = pieces
+    if memoryview(head)[:len(ENVELOPE)] == ENVELOPE:
+        manifest, head = _manifest(head, buffers)
+        try:
+            for index, name, size in manifest:
+                buffers[index] = shm.attach(name, size)
+        except shm.SharedMemoryError:
+            shm.remove([name for _, name, _ in manifest])
+            raise
     return pickle.loads(head, buffers=buffers)

@@ -63,3 +63,29 @@ def test_a_bad_controller_setting_is_one_line_too(tmp_path):
     out, err = io.StringIO(), io.StringIO()
     assert ipcontroller.main(["--ipythondir", str(tmp_path)], out, err) == 2
     assert "controller.scheme = 'fastest' is not allowed" in err.getvalue()
+
+
+@pytest.mark.parametrize("where, value, expected", [
+    ("toml", "false", False), ("toml", "true", True), ("env", "0", False), ("env", "Yes", True),
+    ("env", "off", False),
+])
+def test_shared_memory_is_a_switch(tmp_path, where, value, expected):
+    environ = {}
+    if where == "toml":
+        (tmp_path / "kernel.toml").write_text(f"[client]\nshared_memory = {value}\n")
+    else:
+        environ["KERNEL_CLIENT_SHARED_MEMORY"] = value
+    assert config.load(tmp_path, "client", environ=environ).shared_memory is expected
+
+
+def test_a_bad_switch_names_what_is_allowed(tmp_path):
+    with pytest.raises(config.ConfigError, match="client.shared_memory = 'sometimes' is not allowed: "
+                                                 "expected true or false"):
+        config.load(tmp_path, "client", environ={"KERNEL_CLIENT_SHARED_MEMORY": "sometimes"})
+
+
+def test_ipengine_no_shared_memory_is_shown_as_the_flag_given(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    assert ipengine.main(["--ipythondir", str(tmp_path), "--no-shared-memory", "--show-config"], out, err) == 0
+    assert any(line.startswith("shared_memory") and "False" in line and "(--no-shared-memory)" in line
+               for line in out.getvalue().splitlines())
