@@ -7,6 +7,7 @@ failure on any engine raises CompositeError.
 """
 
 import ast
+import atexit
 import inspect
 import linecache
 import os
@@ -25,6 +26,35 @@ from kernel.client.results import NotAPendingResult, PendingResult, ResultList, 
 from kernel.client.samehost import SameHost
 from kernel.errors import BadFURLError, KernelError, SerializationError
 from kernel.wire import framing, serialize, shm, shmpool
+
+
+_UNDELIVERED = set()  # non-blocking calls whose shared-memory segments engines may still need
+
+
+def _undelivered(pending):
+    """Keep ``pending`` until answered; at exit, wait for it before the segments go.
+
+    The exit handler is registered with the first one: after ``shmpool``'s
+    (which removes the segments) and after the one ``weakref.finalize`` uses
+    (which would forget the PendingResult's requests), so it runs before both.
+    """
+    global _waiting_at_exit
+    if not _waiting_at_exit:
+        atexit.register(_let_engines_take_their_segments)
+        _waiting_at_exit = True
+    _UNDELIVERED.add(pending)
+
+
+_waiting_at_exit = False
+
+
+def _let_engines_take_their_segments():
+    """A script that ends right after ``push(..., block=False)`` still delivers it."""
+    for pending in list(_UNDELIVERED):
+        try:
+            pending.get_result(block=True)
+        except Exception:
+            pass  # the push failed or the controller is gone: nothing left to wait for
 
 
 class StopLocalExecution(KernelError):
@@ -160,7 +190,10 @@ class MultiEngineClient:
             return value if block else done(self, value)
         header = self._call_header(method, targets, args, per_target)
 
+        undelivered = []
+
         def finish(replies):
+            _UNDELIVERED.difference_update(undelivered)
             try:
                 values = _values(replies[0], method)
             finally:
@@ -168,10 +201,14 @@ class MultiEngineClient:
             return after(values) if after else values
 
         try:
-            return self._submit([(header, buffers)], block, finish)
+            result = self._submit([(header, buffers)], block, finish)
         except Exception:  # the call is lost: no engine will take its segments
             shmpool.withdraw(segments)
             raise
+        if segments and not block:
+            undelivered.append(result)
+            _undelivered(result)
+        return result
 
     def _simple(self, op, targets=None, block=None, convert=None):
         targets, block = self._resolve(targets, block)

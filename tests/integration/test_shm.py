@@ -195,3 +195,20 @@ def test_segments_of_a_killed_client_are_swept_by_the_next_one(cluster_factory):
     process.wait(10)
     cluster.client().close()
     assert segments(process.pid) == {}
+
+
+def test_a_push_not_waited_for_is_delivered_when_the_script_ends_at_once(cluster_factory):
+    cluster = cluster_factory()
+    cluster.start_controller()
+    cluster.start_engines(1)
+    script = textwrap.dedent(f"""
+        import sys, numpy
+        from kernel.client import MultiEngineClient
+        MultiEngineClient(sys.argv[1]).push({{"late": numpy.arange({2 * MB + 5})}}, targets=0, block=False)
+    """)
+    subprocess.run([sys.executable, "-c", script, cluster.mec_furl], check=True, timeout=60)
+    mec = cluster.client()
+    try:
+        assert numpy.array_equal(mec.pull("late", targets=0)[0], numpy.arange(2 * MB + 5))
+    finally:
+        mec.close()
