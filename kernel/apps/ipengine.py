@@ -33,6 +33,9 @@ def build_parser():
     return p
 
 
+FURL_POLL = 0.01  # seconds between looks for the FURL file: a stat() each, and a sooner start
+
+
 def wait_for_furl(path, timeout):
     """Engines may start before the controller: wait (bounded) for its FURL file."""
     deadline = time.monotonic() + timeout
@@ -40,14 +43,14 @@ def wait_for_furl(path, timeout):
         if time.monotonic() > deadline:
             raise common.UsageError(f"ipengine: no FURL file at {path} after {timeout:g} s "
                                     "(is the controller running with this --ipythondir?)")
-        time.sleep(0.05)
+        time.sleep(FURL_POLL)
     while True:
         try:
             return furls.load(path)
         except BadFURLError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.05)  # being written
+            time.sleep(FURL_POLL)  # being written
 
 
 def furl_source(furl, path):
