@@ -22,6 +22,7 @@ from kernel import errors
 LEASE_FIRST = 16  # ids in the first lease; each next lease doubles, up to LEASE_MOST
 LEASE_MOST = 1024
 UNANSWERED_MOST = 512  # submissions in flight; beyond this, run() waits for the oldest answer
+EXIT_WAIT = 30.0  # seconds a script's exit waits for each answer from a stuck controller
 
 
 class Pipeline:
@@ -45,13 +46,16 @@ class Pipeline:
             self._answer(next(iter(self._unanswered)))
         return taskid
 
-    def settle(self):
-        """Wait until the controller has stored every task sent; raise what it refused."""
+    def settle(self, timeout=None):
+        """Wait until the controller has stored every task sent; raise what it refused.
+
+        ``timeout`` bounds each wait for an answer (ControllerTimeout).
+        """
         while True:
             self.send_kept()
             if not self._unanswered:
                 return
-            self._answer(next(iter(self._unanswered)))
+            self._answer(next(iter(self._unanswered)), timeout)
 
     def _next_id(self):
         taskid = next(self._ids, None)
@@ -67,12 +71,14 @@ class Pipeline:
         rid = self.connection.request(task[1], task[2])
         self._unanswered[rid] = (task, self._generation())
 
-    def _answer(self, rid):
+    def _answer(self, rid, timeout=None):
         try:
-            self.connection.wait(rid)
+            self.connection.wait(rid, timeout)
         except errors.ConnectionLost:
             self._keep(list(self._unanswered))  # all of them went down with the connection
             raise
+        except errors.ControllerTimeout:
+            raise  # still in flight: the answer may come later
         except Exception as e:
             taskid = self._unanswered.pop(rid)[0][0]
             raise _refused(e, taskid) from e
@@ -99,7 +105,7 @@ def _settle_all():
     """A script that ends right after ``run()`` still gets its tasks stored."""
     for pipeline in list(_PIPELINES):
         try:
-            pipeline.settle()
+            pipeline.settle(timeout=EXIT_WAIT)
         except Exception:
             pass  # nothing left to tell it to
 

@@ -1,8 +1,11 @@
 """Never lose work: a controller killed with SIGKILL and restarted loses no task and no result."""
 
+import json
 import os
 import random
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -71,6 +74,20 @@ def test_tasks_run_sent_but_never_read_by_a_killed_controller_are_sent_again(clu
     until_answered(lambda: tc.barrier(sent))  # reconnects, sends the ten again under their ids
     assert [tc.get_task_result(t) for t in sent] == [i * i for i in range(2, 12)]
     assert tc.queue_status()["succeeded"] == 11  # each ran once
+
+
+def test_a_script_that_ends_right_after_run_still_has_its_tasks_stored(cluster_factory):
+    c = cluster_factory()
+    c.start_controller()
+    c.start_engines(1)
+    script = ("import sys\nfrom kernel.client import TaskClient, StringTask\n"
+              "tc = TaskClient(sys.argv[1])\n"
+              "print([tc.run(StringTask(f'x = {i} * 3', pull='x')) for i in range(50)])\n")
+    done = subprocess.run([sys.executable, "-c", script, c.tc_furl], capture_output=True, text=True,
+                          timeout=60, check=True)
+    ids = json.loads(done.stdout)
+    tc = client.TaskClient(c.tc_furl)
+    assert [tc.get_task_result(t, block=True).ns.x for t in ids] == [i * 3 for i in range(50)]
 
 
 def test_a_missing_store_stops_the_controller_with_its_path(cluster_factory):

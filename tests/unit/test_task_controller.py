@@ -281,3 +281,16 @@ def test_a_refused_submission_is_reported_by_the_next_call_naming_the_task(tmp_p
         w.tc.barrier([ok])  # reported once; the client goes on
     finally:
         w.stop()
+
+
+def test_at_exit_every_client_waits_for_the_answers_to_its_runs(tmp_path):
+    from kernel.client import pipeline
+
+    w = World(tmp_path / "dir", engines=1)
+    try:
+        ids = [w.tc.run(StringTask("a = 1")) for _ in range(3)]
+        assert len(w.tc._pipeline._unanswered) == 3
+        pipeline._settle_all()
+        assert w.tc._pipeline._unanswered == {} and all(w.controller.submitted(t) for t in ids)
+    finally:
+        w.stop()
