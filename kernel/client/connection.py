@@ -190,9 +190,9 @@ class Connection:
 
     def _read(self, timeout):
         header, buffers = self._next_frame(timeout)
-        rid = header.get("rid")
-        if rid in self._waiting:
-            self._ready[rid] = (header, buffers)
+        for rid in header.get("rids") or [header.get("rid")]:  # one frame may answer several requests
+            if rid in self._waiting:
+                self._ready[rid] = (header, buffers)
 
     def _next_frame(self, timeout):
         while True:

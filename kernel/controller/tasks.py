@@ -107,6 +107,7 @@ class TaskController:
         self.engines = {}  # id -> EngineHandle, of the engines the scheduler knows
         self.live = {}
         self.waiters = {}  # taskid -> [_Waiter]
+        self._stored_pending = {}  # session -> rids of runs to answer once the store is flushed
         self.next_id = self.store.next_id()  # sequential, never reused, also across restarts
         self._finished = deque()  # finished tasks the scheduler still remembers, oldest first
         self._tick = LoopingCall(self._on_tick)
@@ -144,6 +145,7 @@ class TaskController:
         for loop in (self._tick, self._prune):
             if loop.running:
                 loop.stop()
+        self._answer_stored()
         self.store.close()
 
     def prune(self):
@@ -192,6 +194,24 @@ class TaskController:
         elif self.submitted(taskid):
             return taskid
         return self._accept(taskid, chain_wire, payloads, self.now(), store=True)
+
+    def answer_once_stored(self, session, rid):
+        """Say "stored" for a run the client did not wait for, after one flush for the whole turn.
+
+        A client sending tasks one by one gets them all answered in one frame
+        per reactor turn, behind one transaction, not one of each per task.
+        """
+        if not self._stored_pending:
+            self.clock.callLater(0, self._answer_stored)
+        self._stored_pending.setdefault(session, []).append(rid)
+
+    def _answer_stored(self):
+        pending, self._stored_pending = self._stored_pending, {}
+        if not pending:
+            return  # answered already, by stop()
+        self.store.flush()
+        for session, rids in pending.items():
+            session.send({"op": "stored", "rids": rids})
 
     def lease(self, n):
         """Give out ``n`` fresh ids, so a client can name its tasks without waiting for answers."""
@@ -517,6 +537,9 @@ class TaskSession(Session):
                 taskid = _int_ids([taskid])[0]
             taskids.append(self.controller.submit(chain, groups[g:g + len(chain)], taskid))
             g += len(chain)
+        if "ids" in header:  # named by the client, which goes on meanwhile: answered with the turn's others
+            self.controller.answer_once_stored(self, rid)
+            return
         self.controller.store.flush()  # on disk before the ids are given out
         if header.get("wait"):
             self._wait(taskids, lambda: self._send_results(rid, taskids))

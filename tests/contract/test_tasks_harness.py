@@ -139,7 +139,8 @@ class FakeConnection:
         self.session = interface.open_session(_Protocol(self._deliver))
 
     def _deliver(self, header, buffers):
-        self.replies[header.get("rid")] = (header, buffers)
+        for rid in header.get("rids") or [header.get("rid")]:
+            self.replies[rid] = (header, buffers)
 
     def request(self, header, buffers=()):
         rid = next(self.rids)
