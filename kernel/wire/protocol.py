@@ -2,8 +2,9 @@
 
 ``ServerProtocol`` runs on the controller's listeners: it checks the greeting,
 then hands every message to the session the capability opens. ``ClientProtocol``
-is the engine's side. Both batch outgoing frames per reactor turn, so a burst
-of small messages costs one TLS record, not one each.
+is the engine's side. Small frames are written straight through (a TLS record
+each; the TCP transport sends one reactor turn's records together); big ones
+go out a chunk per turn, as the transport's producer.
 """
 
 import hashlib
@@ -68,8 +69,8 @@ class FramedProtocol(Protocol):
             return
         parts = framing.encode(header, buffers)
         if len(parts) == 1 and not self._outgoing and not self._paused:
-            # a small frame: Twisted's TLS transport already gathers the writes
-            # of one reactor turn into one record, so write it straight through
+            # a small frame: straight through, with no reactor turn of its own; the
+            # TCP transport sends what one turn wrote in one go
             self.transport.write(parts[0])
             return
         self._outgoing.extend(parts)
