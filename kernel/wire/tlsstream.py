@@ -132,8 +132,8 @@ class TLSStream(Protocol):
     # -- the wrapped protocol's transport ---------------------------------------
 
     def write(self, data):
-        if self._lost or self._failure is not None:
-            return
+        if self._lost or self._failure is not None or (self._closing and self._ready):
+            return  # after loseConnection nothing more goes out (the close_notify is sent)
         if not self._ready:
             self._pending.append(bytes(data))
             return
