@@ -26,7 +26,7 @@ class Engine:
         self.reactor = reactor
         self.interpreter = Interpreter(mpi=mpi)
         self.connector = EngineConnector(reactor, furl_source, self, desired_id=desired_id, **connector_options)
-        self.inbox = queue.Queue()
+        self.inbox = queue.SimpleQueue()
         self.busy = False
         self.cancelled = set()
         self.last_started = 0  # cids grow: a cancel for an older one comes too late
