@@ -35,25 +35,22 @@ from kernel.apps.{name} import main
 prefix = os.environ["BENCH_CPROFILE"]
 profiles = {{}}
 
-def _network(action):
-    if threading.current_thread() is threading.main_thread():
-        return
+def _toggle(thread, action):  # start profiling the calling thread, or stop and write its file
     if action == "start":
-        profiles["network"] = cProfile.Profile(time.thread_time)
-        profiles["network"].enable()
-    elif "network" in profiles:
-        profiles["network"].disable()
-        profiles["network"].dump_stats(prefix + ".network")
+        profiles[thread] = cProfile.Profile(time.thread_time)
+        profiles[thread].enable()
+    elif thread in profiles:
+        profiles[thread].disable()
+        profiles[thread].dump_stats(prefix + "." + thread)
+
+def _network(action):
+    if threading.current_thread() is not threading.main_thread():
+        _toggle("network", action)
 
 def _signalled(signum, frame):
     from twisted.internet import reactor
     action = "start" if signum == signal.SIGUSR1 else "stop"
-    if action == "start":
-        profiles["main"] = cProfile.Profile(time.thread_time)
-        profiles["main"].enable()
-    elif "main" in profiles:
-        profiles["main"].disable()
-        profiles["main"].dump_stats(prefix + ".main")
+    _toggle("main", action)
     reactor.callFromThread(_network, action)
 
 signal.signal(signal.SIGUSR1, _signalled)
