@@ -6,6 +6,8 @@ module. ``mec`` is a fresh client on 4 registered engines whose namespaces,
 counters and properties were just reset.
 """
 
+import sys
+
 import pytest
 
 from tests.contract.harness import (  # noqa: F401 (_functions_travel_by_value is a fixture)
@@ -57,3 +59,21 @@ def fresh_backend(backend, tmp_path):
     yield make
     for cluster in made:
         cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def shell(tmp_path_factory):
+    """IPython's real InteractiveShell: no history file, no colours; ``__main__`` put back after."""
+    pytest.importorskip("IPython")
+    from IPython.core.interactiveshell import InteractiveShell
+    from traitlets.config import Config
+
+    saved_main = sys.modules.get("__main__")
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"
+    config.InteractiveShell.colors = "nocolor"
+    ip = InteractiveShell.instance(config=config, ipython_dir=str(tmp_path_factory.mktemp("ipython")))
+    yield ip
+    InteractiveShell.clear_instance()
+    if saved_main is not None:
+        sys.modules["__main__"] = saved_main

@@ -1,28 +1,11 @@
 """The multiengine contract: %px, %autopx and %result in IPython's real InteractiveShell."""
 
-import sys
 
 import pytest
 
 pytest.importorskip("IPython")
 
 from kernel import client, magic  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def shell(tmp_path_factory):
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    saved_main = sys.modules.get("__main__")
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    config.InteractiveShell.colors = "nocolor"
-    ip = InteractiveShell.instance(config=config, ipython_dir=str(tmp_path_factory.mktemp("ipython")))
-    yield ip
-    InteractiveShell.clear_instance()
-    if saved_main is not None:
-        sys.modules["__main__"] = saved_main
 
 
 @pytest.fixture

@@ -6,27 +6,9 @@ reset engines (so the ``In [n]`` numbers are those of a new session). The
 and sleeps are shorter.
 """
 
-import sys
-
 import pytest
 
 from kernel import client, magic
-
-
-@pytest.fixture(scope="module")
-def shell(tmp_path_factory):
-    pytest.importorskip("IPython")
-    from IPython.core.interactiveshell import InteractiveShell
-    from traitlets.config import Config
-
-    saved_main = sys.modules.get("__main__")
-    config = Config()
-    config.HistoryManager.hist_file = ":memory:"
-    ip = InteractiveShell.instance(config=config, ipython_dir=str(tmp_path_factory.mktemp("ipython")))
-    yield ip
-    InteractiveShell.clear_instance()
-    if saved_main is not None:
-        sys.modules["__main__"] = saved_main
 
 
 @pytest.fixture
