@@ -32,14 +32,20 @@ def until_answered(call, timeout=60):
     return box[0]
 
 
+def started(cluster_factory, engines):
+    """A controller with ``engines`` engines registered."""
+    c = cluster_factory()
+    c.start_controller()
+    c.start_engines(engines)
+    return c
+
+
 def square(x):
     return x * x
 
 
 def test_restart_keeps_finished_results_and_reruns_unfinished_tasks(cluster_factory):
-    c = cluster_factory()
-    c.start_controller()
-    c.start_engines(1)
+    c = started(cluster_factory, engines=1)
     tc = client.TaskClient(c.tc_furl)
     done = tc.run(StringTask("a = 6 * 7", pull="a"), block=False)
     tc.barrier(done)
@@ -61,9 +67,7 @@ def test_restart_keeps_finished_results_and_reruns_unfinished_tasks(cluster_fact
 
 
 def test_tasks_run_sent_but_never_read_by_a_killed_controller_are_sent_again(cluster_factory):
-    c = cluster_factory()
-    c.start_controller()
-    c.start_engines(1)
+    c = started(cluster_factory, engines=1)
     tc = client.TaskClient(c.tc_furl)
     first = tc.run(MapTask(square, (1,)))  # leases a block of ids
     tc.barrier(first)
@@ -77,9 +81,7 @@ def test_tasks_run_sent_but_never_read_by_a_killed_controller_are_sent_again(clu
 
 
 def test_a_script_that_ends_right_after_run_still_has_its_tasks_stored(cluster_factory):
-    c = cluster_factory()
-    c.start_controller()
-    c.start_engines(1)
+    c = started(cluster_factory, engines=1)
     script = ("import sys\nfrom kernel.client import TaskClient, StringTask\n"
               "tc = TaskClient(sys.argv[1])\n"
               "print([tc.run(StringTask(f'x = {i} * 3', pull='x')) for i in range(50)])\n")
@@ -126,18 +128,14 @@ def _run_through_restarts(c, n, restarts, seed):
 
 
 def test_a_controller_killed_mid_run_loses_nothing(cluster_factory):
-    c = cluster_factory()
-    c.start_controller()
-    c.start_engines(2)
+    c = started(cluster_factory, engines=2)
     tc = _run_through_restarts(c, 1000, restarts=1, seed=1)
     assert tc.map(square, range(10)) == [i * i for i in range(10)]
 
 
 @pytest.mark.slow
 def test_soak_5000_tasks_through_two_controller_kills(cluster_factory):
-    c = cluster_factory()
-    c.start_controller()
-    c.start_engines(2)
+    c = started(cluster_factory, engines=2)
     _run_through_restarts(c, 5000 * SOAK, restarts=2 * SOAK, seed=2)
 
 
@@ -162,15 +160,11 @@ def _kill_engines_while_mapping(c, n, kills, seed):
 
 
 def test_engines_sigkilled_while_mapping_lose_nothing(cluster_factory):
-    c = cluster_factory()
-    c.start_controller()
-    c.start_engines(2)
+    c = started(cluster_factory, engines=2)
     _kill_engines_while_mapping(c, 1000, kills=2, seed=3)
 
 
 @pytest.mark.slow
 def test_soak_10000_tasks_while_engines_are_killed(cluster_factory):
-    c = cluster_factory()
-    c.start_controller()
-    c.start_engines(2)
+    c = started(cluster_factory, engines=2)
     _kill_engines_while_mapping(c, 10000 * SOAK, kills=8 * SOAK, seed=4)
