@@ -261,7 +261,7 @@ class MultiEngineClient:
         if self._may_share([pieces]):
             ids, pids = self._same_host.engines(targets)
             if ids and None not in pids:  # one segment, one hard link per engine
-                copies, segments = serialize.share(pieces, pids)
+                copies, segments = serialize.share(pieces, pids, spare=True)
                 if segments:
                     return self._fanout("push", buffers=_flat(copies), targets=ids, block=block,
                                         per_target=[len(c) for c in copies], segments=segments)
@@ -377,7 +377,7 @@ class MultiEngineClient:
             _, pids = self._same_host.engines(ids)
             for p, pid in enumerate(pids):
                 if pid is not None:
-                    copies, made = serialize.share(blocks[p], [pid])
+                    copies, made = serialize.share(blocks[p], [pid], spare=True)
                     blocks[p] = copies[0]
                     segments.extend(made)
         return self._fanout("push", buffers=_flat(blocks), targets=ids, block=block,

@@ -50,12 +50,12 @@ def has_big_buffers(pieces):
     return any(memoryview(b).nbytes >= SHM_MIN for b in pieces[1:])
 
 
-def share(pieces, consumers):
+def share(pieces, consumers, spare=False):
     """``pieces`` once per consumer pid, each naming its own tickets to the big buffers' segments.
 
     Returns ``(copies, tickets)``: the pieces to send to each consumer and
     every ticket handed out. A buffer that finds no room in ``/dev/shm``
-    stays inline.
+    stays inline. ``spare`` is passed on to ``shmpool.create``.
     """
     head, *buffers = pieces
     segments = {}  # buffer index -> (one ticket per consumer, size)
@@ -63,7 +63,7 @@ def share(pieces, consumers):
         size = memoryview(buf).nbytes
         if size >= SHM_MIN:
             try:
-                segments[index] = (shmpool.create(buf, consumers), size)
+                segments[index] = (shmpool.create(buf, consumers, spare), size)
             except shm.SharedMemoryError:
                 pass  # /dev/shm is full: this buffer goes through the socket
     if not segments:

@@ -10,6 +10,8 @@ import json
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy
 import pytest
@@ -151,6 +153,56 @@ def test_past_the_mapping_budget_segments_are_copied_and_free_at_once(monkeypatc
     numpy.testing.assert_array_equal(second, a + 1)
     first[0] = -1.0
     assert second[0] == 1.0 and first.flags.writeable
+
+
+def spares_ready(deadline=30.0):
+    """Wait until no spare is still being allocated (a condition, with a deadline)."""
+    end = time.monotonic() + deadline
+    while not all(s.ready for s in shmpool._segments):
+        assert time.monotonic() < end, "a spare segment was never ready"
+        time.sleep(0.005)
+
+
+def test_a_push_gets_a_spare_so_the_next_one_of_its_size_needs_no_new_segment(monkeypatch):
+    monkeypatch.setattr(shmpool, "SPARE_MIN", 2 * MiB)
+    a, b = (numpy.full(2 * MiB // 8 + 5, float(v)) for v in (1, 2))  # a size no other test uses
+    before = ours()
+    held = serialize.loads(serialize.share(serialize.dumps(a), [os.getpid()], spare=True)[0][0])
+    spares_ready()
+    files = ours()
+    assert len(files - before) == 2  # the segment `held` maps, and its spare
+    again = serialize.loads(serialize.share(serialize.dumps(b), [os.getpid()], spare=True)[0][0])
+    assert ours() == files  # copied into the spare: no new segment, and no further spare
+    assert float(held[-1]) == 1.0 and float(again[-1]) == 2.0
+
+
+def test_no_spare_unless_asked_or_when_two_would_pass_the_idle_limit(monkeypatch):
+    monkeypatch.setattr(shmpool, "SPARE_MIN", 2 * MiB)
+    array = numpy.zeros(2 * MiB // 8 + 7)
+    before = ours()
+    held = [serialize.loads(shared(array)[0][0])]  # share() without spare=True: an engine's reply
+    assert len(ours() - before) == 1
+    monkeypatch.setattr(shmpool, "IDLE_MAX", 3 * MiB)
+    held.append(serialize.loads(serialize.share(serialize.dumps(array + 1), [os.getpid()], spare=True)[0][0]))
+    spares_ready()
+    assert len(ours() - before) == 2 and float(held[1][0]) == 1.0
+
+
+def test_a_spare_that_finds_no_room_is_dropped(monkeypatch):
+    monkeypatch.setattr(shmpool, "SPARE_MIN", 2 * MiB)
+    real_pwrite = os.pwrite
+
+    def full_for_spares(fd, data, offset):
+        if threading.current_thread().name == "kernel-shm-spare":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwrite(fd, data, offset)
+
+    monkeypatch.setattr(os, "pwrite", full_for_spares)
+    before = ours()
+    held = serialize.loads(serialize.share(serialize.dumps(numpy.ones(2 * MiB // 8 + 9)), [os.getpid()],
+                                           spare=True)[0][0])
+    spares_ready()
+    assert len(ours() - before) == 1 and held.sum() == held.size
 
 
 def test_a_segment_bigger_than_the_idle_limit_is_never_kept(monkeypatch):
