@@ -28,11 +28,20 @@ def _tls(port):
     return ctx.wrap_socket(_raw(port))
 
 
-def closed_by_peer(sock):
+def closed_by_peer(sock, limit=1 << 20):
+    """Whether the controller closes the connection, after whatever it sends first (its welcome, say)."""
+    received = 0
     try:
-        return sock.recv(100) == b""
+        while received < limit:
+            data = sock.recv(65536)
+            if not data:
+                return True
+            received += len(data)
+    except socket.timeout:
+        return False
     except (ConnectionResetError, ssl.SSLError, OSError):
         return True
+    return False
 
 
 def _send_and_check(sock, data):
