@@ -49,6 +49,20 @@ def test_arrays_arrive_writable_with_dtype_and_shape():
     assert (value == array).all()
 
 
+def test_whole_frames_in_one_chunk_and_a_big_or_cut_one_after_them():
+    big = bytes(range(256)) * (framing.LAZY_MIN // 256)  # received in place, not taken apart whole
+    frames = [frame_bytes({"op": "s", "i": i}, [b"p" * i, b""]) for i in range(3)]
+    frames += [frame_bytes({"op": "big"}, [b"x", big]), frame_bytes({"op": "last"}, [b"tail"])]
+    data = b"".join(frames)
+    cut = len(data) - 3
+    decoder = framing.FrameDecoder()
+    messages = decoder.feed(data[:cut]) + decoder.feed(data[cut:])
+    assert [h["op"] for h, _ in messages] == ["s", "s", "s", "big", "last"]
+    assert [bytes(b) for b in messages[2][1]] == [b"pp", b""]
+    assert bytes(messages[3][1][1]) == big and bytes(messages[4][1][0]) == b"tail"
+    assert all(isinstance(b, bytearray) for _, buffers in messages[:3] for b in buffers)  # writable
+
+
 @pytest.mark.parametrize("data, why", [
     (struct.pack("!IH", 0, 0), "bad header length"),
     (struct.pack("!IH", 5, 0) + b"nope!", "not JSON"),
