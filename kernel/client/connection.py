@@ -21,7 +21,7 @@ from kernel.wire import framing
 from kernel.wire.greeting import greeting
 
 CONNECT_TIMEOUT = 10.0
-RECV_SIZE = 1 << 20
+RECV_SIZE = 1 << 16  # a TLS read returns at most one record (16 KiB) anyway
 
 
 def _keepalive(sock):
@@ -60,6 +60,7 @@ class Connection:
         self._waiting = set()
         self._rids = itertools.count(1)
         self._lock = threading.RLock()
+        self._inbox = memoryview(bytearray(RECV_SIZE))  # reused: the decoder copies what it keeps
         self.generation = 0  # how many times this connection was (re)opened
         self.connect()
 
@@ -129,7 +130,7 @@ class Connection:
             return False
         self._sock.setblocking(False)
         try:
-            data = self._sock.recv(RECV_SIZE)
+            data = self._inbox[:self._sock.recv_into(self._inbox)]
         except (ssl.SSLWantReadError, BlockingIOError):
             return False
         except OSError:
@@ -205,16 +206,16 @@ class Connection:
                     raise errors.ControllerTimeout(f"no answer from the controller within {timeout:g} s")
             target = self._decoder.get_buffer()  # a big buffer is decrypted straight into place
             try:
-                data = self._sock.recv(RECV_SIZE) if target is None else self._sock.recv_into(target)
+                got = self._sock.recv_into(self._inbox if target is None else target)
             except OSError as e:
                 self._lost(e)
-            if not data:
+            if not got:
                 self._lost("the controller closed the connection")
             try:
                 if target is None:
-                    self._decoded.extend(self._decoder.feed(data))
+                    self._decoded.extend(self._decoder.feed(self._inbox[:got]))
                 else:
-                    self._decoded.extend(self._decoder.buffer_updated(data))
+                    self._decoded.extend(self._decoder.buffer_updated(got))
             except errors.ProtocolError as e:
                 self._lost(f"garbled data from the controller: {e}")
 
