@@ -1,9 +1,10 @@
-"""python -m bench.profile [--workload latency|bandwidth] [--seconds 15] [--rate 250] [--all] [--strace] [--cprofile]
+"""python -m bench.profile [--workload latency|bandwidth|task] [--seconds 15] [--rate 250] [--all] [--strace] [--cprofile]
 
 Profile our cluster under one workload: start ipcontroller and two ipengines
 and run, in a loop, ``execute('pass', targets=0)`` (``--all``: on all
-engines), or with ``--workload bandwidth`` a push and a pull of a ``--size``
-MB array to engine 0, in three phases:
+engines), with ``--workload bandwidth`` a push and a pull of a ``--size``
+MB array to engine 0, or with ``--workload task`` one load-balanced task
+(``run(MapTask(f), block=True)``, either engine), in three phases:
 
 1. no profiler: latency, and CPU time per call of the controller, engine 0
    and this client (from /proc, all threads);
@@ -202,11 +203,15 @@ def wait_file(path, timeout):
     return path
 
 
+def _noop():
+    return None
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("\n\n")[1])
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
-    p.add_argument("--workload", choices=("latency", "bandwidth"), default="latency")
+    p.add_argument("--workload", choices=("latency", "bandwidth", "task"), default="latency")
     p.add_argument("--size", type=float, default=16, help="MB per push and pull (bandwidth workload)")
     p.add_argument("--all", action="store_true", help="execute on all engines instead of engine 0")
     p.add_argument("--strace", action="store_true", help="also count system calls per call (needs strace)")
@@ -233,12 +238,19 @@ def main(argv=None):
                 system.pull()
 
             what = f"push and pull of {args.size:g} MB, engine 0"
+        elif args.workload == "task":
+            def call():
+                system.task_one(_noop)
+
+            what = "one load-balanced task, run(MapTask(f), block=True)"
         else:
             call = system.tiny_all if args.all else system.tiny_one
             what = f"execute('pass') on {'all engines' if args.all else 'engine 0'}"
         for _ in range(3 if args.workload == "bandwidth" else 200):
             call()
         targets = {"controller": pids["controller"], "engine0": pids["engines"][0], "client": os.getpid()}
+        if args.workload == "task":  # either engine runs it
+            targets["engine1"] = pids["engines"][1]
         before = {name: procs.cpu_seconds(pid) for name, pid in targets.items()}
         plain = loop(call, args.seconds)
         after = {name: procs.cpu_seconds(pid) for name, pid in targets.items()}
@@ -269,10 +281,10 @@ def main(argv=None):
             report.append(f"\n{name} (pid {targets[name]}):")
             report.append(summarise(path, int(args.seconds), args.rate) if path.exists() else "  no samples")
         if args.cprofile:
-            report.append("\n" + cprofiled(system, call, {k: targets[k] for k in ("controller", "engine0")},
+            report.append("\n" + cprofiled(system, call, {k: v for k, v in targets.items() if k != "client"},
                                              args.seconds, RESULTS / f"profile-{stamp}-cprofile-client"))
         if args.strace:
-            report.append("\n" + syscalls(call, {k: targets[k] for k in ("controller", "engine0")},
+            report.append("\n" + syscalls(call, {k: v for k, v in targets.items() if k != "client"},
                                             args.seconds, RESULTS / f"profile-{stamp}"))
         text = "\n".join(report)
         (RESULTS / f"profile-{stamp}-summary.txt").write_text(text + "\n")
