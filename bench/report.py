@@ -68,6 +68,7 @@ def ratios(run, metrics):
 
 
 MEMORY_GROWTH_GOAL = 1.10  # the controller's RSS after N tasks ÷ after N/10
+LB_ECHO_GOAL = 15  # a load-balanced task's round trip ÷ the raw TCP echo
 
 
 def goals(run):
@@ -76,11 +77,12 @@ def goals(run):
     out = memory_growth(run)
     echo = (floor.get("tcp_echo_us") or {}).get("median")
     tls_echo = (floor.get("tls_echo_us") or {}).get("median")
-    rtt = value_of(run, "kernel", "latency.one.median")
-    if rtt is not None and echo:
-        out["rtt_over_tcp_echo"] = rtt / echo
-    if rtt is not None and tls_echo:
-        out["rtt_over_tls_echo"] = rtt / tls_echo
+    for name, key in (("rtt", "latency.one.median"), ("lb", "tasks.latency.median")):
+        ours = value_of(run, "kernel", key)
+        if ours is not None and echo:
+            out[f"{name}_over_tcp_echo"] = ours / echo
+        if ours is not None and tls_echo:
+            out[f"{name}_over_tls_echo"] = ours / tls_echo
     tls = (floor.get("tls_bandwidth") or {}).get("mb_per_s")
     sizes = run["options"]["sizes"]
     if tls and sizes:
@@ -136,9 +138,11 @@ def table(run, metrics):
 def goal_lines(g):
     """The "goals" lines for what this run measured (none without kernel)."""
     lines = []
-    if "rtt_over_tcp_echo" in g:
-        lines.append(f"  kernel round trip (execute('pass') on one engine, median) ÷ raw TCP echo: "
-                     f"{g['rtt_over_tcp_echo']:.1f}x  (÷ raw TLS echo: {g.get('rtt_over_tls_echo', 0):.1f}x)")
+    for name, what in (("lb", "load-balanced task"), ("rtt", "execute('pass') on one engine")):
+        if f"{name}_over_tcp_echo" in g:
+            lines.append(f"  kernel round trip ({what}, median) ÷ raw TCP echo: {g[f'{name}_over_tcp_echo']:.1f}x"
+                         f"  (÷ raw TLS echo: {g.get(f'{name}_over_tls_echo', 0):.1f}x)"
+                         + (f"  (goal ≤ {LB_ECHO_GOAL:g}x)" if name == "lb" else ""))
     for way in ("push", "pull"):
         if f"{way}_over_tls" in g:
             lines.append(f"  kernel {way} {g['bandwidth_size_mb']} MB ÷ raw TLS bandwidth: {g[f'{way}_over_tls']:.2f}")
