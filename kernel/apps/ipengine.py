@@ -92,6 +92,12 @@ def _main(argv, stdout, stderr):
         print("\n".join(settings.show()), file=stdout)
         return 0
     furl_file = args.furl_file or str(paths.security_dir(base) / paths.ENGINE_FURL)
+    # imported before the wait, not after: started beside the controller, as
+    # ipcluster does, the engine has them ready when the FURL file appears
+    from twisted.internet import reactor
+
+    from kernel.engine.runner import Engine
+
     try:
         furl = furls.load(furl_file) if furl_file.startswith("pb://") else wait_for_furl(furl_file, settings.furl_wait)
     except BadFURLError as e:
@@ -106,10 +112,6 @@ def _main(argv, stdout, stderr):
     common.start_logging(log_file)
     print(f"ipengine: connecting to {furl.hints[0][0]}:{furl.hints[0][1]}; log in {log_file}", file=stdout)
     stdout.flush()
-    from twisted.internet import reactor
-
-    from kernel.engine.runner import Engine
-
     source = furl_source(furl, None if furl_file.startswith("pb://") else furl_file)
     engine = Engine(reactor, source, mpi=mpi, desired_id=rank,
                     give_up_after=settings.controller_timeout, heartbeat_timeout=settings.heartbeat_timeout,
