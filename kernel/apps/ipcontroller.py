@@ -4,7 +4,6 @@ import sys
 
 from kernel import config, paths
 from kernel.apps import common
-from kernel.controller.heap import keep_buffers_on_the_heap
 from kernel.controller.service import ControllerConfig, ControllerService
 from kernel.controller.tasks import TaskInterface
 from kernel.controller.taskstore import StoreError
@@ -91,7 +90,6 @@ def _main(argv, stdout, stderr):
 
     log_file = common.log_path("ipcontroller", ipythondir, args.logfile)
     common.start_logging(log_file)
-    keep_buffers_on_the_heap()
     try:
         service = ControllerService(reactor, controller_config, TaskInterface.for_controller)
     except StoreError as e:

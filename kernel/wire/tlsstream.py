@@ -15,12 +15,23 @@ that never ends; what it writes before the handshake is done waits.
 """
 
 import ssl
+import threading
 
+from twisted.internet import main, tcp
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 
 READ_SIZE = 1 << 16  # a record holds at most 16 KiB; this leaves slack
-TCP_READ_SIZE = 1 << 18  # bytes per recv() on the socket (Twisted's default is 64 KiB)
+TCP_READ_SIZE = 1 << 20  # bytes per read from a socket, into one buffer per reactor thread
+
+_inboxes = threading.local()  # one receive buffer per reactor thread, shared by its connections
+
+
+def _inbox():
+    view = getattr(_inboxes, "view", None)
+    if view is None:
+        view = _inboxes.view = memoryview(bytearray(TCP_READ_SIZE))
+    return view
 
 
 def _send_now(transport, data):
@@ -64,12 +75,34 @@ class TLSStream(Protocol):
     # -- from the TCP transport ------------------------------------------------
 
     def connectionMade(self):
-        self.transport.bufferSize = TCP_READ_SIZE
+        if isinstance(self.transport, tcp.Connection):
+            self._socket = self.transport.getHandle()
+            self.transport.doRead = self._read_socket
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = self._context.wrap_bio(self._incoming, self._outgoing, server_side=self._server_side)
         self.wrapped.makeConnection(self)
         self._handshake()
+
+    def _read_socket(self):
+        """The TCP transport's ``doRead``, receiving into this thread's one buffer.
+
+        Twisted's own reads into a fresh ``bytes`` of the read size: past
+        glibc's map threshold that is a memory map made and unmade per read,
+        and below it more reads per megabyte. What arrives is copied into the
+        TLS object at once, so one buffer serves every connection.
+        """
+        inbox = _inbox()
+        try:
+            got = self._socket.recv_into(inbox)
+        except BlockingIOError:
+            return None
+        except OSError:
+            return main.CONNECTION_LOST
+        if not got:
+            return main.CONNECTION_DONE
+        self.dataReceived(inbox[:got])
+        return None
 
     def dataReceived(self, data):
         if self._lost or (self._closing and self._ready):
