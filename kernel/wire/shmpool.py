@@ -126,18 +126,22 @@ def _allocate_spare(segment):
     touch is what costs on a VM.
     """
     mapping = None
-    try:
-        fd = os.open(shm.path(segment.name), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
-                     0o600)
+    with _lock:  # made only while still kept: the exit's clean-up either sees the file or stops this
+        try:
+            fd = os.open(shm.path(segment.name), os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                         0o600) if segment.kept else None
+        except OSError:
+            fd = None
+    if fd is not None:
         try:
             zeros = memoryview(bytes(min(segment.size, ZEROS_CHUNK)))
             for at in range(0, segment.size, len(zeros)):
                 os.pwrite(fd, zeros[:segment.size - at], at)
             mapping = mmap.mmap(fd, segment.size, flags=mmap.MAP_SHARED | mmap.MAP_POPULATE)
+        except OSError:
+            pass
         finally:
             os.close(fd)
-    except OSError:
-        pass
     with _lock:
         if mapping is not None and segment.kept:
             segment.mapping, segment.ready = mapping, True

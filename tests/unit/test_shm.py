@@ -205,6 +205,16 @@ def test_a_spare_that_finds_no_room_is_dropped(monkeypatch):
     assert len(ours() - before) == 1 and held.sum() == held.size
 
 
+def test_a_spare_retired_before_its_thread_runs_never_makes_its_file(monkeypatch):
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *args: opened.append(path) or real_open(path, *args))
+    spare = shmpool._Segment(shmpool._new_name(), 2 * MiB, ready=False)
+    spare.retire()  # as the exit's clean-up does: a file made after it would outlive the process
+    shmpool._allocate_spare(spare)
+    assert shm.path(spare.name) not in opened and not spare.ready
+
+
 def test_a_segment_bigger_than_the_idle_limit_is_never_kept(monkeypatch):
     monkeypatch.setattr(shmpool, "IDLE_MAX", MiB)
     array = numpy.zeros(MiB // 8 + 13)
