@@ -112,23 +112,23 @@ class TaskClient:
     # -- submitting -------------------------------------------------------------------
 
     @staticmethod
-    def _encode(task):
-        if not isinstance(task, BaseTask):
-            raise TypeError(f"run takes a StringTask or MapTask, not {type(task).__name__}")
-        chain = task.chain()
-        payloads = [serialize.dumps(t) for t in chain]
-        return [t.spec() for t in chain], payloads
+    def _run_request(tasks):
+        """The ``run`` header and buffers for ``tasks``, each with its recovery chain."""
+        wire, counts, buffers = [], [], []
+        for task in tasks:
+            if not isinstance(task, BaseTask):
+                raise TypeError(f"run takes a StringTask or MapTask, not {type(task).__name__}")
+            chain = task.chain()
+            wire.append([t.spec() for t in chain])
+            for t in chain:
+                payload = serialize.dumps(t)
+                counts.append(len(payload))
+                buffers.extend(payload)
+        return {"op": "run", "tasks": wire, "counts": counts}, buffers
 
     def _submit(self, tasks, wait=False):
         """Send tasks; their ids, or with ``wait`` their ``(meta, buffers)`` once finished."""
-        wire, counts, buffers = [], [], []
-        for task in tasks:
-            specs, payloads = self._encode(task)
-            wire.append(specs)
-            for payload in payloads:
-                counts.append(len(payload))
-                buffers.extend(payload)
-        header = {"op": "run", "tasks": wire, "counts": counts}
+        header, buffers = self._run_request(tasks)
         if wait:
             header["wait"] = True  # answered once they finish: one round trip in all
         value, out = self._call(header, buffers)
@@ -140,9 +140,7 @@ class TaskClient:
             [(meta, buffers)] = self._submit([task], wait=True)
             task.taskid = meta["taskid"]
             return _outcome(meta, buffers)
-        specs, payloads = self._encode(task)
-        header = {"op": "run", "tasks": [specs], "counts": [len(p) for p in payloads]}
-        task.taskid = self._pipeline.submit(header, [b for p in payloads for b in p])
+        task.taskid = self._pipeline.submit(*self._run_request([task]))
         return task.taskid
 
     def resubmit(self, taskid):
