@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import numpy
 import pytest
@@ -155,12 +154,12 @@ def test_past_the_mapping_budget_segments_are_copied_and_free_at_once(monkeypatc
     assert second[0] == 1.0 and first.flags.writeable
 
 
-def spares_ready(deadline=30.0):
-    """Wait until no spare is still being allocated (a condition, with a deadline)."""
-    end = time.monotonic() + deadline
-    while not all(s.ready for s in shmpool._segments):
-        assert time.monotonic() < end, "a spare segment was never ready"
-        time.sleep(0.005)
+def spares_ready():
+    """Wait for the threads allocating spares to finish (joined, not polled)."""
+    for thread in threading.enumerate():
+        if thread.name == "kernel-shm-spare":
+            thread.join(30)
+            assert not thread.is_alive(), "a spare segment was never ready"
 
 
 def test_a_push_gets_a_spare_so_the_next_one_of_its_size_needs_no_new_segment(monkeypatch):
