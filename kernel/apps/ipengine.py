@@ -2,7 +2,6 @@
 
 import os
 import sys
-import threading
 import time
 
 from kernel import config, paths
@@ -116,12 +115,7 @@ def _main(argv, stdout, stderr):
     engine = Engine(reactor, source, mpi=mpi, desired_id=rank,
                     give_up_after=settings.controller_timeout, heartbeat_timeout=settings.heartbeat_timeout,
                     policy=backoff_policy(maximum=settings.reconnect_max_delay))
-    network = threading.Thread(target=reactor.run, kwargs={"installSignalHandlers": False},
-                               name="network", daemon=True)
-    network.start()
     code = engine.run()
-    reactor.callFromThread(reactor.stop)
-    network.join(5)
     if engine.exit_reason:
         print(f"ipengine: stopped: {engine.exit_reason}", file=stderr)
     return code

@@ -13,10 +13,11 @@ returns.
 """
 
 import ctypes
+import queue
 import threading
 
 from kernel.engine import methods, replies
-from kernel.engine.runner import _STOP, Engine
+from kernel.engine.core import STOP, EngineCore
 
 # PyThreadState_SetAsyncExc, typed once to raise an exception type and once to clear.
 _raise_in = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
@@ -29,11 +30,12 @@ def _clear_in(thread_id):
     _clear(thread_id, None)
 
 
-class ThreadEngine(Engine):
+class ThreadEngine(EngineCore):
     """An engine served by a thread; ``reactor`` must be running in another thread."""
 
     def __init__(self, reactor, furl_source, **options):
         super().__init__(reactor, furl_source, **options)
+        self.inbox = queue.SimpleQueue()
         self.thread = None
         self._lock = threading.Lock()
         self._busy = False
@@ -45,7 +47,7 @@ class ThreadEngine(Engine):
 
     def stop(self, timeout=10.0):
         """Leave the controller and end the thread."""
-        self.inbox.put(_STOP)
+        self.inbox.put(STOP)
         if self.thread is not None:
             self.thread.join(timeout)
 
@@ -55,39 +57,41 @@ class ThreadEngine(Engine):
 
     # -- reactor thread -------------------------------------------------------
 
-    def on_message(self, header, buffers):
-        if header["op"] == "interrupt":
-            with self._lock:
-                if self._busy:
-                    _raise_in(self.thread.ident, KeyboardInterrupt)
-            return
-        super().on_message(header, buffers)
+    def _enqueue(self, item):
+        self.inbox.put(item)
+
+    def _interrupt(self):
+        with self._lock:
+            if self._busy:
+                _raise_in(self.thread.ident, KeyboardInterrupt)
+
+    def _reply(self, generation, header, buffers):
+        def send():
+            if generation == self.generation:  # not to a newer connection
+                self.connector.send(header, buffers)
+
+        self.reactor.callFromThread(send)
 
     # -- engine thread ----------------------------------------------------------
 
     def run(self):
-        """Serve commands until stopped (no signal handlers: this is not the main thread)."""
-        return self._serve()
+        """Connect, run inbox items until stopped, disconnect; return the exit code."""
+        self.reactor.callFromThread(self.connector.start)
+        while self._handle(self.inbox.get()):
+            pass
+        self.reactor.callFromThread(self.connector.stop)
+        return self.exit_code
 
-    def _next_item(self):
-        """The next inbox item (interrupts are raised here only while busy)."""
-        return self.inbox.get()
-
-    def _call(self, generation, header, buffers):
-        if self._drop_if_cancelled(generation, header):
-            return
+    def _dispatch(self, header, buffers):
         try:
             try:
                 with self._lock:
                     self._busy = True
-                reply, out = methods.dispatch(self.interpreter, header, buffers)
+                return methods.dispatch(self.interpreter, header, buffers)
             finally:
                 self._quiesce()
         except KeyboardInterrupt as e:  # arrived between user code and the reply
-            reply, out = replies.failure(header, e)
-        self._reply(generation, reply, out)
-        if header.get("method") == "kill":
-            self.inbox.put(_STOP)
+            return replies.failure(header, e)
 
     def _quiesce(self):
         """Stop accepting interrupts and drop one that is pending but not yet raised."""

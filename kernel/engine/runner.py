@@ -1,134 +1,154 @@
-"""The engine process: networking on a reactor thread, user code on the main thread.
+"""The engine process: the reactor and user code share the main thread.
 
 User code runs on the main thread so that an interrupt is a real SIGINT
-(KeyboardInterrupt even inside ``time.sleep``), and so heartbeats, queue
-status and interrupts keep flowing while it computes.
+(KeyboardInterrupt even inside ``time.sleep``). The reactor runs there too,
+between commands, so a command goes from the socket to user code and its
+reply back to the socket with no hand-off between threads: on a small
+machine each hand-off (waking the other thread, passing it the GIL) cost
+about as much as running a tiny command.
+
+While a command runs, the reactor is lent out: the main thread releases the
+reactor's turn before user code starts and takes it back before replying.
+A watch thread takes the turn once the reactor has not run for
+``QUIET_MOST`` seconds, and serves the network until the command ends, so
+heartbeats, interrupts, cancels and the next commands keep flowing however
+long the command computes. Whoever holds the turn is the only thread in
+Twisted; commands that arrive meanwhile wait, in order, for the main thread.
 """
 
-import queue
 import signal
 import threading
-
-from twisted.logger import Logger
+import time
+from collections import deque
 
 from kernel.engine import methods, replies
-from kernel.engine.connector import EngineConnector
-from kernel.engine.interpreter import Interpreter
-from kernel.errors import QueueCleared
+from kernel.engine.core import STOP, EngineCore
 
-_STOP = object()
+QUIET_MOST = 0.05  # seconds the reactor may go unserved while a command runs
+CLOSE_WAIT = 5.0  # seconds the last replies and the goodbye may take to go out
 
 
-class Engine:
-    log = Logger()
-
-    def __init__(self, reactor, furl_source, mpi=None, desired_id=None, **connector_options):
-        self.reactor = reactor
-        self.interpreter = Interpreter(mpi=mpi)
-        self.connector = EngineConnector(reactor, furl_source, self, desired_id=desired_id, **connector_options)
-        self.inbox = queue.SimpleQueue()
+class Engine(EngineCore):
+    def __init__(self, reactor, furl_source, **options):
+        super().__init__(reactor, furl_source, **options)
+        self.pending = deque()  # items for the main thread, in arrival order
         self.busy = False
-        self.cancelled = set()
-        self.last_started = 0  # cids grow: a cancel for an older one comes too late
-        self.generation = 0
-        self.exit_reason = None
-        self.exit_code = 0
+        self._turn = threading.Lock()  # held by the thread running the reactor
+        self._turn_wanted = False
+        self._last_turn = time.monotonic()
+        self._stopping = False
         self._main_thread = threading.main_thread().ident
 
-    # -- reactor thread -----------------------------------------------------
+    # -- from the connector -----------------------------------------------------
 
-    def on_registered(self, engine_id):
-        self.generation += 1
-        self.last_started = 0  # a new controller numbers its commands afresh
-        self.cancelled.clear()
-        self.inbox.put(("set_id", engine_id))
+    def _enqueue(self, item):
+        self.pending.append(item)
 
-    def on_unregistered(self):
-        self.generation += 1  # commands from the lost connection are dropped
+    def _interrupt(self):
+        if self.busy:
+            signal.pthread_kill(self._main_thread, signal.SIGINT)
 
-    def on_stopped(self, error):
-        self.exit_reason = error
-        self.exit_code = 1
-        self.inbox.put(_STOP)
-
-    def on_message(self, header, buffers):
-        op = header["op"]
-        if op == "call":
-            self.inbox.put(("call", (self.generation, header, buffers)))
-        elif op == "interrupt":
-            if self.busy:
-                signal.pthread_kill(self._main_thread, signal.SIGINT)
-        elif op == "cancel":  # only commands not started yet can be cancelled
-            self.cancelled.update(c for c in header.get("cids", ()) if c > self.last_started)
-        elif op == "bye":
-            self.log.info("the controller is shutting down")
-        else:
-            self.log.warn("ignoring unknown message {op!r}", op=op)
-
-    def _reply(self, generation, header, buffers):
-        def send():
-            if generation == self.generation:  # not to a newer connection
-                self.connector.send(header, buffers)
-
-        self.reactor.callFromThread(send)
-
-    # -- main thread ----------------------------------------------------------
+    # -- the main thread ----------------------------------------------------------
 
     def run(self):
         """Serve commands until stopped; return the process exit code."""
         signal.signal(signal.SIGINT, self._sigint)
-        signal.signal(signal.SIGTERM, lambda *_: self.inbox.put(_STOP))
-        return self._serve()
-
-    def _next_item(self):
-        """The next inbox item; an interrupt that arrives while idle is ignored."""
-        while True:
+        signal.signal(signal.SIGTERM, self._sigterm)
+        watch = threading.Thread(target=self._watch, name="network-watch", daemon=True)
+        with self._turn:
+            self.reactor.startRunning(installSignalHandlers=False)
+            watch.start()
+            self.connector.start()
             try:
-                return self.inbox.get()
-            except KeyboardInterrupt:
-                continue
-
-    def _serve(self):
-        """Connect, run inbox items until stopped, disconnect; return the exit code."""
-        self.reactor.callFromThread(self.connector.start)
-        while True:
-            item = self._next_item()
-            if item is _STOP:
-                break
-            kind, value = item
-            if kind == "set_id":
-                self.interpreter.set_id(value)
-            elif kind == "call":
-                generation, header, buffers = value
-                if generation == self.generation:
-                    self._call(generation, header, buffers)
-        self.reactor.callFromThread(self.connector.stop)
+                self._serve()
+            finally:
+                self._stopping = True
+                self._close()
+        watch.join(1.0)
         return self.exit_code
 
-    def _drop_if_cancelled(self, generation, header):
-        """Reply QueueCleared and return True if this command was cancelled before it started."""
-        if header.get("cid") not in self.cancelled:
-            return False
-        self.cancelled.discard(header["cid"])
-        self._reply(generation, *replies.failure(header, QueueCleared(
-            f"{header.get('method')} was removed from engine {self.interpreter.engine_id}'s queue")))
-        return True
+    def _serve(self):
+        while True:
+            self._reactor_turn(None)
+            while self.pending:
+                if not self._handle(self.pending.popleft()):
+                    return
+                if time.monotonic() - self._last_turn > QUIET_MOST:
+                    self._reactor_turn(0)  # a long run of commands still lets the network in
+
+    def _reactor_turn(self, most):
+        """Run the reactor's due timers and one poll that waits at most ``most`` s.
+
+        ``None`` is the idle main thread's wait: until a timer is due, or not
+        at all while items are pending for it.
+        """
+        reactor = self.reactor
+        reactor.runUntilCurrent()
+        delay = reactor.timeout()
+        if most is None:
+            delay = 0 if self.pending else delay
+        else:
+            delay = most if delay is None else min(delay, most)
+        try:
+            reactor.doIteration(delay)
+        except Exception:
+            self.log.failure("unexpected error in the engine's event loop")
+        self._last_turn = time.monotonic()
+
+    def _dispatch(self, header, buffers):
+        self.busy = True
+        self._turn.release()  # the watch thread may serve the network meanwhile
+        try:
+            try:
+                return methods.dispatch(self.interpreter, header, buffers)
+            finally:
+                self.busy = False
+        except KeyboardInterrupt as e:  # arrived between user code and the reply
+            return replies.failure(header, e)
+        finally:
+            self._take_turn()
+
+    def _take_turn(self):
+        if self._turn.acquire(blocking=False):
+            return
+        self._turn_wanted = True
+        self.reactor.wakeUp()  # the watch thread leaves its poll and hands the turn back
+        self._turn.acquire()
+        self._turn_wanted = False
+
+    def _reply(self, generation, header, buffers):
+        if generation == self.generation:  # not to a newer connection
+            self.connector.send(header, buffers)
 
     def _sigint(self, signum, frame):
         if self.busy:
             raise KeyboardInterrupt("interrupted by the controller")
 
-    def _call(self, generation, header, buffers):
-        self.last_started = max(self.last_started, header.get("cid", 0))
-        if self._drop_if_cancelled(generation, header):
-            return
-        self.busy = True
-        try:
-            reply, out = methods.dispatch(self.interpreter, header, buffers)
-        except KeyboardInterrupt as e:  # arrived between user code and the reply
-            reply, out = replies.failure(header, e)
-        finally:
-            self.busy = False
-        self._reply(generation, reply, out)
-        if header.get("method") == "kill":
-            self.inbox.put(_STOP)
+    def _sigterm(self, signum, frame):
+        self.pending.append(STOP)
+        self.reactor.wakeUp()
+
+    def _close(self):
+        """Leave the controller: what was sent goes out, then TLS's goodbye, within CLOSE_WAIT s."""
+        self.connector.stop()
+        deadline = time.monotonic() + CLOSE_WAIT
+        while self.connector.protocol is not None and time.monotonic() < deadline:
+            self._reactor_turn(0.1)
+        self.reactor.stop()
+        self.reactor.runUntilCurrent()  # the shutdown: connections still open are closed
+
+    # -- the watch thread -------------------------------------------------------------
+
+    def _watch(self):
+        """Serve the network while a command runs longer than QUIET_MOST."""
+        while not self._stopping:
+            time.sleep(QUIET_MOST)
+            if not self.busy or time.monotonic() - self._last_turn < QUIET_MOST:
+                continue
+            if not self._turn.acquire(blocking=False):
+                continue  # the command has just ended
+            try:
+                while self.busy and not self._turn_wanted and not self._stopping:
+                    self._reactor_turn(QUIET_MOST)
+            finally:
+                self._turn.release()

@@ -38,6 +38,21 @@ def test_sigstopped_engine_is_unregistered_then_returns_as_a_fresh_engine(cluste
     assert mec.pull("id") == [0, 1]
 
 
+def test_an_engine_computing_past_the_heartbeat_timeout_stays_and_keeps_its_queue(cluster_factory, tmp_path):
+    c = fast_heartbeats(cluster_factory)
+    mec = c.client()
+    marker = tmp_path / "computing"
+    spin = (f"import time\nopen({str(marker)!r}, 'w').close()\n"
+            "t0 = time.monotonic()\nwhile time.monotonic() - t0 < 3: pass")  # holds the GIL throughout
+    busy = mec.execute(spin, targets=0, block=False)
+    wait_for(marker.exists, what="engine 0 to start computing")
+    queued = [mec.execute("a = 1", targets=0, block=False), mec.execute("b = a + 1", targets=0, block=False)]
+    assert busy.r[0]["id"] == 0  # not EngineDied: its heartbeats went on for 3 s against a 1 s timeout
+    assert [pr.r[0]["id"] for pr in queued] == [0, 0]
+    assert mec.pull("b", targets=0) == [2]
+    assert mec.get_ids() == [0, 1]
+
+
 def test_engines_re_register_after_a_controller_restart(cluster_factory):
     c = fast_heartbeats(cluster_factory)
     c.kill_controller()

@@ -35,6 +35,17 @@ def test_interrupt_stops_a_blocking_call(mec, tmp_path):
     assert mec.execute("x = 1", targets=1)[0]["number"] == 2  # the engine lives on
 
 
+def test_interrupt_stops_a_loop_that_holds_the_gil(mec, tmp_path):
+    marker = tmp_path / "looping"
+    pr = mec.execute(f"open({str(marker)!r}, 'w').close()\nwhile True: pass", targets=2, block=False)
+    wait_for(marker.exists, what="the engine to start looping")
+    mec.interrupt(targets=2)
+    with pytest.raises(client.CompositeError) as e:
+        pr.r
+    assert e.value.elist[0][0] is KeyboardInterrupt
+    assert mec.execute("x = 1", targets=2)[0]["id"] == 2  # the engine lives on
+
+
 def test_an_engine_dying_mid_command_fails_only_its_entry(mec, cluster4):
     pids = mec.execute("import os; pid = os.getpid()")
     pid = mec.pull("pid", targets=3)[0]

@@ -1,0 +1,96 @@
+"""What every engine does with the controller's messages, whatever thread runs its commands.
+
+An engine process runs commands on its main thread (``runner.Engine``); a
+``ThreadEngine`` runs them on a thread of its own (``inprocess``). Both keep
+the same books: which connection a command came on (a command from a lost
+connection is dropped), which commands were cancelled before they started,
+and what a ``kill`` or a refusal means. A subclass says how a command reaches
+the thread that runs it (``_enqueue``), how an interrupt reaches that thread
+(``_interrupt``), how a command is run (``_dispatch``) and how its reply goes
+out (``_reply``).
+"""
+
+from twisted.logger import Logger
+
+from kernel.engine import replies
+from kernel.engine.connector import EngineConnector
+from kernel.engine.interpreter import Interpreter
+from kernel.errors import QueueCleared
+
+STOP = object()  # the item that ends a command loop
+
+
+class EngineCore:
+    log = Logger()
+
+    def __init__(self, reactor, furl_source, mpi=None, desired_id=None, **connector_options):
+        self.reactor = reactor
+        self.interpreter = Interpreter(mpi=mpi)
+        self.connector = EngineConnector(reactor, furl_source, self, desired_id=desired_id, **connector_options)
+        self.cancelled = set()
+        self.last_started = 0  # cids grow: a cancel for an older one comes too late
+        self.generation = 0
+        self.exit_reason = None
+        self.exit_code = 0
+
+    # -- from the connector, on whichever thread runs the reactor ----------------
+
+    def on_registered(self, engine_id):
+        self.generation += 1
+        self.last_started = 0  # a new controller numbers its commands afresh
+        self.cancelled.clear()
+        self._enqueue(("set_id", engine_id))
+
+    def on_unregistered(self):
+        self.generation += 1  # commands from the lost connection are dropped
+
+    def on_stopped(self, error):
+        self.exit_reason = error
+        self.exit_code = 1
+        self._enqueue(STOP)
+
+    def on_message(self, header, buffers):
+        op = header["op"]
+        if op == "call":
+            self._enqueue(("call", (self.generation, header, buffers)))
+        elif op == "interrupt":
+            self._interrupt()
+        elif op == "cancel":  # only commands not started yet can be cancelled
+            self.cancelled.update(c for c in header.get("cids", ()) if c > self.last_started)
+        elif op == "bye":
+            self.log.info("the controller is shutting down")
+        else:
+            self.log.warn("ignoring unknown message {op!r}", op=op)
+
+    # -- on the thread that runs commands -------------------------------------------
+
+    def _handle(self, item):
+        """Act on one queued item; False once the loop is to end."""
+        if item is STOP:
+            return False
+        kind, value = item
+        if kind == "set_id":
+            self.interpreter.set_id(value)
+        elif kind == "call":
+            generation, header, buffers = value
+            if generation == self.generation:
+                self._call(generation, header, buffers)
+        return True
+
+    def _call(self, generation, header, buffers):
+        self.last_started = max(self.last_started, header.get("cid", 0))
+        if self._drop_if_cancelled(generation, header):
+            return
+        reply, out = self._dispatch(header, buffers)
+        self._reply(generation, reply, out)
+        if header.get("method") == "kill":
+            self._enqueue(STOP)
+
+    def _drop_if_cancelled(self, generation, header):
+        """Reply QueueCleared and return True if this command was cancelled before it started."""
+        if header.get("cid") not in self.cancelled:
+            return False
+        self.cancelled.discard(header["cid"])
+        self._reply(generation, *replies.failure(header, QueueCleared(
+            f"{header.get('method')} was removed from engine {self.interpreter.engine_id}'s queue")))
+        return True
