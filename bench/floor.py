@@ -4,13 +4,20 @@
   and back (TCP_NODELAY), the least any request/reply can cost here (the
   median of the best of five batches).
 * TLS echo round trip: the same over stdlib ``ssl`` TLS 1.3.
+* TCP and TLS relay round trips: the same byte through a relay process to a
+  third process that echoes it, and back through the relay. It is the shape
+  of every load-balanced task and every engine call (client, controller,
+  engine), with nothing done on the way: the least such a round trip can
+  cost here.
 * TLS bandwidth: 128 MB sent with stdlib ``ssl`` (TLS 1.3, the same kind of
   ECDSA P-256 key the controller uses) to a process that receives it into one
   preallocated buffer and acknowledges it; time from the first byte sent to
   the acknowledgement.
 
 The servers run as ``python -m bench.floor serve MODE [CERT]`` and print
-their port; they are killed by pid when the measurement ends. ``python -m
+their port (a relay prints its worker's port, then its client's; the worker
+is ``python -m bench.floor work PORT [tls]``); they are killed by pid when
+the measurement ends. ``python -m
 bench`` measures the floor before and after the systems and reports the
 better of the two for each number, so that a burst of other work on the
 machine does not raise the floor.
@@ -44,10 +51,13 @@ def _recv_exact(sock, n):
     return buf
 
 
-def serve(mode, certfile=None):
-    """Accept one connection on loopback and echo, or sink length-prefixed blobs."""
+def _listen():
     listener = socket.create_server(("127.0.0.1", 0))
-    print(listener.getsockname()[1], flush=True)
+    return listener, listener.getsockname()[1]
+
+
+def _accept(listener, certfile):
+    """The one connection ``listener`` takes, with TLS as a server if ``certfile``."""
     conn, _ = listener.accept()
     listener.close()
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -56,13 +66,49 @@ def serve(mode, certfile=None):
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         ctx.load_cert_chain(certfile)
         conn = ctx.wrap_socket(conn, server_side=True)
-    with conn:
-        if mode == "echo":
+    return conn
+
+
+def _connect(port, tls):
+    """A connection to a floor server on loopback, with TLS as a client if ``tls``."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        sock = ctx.wrap_socket(sock)
+    return sock
+
+
+def _echo_forever(conn):
+    while True:
+        data = conn.recv(65536)
+        if not data:
+            return
+        conn.sendall(data)
+
+
+def serve(mode, certfile=None):
+    """Accept on loopback and echo, sink length-prefixed blobs, or relay to a worker and back."""
+    if mode == "relay":
+        worker_listener, worker_port = _listen()
+        client_listener, client_port = _listen()
+        print(worker_port, client_port, flush=True)
+        with _accept(worker_listener, certfile) as worker, _accept(client_listener, certfile) as client:
             while True:
-                data = conn.recv(65536)
+                data = client.recv(65536)
                 if not data:
                     return
-                conn.sendall(data)
+                worker.sendall(data)
+                client.sendall(worker.recv(65536))
+    listener, port = _listen()
+    print(port, flush=True)
+    with _accept(listener, certfile) as conn:
+        if mode == "echo":
+            _echo_forever(conn)
+            return
         while True:  # sink
             head = _recv_exact(conn, LENGTH.size)
             if head is None:
@@ -73,32 +119,29 @@ def serve(mode, certfile=None):
 
 
 class _Server:
-    """A ``serve`` process and a connected client socket to it."""
+    """A ``serve`` process (and a relay's worker) and a connected client socket to it."""
 
     def __init__(self, mode, certfile=None):
         self.mode, self.certfile = mode, certfile
-        self.process = None
+        self.processes = []
         self.sock = None
 
-    def __enter__(self):
+    def _spawn(self, *args):
         env = dict(os.environ)
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-        args = [sys.executable, "-m", "bench.floor", "serve", self.mode]
-        if self.certfile:
-            args.append(self.certfile)
-        self.process = subprocess.Popen(args, stdout=subprocess.PIPE, env=env)
+        process = subprocess.Popen([sys.executable, "-m", "bench.floor", *args], stdout=subprocess.PIPE, env=env)
+        self.processes.append(process)
+        return process
+
+    def __enter__(self):
+        tls = self.certfile is not None
         try:
-            port = int(self.process.stdout.readline())
-            sock = socket.create_connection(("127.0.0.1", port), timeout=30)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if self.certfile:
-                ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-                ctx.minimum_version = ssl.TLSVersion.TLSv1_3
-                ctx.check_hostname = False
-                ctx.verify_mode = ssl.CERT_NONE
-                sock = ctx.wrap_socket(sock)
-            self.sock = sock
+            server = self._spawn("serve", self.mode, *([self.certfile] if tls else []))
+            ports = [int(p) for p in server.stdout.readline().split()]
+            if self.mode == "relay":
+                self._spawn("work", str(ports[0]), *(["tls"] if tls else []))
+            self.sock = _connect(ports[-1], tls)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -109,9 +152,10 @@ class _Server:
             if self.sock is not None:
                 self.sock.close()
         finally:
-            procs.stop_popen([self.process], grace=1.0)
-            if self.process is not None and self.process.stdout is not None:
-                self.process.stdout.close()
+            procs.stop_popen(self.processes, grace=1.0)
+            for process in self.processes:
+                if process.stdout is not None:
+                    process.stdout.close()
 
 
 def _echo(sock, n, warmup, batches=5):
@@ -161,10 +205,14 @@ def measure(echo_calls=2000, echo_warmup=200, tls_size_mb=128, tls_reps=5):
     out = {}
     with _Server("echo") as sock:
         out["tcp_echo_us"] = _echo(sock, echo_calls, echo_warmup)
+    with _Server("relay") as sock:
+        out["tcp_relay_us"] = _echo(sock, echo_calls, echo_warmup)
     with tempfile.TemporaryDirectory(prefix="bench-floor-") as tmp:
         cert = _certificate(tmp)
         with _Server("echo", cert) as sock:
             out["tls_echo_us"] = _echo(sock, echo_calls, echo_warmup)
+        with _Server("relay", cert) as sock:
+            out["tls_relay_us"] = _echo(sock, echo_calls, echo_warmup)
         with _Server("sink", cert) as sock:
             out["tls_bandwidth"] = _bandwidth(sock, int(tls_size_mb * MB), tls_reps)
     return out
@@ -176,8 +224,10 @@ def best(*measurements):
     if not measurements:
         return None
     out = {}
-    for key in ("tcp_echo_us", "tls_echo_us"):
-        out[key] = min((m[key] for m in measurements), key=lambda s: s["median"])
+    for key in ("tcp_echo_us", "tls_echo_us", "tcp_relay_us", "tls_relay_us"):
+        found = [m[key] for m in measurements if key in m]
+        if found:
+            out[key] = min(found, key=lambda s: s["median"])
     out["tls_bandwidth"] = max((m["tls_bandwidth"] for m in measurements), key=lambda b: b["mb_per_s"])
     return out
 
@@ -185,6 +235,9 @@ def best(*measurements):
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "serve":
         serve(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+    elif len(sys.argv) >= 3 and sys.argv[1] == "work":
+        with _connect(int(sys.argv[2]), tls=sys.argv[3:] == ["tls"]) as conn:
+            _echo_forever(conn)
     else:
         import json
 

@@ -75,14 +75,13 @@ def goals(run):
     """Our round trip against the raw wire, our biggest transfer against raw TLS, our controller's growth."""
     floor = run.get("floor") or {}
     out = memory_growth(run)
-    echo = (floor.get("tcp_echo_us") or {}).get("median")
-    tls_echo = (floor.get("tls_echo_us") or {}).get("median")
+    floors = {kind: (floor.get(f"{kind}_us") or {}).get("median")
+              for kind in ("tcp_echo", "tls_echo", "tls_relay")}
     for name, key in (("rtt", "latency.one.median"), ("lb", "tasks.latency.median")):
         ours = value_of(run, "kernel", key)
-        if ours is not None and echo:
-            out[f"{name}_over_tcp_echo"] = ours / echo
-        if ours is not None and tls_echo:
-            out[f"{name}_over_tls_echo"] = ours / tls_echo
+        for kind, us in floors.items():
+            if ours is not None and us:
+                out[f"{name}_over_{kind}"] = ours / us
     tls = (floor.get("tls_bandwidth") or {}).get("mb_per_s")
     sizes = run["options"]["sizes"]
     if tls and sizes:
@@ -141,8 +140,10 @@ def goal_lines(g):
     for name, what in (("lb", "load-balanced task"), ("rtt", "execute('pass') on one engine")):
         if f"{name}_over_tcp_echo" in g:
             lines.append(f"  kernel round trip ({what}, median) ÷ raw TCP echo: {g[f'{name}_over_tcp_echo']:.1f}x"
-                         f"  (÷ raw TLS echo: {g.get(f'{name}_over_tls_echo', 0):.1f}x)"
-                         + (f"  (goal ≤ {LB_ECHO_GOAL:g}x)" if name == "lb" else ""))
+                         + (f" (goal ≤ {LB_ECHO_GOAL:g}x)" if name == "lb" else "")
+                         + f"; ÷ raw TLS echo: {g.get(f'{name}_over_tls_echo', 0):.1f}x"
+                         + (f"; ÷ raw TLS relay: {g[f'{name}_over_tls_relay']:.1f}x"
+                            if f"{name}_over_tls_relay" in g else ""))
     for way in ("push", "pull"):
         if f"{way}_over_tls" in g:
             lines.append(f"  kernel {way} {g['bandwidth_size_mb']} MB ÷ raw TLS bandwidth: {g[f'{way}_over_tls']:.2f}")
@@ -166,7 +167,9 @@ def render(run, metrics):
         out.append(
             f"floor (loopback, this run, better of before/after): TCP echo round trip median {fmt(floor['tcp_echo_us']['median'], 'µs')} µs "
             f"(p99 {fmt(floor['tcp_echo_us']['p99'], 'µs')}); TLS echo {fmt(floor['tls_echo_us']['median'], 'µs')} µs; "
-            f"TLS 1.3 bandwidth {floor['tls_bandwidth']['size_mb']:.0f} MB: "
+            + "".join(f"{label} relay through a third process {fmt(floor[key]['median'], 'µs')} µs; "
+                      for label, key in (("TCP", "tcp_relay_us"), ("TLS", "tls_relay_us")) if key in floor)
+            + f"TLS 1.3 bandwidth {floor['tls_bandwidth']['size_mb']:.0f} MB: "
             f"{fmt(floor['tls_bandwidth']['mb_per_s'], 'MB/s')} MB/s")
     out.append("")
     lines, notes = table(run, metrics)
