@@ -25,6 +25,7 @@ from kernel.engine import methods, replies
 from kernel.engine.core import STOP, EngineCore
 
 QUIET_MOST = 0.05  # seconds the reactor may go unserved while a command runs
+PARK_AFTER = 1.0  # seconds without a command seen running after which the watch thread sleeps until one starts
 CLOSE_WAIT = 5.0  # seconds the last replies and the goodbye may take to go out
 
 
@@ -36,6 +37,8 @@ class Engine(EngineCore):
         self._turn = threading.Lock()  # held by the thread running the reactor
         self._turn_wanted = False
         self._last_turn = time.monotonic()
+        self._watch_parked = False
+        self._unpark = threading.Event()
         self._stopping = False
         self._main_thread = threading.main_thread().ident
 
@@ -97,6 +100,8 @@ class Engine(EngineCore):
 
     def _dispatch(self, header, buffers):
         self.busy = True
+        if self._watch_parked:
+            self._unpark.set()
         self._turn.release()  # the watch thread may serve the network meanwhile
         try:
             try:
@@ -130,6 +135,7 @@ class Engine(EngineCore):
 
     def _close(self):
         """Leave the controller: what was sent goes out, then TLS's goodbye, within CLOSE_WAIT s."""
+        self._unpark.set()  # the watch thread sees _stopping and ends
         self.connector.stop()
         deadline = time.monotonic() + CLOSE_WAIT
         while self.connector.protocol is not None and time.monotonic() < deadline:
@@ -140,10 +146,22 @@ class Engine(EngineCore):
     # -- the watch thread -------------------------------------------------------------
 
     def _watch(self):
-        """Serve the network while a command runs longer than QUIET_MOST."""
+        """Serve the network while a command runs longer than QUIET_MOST.
+
+        It looks every QUIET_MOST seconds while commands come, and sleeps
+        once none has been seen running for PARK_AFTER seconds, until the
+        next one starts: an idle engine costs no wake-ups.
+        """
+        idle_since = time.monotonic()
         while not self._stopping:
+            if time.monotonic() - idle_since > PARK_AFTER:
+                self._park()
+                idle_since = time.monotonic()
             time.sleep(QUIET_MOST)
-            if not self.busy or time.monotonic() - self._last_turn < QUIET_MOST:
+            if not self.busy:
+                continue
+            idle_since = time.monotonic()
+            if time.monotonic() - self._last_turn < QUIET_MOST:
                 continue
             if not self._turn.acquire(blocking=False):
                 continue  # the command has just ended
@@ -152,3 +170,10 @@ class Engine(EngineCore):
                     self._reactor_turn(QUIET_MOST)
             finally:
                 self._turn.release()
+
+    def _park(self):
+        self._watch_parked = True
+        if not self.busy:  # a command that started before the flag was seen is not waited out
+            self._unpark.wait()
+        self._unpark.clear()
+        self._watch_parked = False
