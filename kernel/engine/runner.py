@@ -25,7 +25,7 @@ from kernel.engine import methods, replies
 from kernel.engine.core import STOP, EngineCore
 
 QUIET_MOST = 0.05  # seconds the reactor may go unserved while a command runs
-PARK_AFTER = 1.0  # seconds without a command seen running after which the watch thread sleeps until one starts
+PARK_AFTER = 1.0  # seconds with no command seen running before the watch thread sleeps until one starts
 CLOSE_WAIT = 5.0  # seconds the last replies and the goodbye may take to go out
 
 
