@@ -46,6 +46,23 @@ def test_interrupt_stops_a_loop_that_holds_the_gil(mec, tmp_path):
     assert mec.execute("x = 1", targets=2)[0]["id"] == 2  # the engine lives on
 
 
+def test_a_big_reply_keeps_flowing_while_the_next_command_computes(cluster4, tmp_path):
+    mec = client.MultiEngineClient(cluster4.mec_furl, shared_memory=False)  # the reply crosses the sockets
+    try:
+        mec.execute("import numpy; big = numpy.arange(2**23, dtype=numpy.float64)", targets=3)  # 64 MB
+        pulled = mec.pull("big", targets=3, block=False)
+        release = tmp_path / "release"
+        waiting = mec.execute(f"import os, time\nwhile not os.path.exists({str(release)!r}): time.sleep(0.01)",
+                              targets=3, block=False)
+        [big] = pulled.r  # arrives while the engine is still in the command behind it
+        assert big.shape == (2**23,) and big[-1] == 2**23 - 1
+        release.touch()
+        assert waiting.r[0]["id"] == 3
+    finally:
+        mec.reset(targets=3)
+        mec.close()
+
+
 def test_an_engine_dying_mid_command_fails_only_its_entry(mec, cluster4):
     pids = mec.execute("import os; pid = os.getpid()")
     pid = mec.pull("pid", targets=3)[0]
