@@ -59,6 +59,7 @@ class Engine(EngineCore):
         signal.signal(signal.SIGTERM, self._sigterm)
         watch = threading.Thread(target=self._watch, name="network-watch", daemon=True)
         with self._turn:
+            # the reactor's startup triggers start its thread pool, which resolves host names
             self.reactor.startRunning(installSignalHandlers=False)
             watch.start()
             self.connector.start()

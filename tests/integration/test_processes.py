@@ -1,6 +1,7 @@
 """ipcontroller and ipengine as programs: flags, logs and clean shutdown."""
 
 import signal
+from pathlib import Path
 
 from kernel import paths
 
@@ -35,6 +36,16 @@ def test_sigterm_stops_an_engine_and_it_is_unregistered(cluster_factory):
     engine.send_signal(signal.SIGTERM)
     assert engine.wait(30) == 0
     c.wait_for_engines(0)
+
+
+def test_an_engine_reaches_a_controller_named_by_host_name(cluster_factory, tmp_path):
+    c = cluster_factory()
+    c.start_controller()
+    furl = Path(c.engine_furl).read_text().replace("@127.0.0.1:", "@localhost:")  # resolved on a reactor thread pool
+    named = tmp_path / "by-name.furl"
+    named.write_text(furl)
+    c.start_engines(1, "--furl-file", str(named))
+    assert c.client().execute("x = 1")[0]["id"] == 0
 
 
 def test_a_busy_port_is_one_line_naming_it(cluster_factory):
