@@ -49,9 +49,9 @@ def _pack(table, taskid, meta, buffers):
 
 def _unpack(row):
     meta = json.loads(row[0])
-    data, buffers, at = row[1], [], 0
+    data, buffers, at = memoryview(row[1]), [], 0
     for n in meta.pop("lengths"):
-        buffers.append(bytearray(data[at:at + n]))
+        buffers.append(data[at:at + n])  # views of the row's one blob: forwarded, never copied
         at += n
     return meta, buffers
 
