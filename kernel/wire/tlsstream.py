@@ -167,6 +167,8 @@ class TLSStream(Protocol):
                 self.wrapped.buffer_updated(got)
             else:
                 self.wrapped.dataReceived(got)
+            if not self._incoming.pending and not self._tls.pending():
+                break  # all read: another read would only raise SSLWantReadError
         self._send_out()  # what reading produced: key updates, tickets
 
     def _send_out(self):
