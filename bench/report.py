@@ -76,7 +76,7 @@ def goals(run):
     floor = run.get("floor") or {}
     out = memory_growth(run)
     floors = {kind: (floor.get(f"{kind}_us") or {}).get("median")
-              for kind in ("tcp_echo", "tls_echo", "tls_relay")}
+              for kind in ("tcp_echo", "tcp_echo_typical", "tls_echo", "tls_relay")}
     for name, key in (("rtt", "latency.one.median"), ("lb", "tasks.latency.median")):
         ours = value_of(run, "kernel", key)
         for kind, us in floors.items():
@@ -141,6 +141,8 @@ def goal_lines(g):
         if f"{name}_over_tcp_echo" in g:
             lines.append(f"  kernel round trip ({what}, median) ÷ raw TCP echo: {g[f'{name}_over_tcp_echo']:.1f}x"
                          + (f" (goal ≤ {LB_ECHO_GOAL:g}x)" if name == "lb" else "")
+                         + (f"; ÷ its typical value: {g[f'{name}_over_tcp_echo_typical']:.1f}x"
+                            if f"{name}_over_tcp_echo_typical" in g else "")
                          + f"; ÷ raw TLS echo: {g.get(f'{name}_over_tls_echo', 0):.1f}x"
                          + (f"; ÷ raw TLS relay: {g[f'{name}_over_tls_relay']:.1f}x"
                             if f"{name}_over_tls_relay" in g else ""))
@@ -166,7 +168,10 @@ def render(run, metrics):
     if floor:
         out.append(
             f"floor (loopback, this run, better of before/after): TCP echo round trip median {fmt(floor['tcp_echo_us']['median'], 'µs')} µs "
-            f"(p99 {fmt(floor['tcp_echo_us']['p99'], 'µs')}); TLS echo {fmt(floor['tls_echo_us']['median'], 'µs')} µs; "
+            f"(p99 {fmt(floor['tcp_echo_us']['p99'], 'µs')}"
+            + (f"; typical {fmt(floor['tcp_echo_typical_us']['median'], 'µs')} µs, the median of its batches"
+               if "tcp_echo_typical_us" in floor else "")
+            + f"); TLS echo {fmt(floor['tls_echo_us']['median'], 'µs')} µs; "
             + "".join(f"{label} relay through a third process {fmt(floor[key]['median'], 'µs')} µs; "
                       for label, key in (("TCP", "tcp_relay_us"), ("TLS", "tls_relay_us")) if key in floor)
             + f"TLS 1.3 bandwidth {floor['tls_bandwidth']['size_mb']:.0f} MB: "
