@@ -86,6 +86,11 @@ class EngineCore:
         if header.get("method") == "kill":
             self._enqueue(STOP)
 
+    def _send_if_current(self, generation, header, buffers):
+        """Send a reply on the reactor's thread, unless its command came on a connection since lost."""
+        if generation == self.generation:
+            self.connector.send(header, buffers)
+
     def _drop_if_cancelled(self, generation, header):
         """Reply QueueCleared and return True if this command was cancelled before it started."""
         if header.get("cid") not in self.cancelled:

@@ -66,11 +66,7 @@ class ThreadEngine(EngineCore):
                 _raise_in(self.thread.ident, KeyboardInterrupt)
 
     def _reply(self, generation, header, buffers):
-        def send():
-            if generation == self.generation:  # not to a newer connection
-                self.connector.send(header, buffers)
-
-        self.reactor.callFromThread(send)
+        self.reactor.callFromThread(self._send_if_current, generation, header, buffers)
 
     # -- engine thread ----------------------------------------------------------
 

@@ -123,8 +123,7 @@ class Engine(EngineCore):
         self._turn_wanted = False
 
     def _reply(self, generation, header, buffers):
-        if generation == self.generation:  # not to a newer connection
-            self.connector.send(header, buffers)
+        self._send_if_current(generation, header, buffers)  # the main thread holds the reactor's turn
 
     def _sigint(self, signum, frame):
         if self.busy:
