@@ -11,7 +11,7 @@ CompositeError``): the attribute ``kernel.client.remote`` is the legacy
 
 from kernel import errors
 from kernel.errors import KernelError, KernelRemoteError
-from kernel.wire import serialize
+from kernel.wire import serialize, tracebacks
 
 
 class CompositeError(KernelError):
@@ -76,7 +76,7 @@ def rebuild(entry, buffers):
     if not isinstance(exc, BaseException):
         exc = _stand_in(entry)
     info = {"engineid": entry.get("id"), "method": entry.get("method")}
-    text = entry.get("traceback") or ""
+    text = traceback_text(entry)
     for name, value in (("engine_info", info), ("_ipython_engine_info", info),
                         ("traceback_text", text), ("_ipython_traceback_text", text)):
         try:
@@ -84,6 +84,17 @@ def rebuild(entry, buffers):
         except AttributeError:
             pass
     return exc
+
+
+def traceback_text(entry):
+    """The remote traceback, printed here: with this machine's source lines where the engine had none."""
+    stack = entry.get("stack")
+    if stack:
+        try:
+            return tracebacks.render(stack)
+        except (TypeError, KeyError, ValueError):
+            pass  # not what an engine sends: fall back to its text
+    return entry.get("traceback") or ""
 
 
 def _stand_in(entry):
@@ -102,7 +113,7 @@ def collect(entries, groups, method):
             values.append(entry["value"] if "value" in entry else serialize.loads(group))
         else:
             exc = rebuild(entry, group)
-            elist.append((type(exc), exc, entry.get("traceback")))
+            elist.append((type(exc), exc, getattr(exc, "traceback_text", None) or traceback_text(entry)))
     if elist:
         raise CompositeError(f"one or more exceptions from call to method: {method}", elist)
     return values

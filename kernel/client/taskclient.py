@@ -12,7 +12,7 @@ from kernel.client.connection import Connection
 from kernel.client.pipeline import Pipeline
 from kernel.client.multiengine import ParallelFunction, default_furl_file, format_table
 from kernel.client.progress import progress_bar
-from kernel.client.remote import rebuild
+from kernel.client.remote import rebuild, traceback_text
 from kernel.client.task import BaseTask, MapTask, StringTask, TaskResult
 from kernel.wire import serialize
 
@@ -51,7 +51,7 @@ def _failure(meta, buffers):
             etype = errors.TaskError
         exc = etype(error.get("message") or "the task failed")
         exc.engine_info = {"engineid": meta.get("engineid"), "method": "run_task"}
-        exc.traceback_text = error.get("traceback") or ""
+        exc.traceback_text = traceback_text(error)
     try:
         exc.taskid = meta.get("taskid")
     except AttributeError:

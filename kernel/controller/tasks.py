@@ -321,7 +321,7 @@ class TaskController:
             eid, kind, header, buffers = live.last
             meta.update(engineid=eid, kind=kind, started=header.get("started"), finished=header.get("finished"))
             if not action.succeeded:
-                meta["error"] = {k: header.get(k) for k in ("etype", "message", "traceback")}
+                meta["error"] = {k: header.get(k) for k in ("etype", "message", "traceback", "stack")}
         self.store.put_result(action.taskid, meta, buffers)
         self._note_finished(action.taskid)
         for waiter in self.waiters.pop(action.taskid, ()):

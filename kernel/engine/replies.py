@@ -1,37 +1,27 @@
 """How an engine encodes the reply to one command.
 
 Small JSON-able results ride in the reply's header; everything else is
-pickled into buffers. Failures carry their type, message and traceback in the
-header (so the controller can act on them without unpickling) and the
+pickled into buffers. Failures carry their type, message and traceback in
+the header (so the controller can act on them without unpickling; the
+traceback both as text and as ``kernel.wire.tracebacks`` data) and the
 exception itself pickled, so clients can re-raise the original type.
 """
 
 import pickle
 import time
-import traceback
 
 from kernel.errors import KernelRemoteError
-from kernel.wire import serialize
-
-def _user_traceback(exc):
-    """Format the traceback without the engine's own frames at its top."""
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_package_dir()):
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
-
-
-def _package_dir():
-    import kernel
-
-    return kernel.__path__[0]
+from kernel.wire import serialize, tracebacks
 
 
 def describe(exc, method):
+    """The failure's header fields: the traceback as text for logs, and as data for the client."""
+    stack = tracebacks.capture(exc)
     return {
         "etype": type(exc).__name__,
         "message": str(exc),
-        "traceback": _user_traceback(exc),
+        "traceback": tracebacks.render(stack),
+        "stack": stack,
         "method": method,
     }
 

@@ -16,9 +16,13 @@ with ``b"\\x80\\x05"``, so the two cannot be confused. ``loads`` maps the
 segments in place of those buffers, without copying them.
 """
 
+from collections import ChainMap
+import io
 import json
+import marshal
 import pickle
 import struct
+import types
 
 import cloudpickle
 
@@ -28,6 +32,23 @@ OUT_OF_BAND_MIN = 4096  # smaller buffers are cheaper in-band
 SHM_MIN = 1 << 20  # smaller buffers are cheaper through the socket
 ENVELOPE = b"KSHM"
 MANIFEST_LENGTH = struct.Struct("!I")
+
+
+def _reduce_code(code):
+    """Code objects travel as ``marshal`` writes them, file name and line table included.
+
+    Remote tracebacks need the file each frame came from, which cloudpickle
+    (3.1.3 and later) replaces with ``<dynamic-code>``. ``marshal`` is the
+    interpreter's own format for code, as exact as the bytecode itself: both
+    need the same Python minor version on each side.
+    """
+    return marshal.loads, (marshal.dumps(code),)
+
+
+class _Pickler(cloudpickle.Pickler):
+    """cloudpickle's pickler, with code objects reduced by ``_reduce_code``."""
+
+    dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
 
 
 def dumps(obj):
@@ -41,8 +62,9 @@ def dumps(obj):
         buffers.append(raw)
         return False
 
-    head = cloudpickle.dumps(obj, protocol=5, buffer_callback=keep)
-    return [head, *buffers]
+    out = io.BytesIO()
+    _Pickler(out, protocol=5, buffer_callback=keep).dump(obj)
+    return [out.getvalue(), *buffers]
 
 
 def has_big_buffers(pieces):
