@@ -24,6 +24,7 @@ from kernel.client.task import (
     require,
 )
 from kernel.client.taskclient import TaskClient
+from kernel.wire.byvalue import send_by_reference, send_by_value
 
 Task = StringTask  # the 0.9 name
 from kernel.errors import (
@@ -53,4 +54,5 @@ __all__ = [
     "ResultNS", "Dependency", "depend", "dependent", "require", "DependencyTimeout",
     "ImpossibleDependency", "PoisonTask", "TaskAborted", "TaskRejectError", "UnmetDependency",
     "remote", "StopLocalExecution", "InvalidDeferredID", "SerializationError",
+    "send_by_value", "send_by_reference",
 ]

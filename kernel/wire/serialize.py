@@ -26,7 +26,7 @@ import types
 
 import cloudpickle
 
-from kernel.wire import shm, shmpool
+from kernel.wire import byvalue, shm, shmpool
 
 OUT_OF_BAND_MIN = 4096  # smaller buffers are cheaper in-band
 SHM_MIN = 1 << 20  # smaller buffers are cheaper through the socket
@@ -46,9 +46,15 @@ def _reduce_code(code):
 
 
 class _Pickler(cloudpickle.Pickler):
-    """cloudpickle's pickler, with code objects reduced by ``_reduce_code``."""
+    """cloudpickle's pickler: code objects reduced by ``_reduce_code``, and the
+    user's own modules sent by value (``kernel.wire.byvalue``)."""
 
     dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
+
+    def reducer_override(self, obj):
+        if isinstance(obj, (types.FunctionType, type)):
+            byvalue.route(obj)
+        return super().reducer_override(obj)
 
 
 def dumps(obj):

@@ -1,0 +1,58 @@
+"""The rule that decides which modules travel as code, and its overrides."""
+
+import json
+import pickle
+import sys
+import types
+
+import numpy
+import pytest
+
+import kernel
+from kernel.wire import byvalue, serialize
+
+
+@pytest.fixture
+def own_module(tmp_path, monkeypatch):
+    """A module of the user's own, importable here, that the unpickling side will not have."""
+    (tmp_path / "mine_for_test.py").write_text("def twice(x):\n    return helper(x) * 2\n\n"
+                                                "def helper(x):\n    return x + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import mine_for_test
+    yield mine_for_test
+    byvalue.send_by_reference(mine_for_test)
+    byvalue._chosen.pop("mine_for_test", None)
+    byvalue._decided.pop("mine_for_test", None)
+    sys.modules.pop("mine_for_test", None)
+
+
+def test_the_users_own_modules_are_told_apart_from_installed_ones(own_module):
+    assert byvalue.users_own(own_module)
+    for library in (json, numpy, kernel, serialize, pytest):
+        assert not byvalue.users_own(library), library
+    assert not byvalue.users_own(sys) and not byvalue.users_own(types.ModuleType("no_file"))
+
+
+def test_a_function_of_the_users_own_module_travels_as_code(own_module):
+    head = serialize.dumps(own_module.twice)[0]
+    sys.modules.pop("mine_for_test")  # what an engine that cannot import it sees
+    try:
+        assert pickle.loads(head)(3) == 8
+    finally:
+        sys.modules["mine_for_test"] = own_module
+
+
+def test_installed_modules_travel_by_reference():
+    assert len(serialize.dumps(json.dumps)[0]) < 60
+
+
+def test_send_by_reference_and_by_value_override_the_rule(own_module):
+    byvalue.send_by_reference("mine_for_test")
+    head = serialize.dumps(own_module.twice)[0]
+    assert b"mine_for_test" in head and len(head) < 80
+    byvalue.send_by_value(json)
+    try:
+        assert len(serialize.dumps(json.dumps)[0]) > 200
+    finally:
+        byvalue.send_by_reference(json)
+        byvalue._chosen.pop("json")
