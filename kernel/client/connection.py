@@ -14,7 +14,7 @@ import ssl
 import threading
 from collections import deque
 
-from kernel import errors
+from kernel import errors, versions
 from kernel import furl as furls
 from kernel.tls import connect_pinned
 from kernel.wire import framing
@@ -87,6 +87,8 @@ class Connection:
             raise errors.CapabilityRefused(
                 f"this FURL is for the {header.get('interface')!r} interface, not {self.interface!r}")
         sock.settimeout(None)
+        if self.generation == 1:
+            versions.warn_of_mismatch(versions.received(header.get("versions")), "the controller", stacklevel=5)
 
     @property
     def connected(self):

@@ -17,7 +17,7 @@ import timeit
 
 import numpy
 
-from kernel import config, paths
+from kernel import config, paths, versions
 from kernel.client import maps
 from kernel.client.connection import Connection
 from kernel.client.progress import progress_bar
@@ -237,6 +237,18 @@ class MultiEngineClient:
         """The ids of the registered engines (always blocking)."""
         header, _ = self._connection.call({"op": "get_ids"})
         return header["value"]
+
+    def get_versions(self):
+        """``{engine id: {'kernel', 'python', 'cloudpickle': version}}`` (always blocking).
+
+        Warns (``VersionMismatchWarning``) of each engine whose Python minor
+        version or cloudpickle major version differs from this client's.
+        """
+        header, _ = self._connection.call({"op": "engine_info"})
+        found = {engine["id"]: engine.get("versions") or {} for engine in header["value"]["engines"]}
+        for eid, theirs in found.items():
+            versions.warn_of_mismatch(theirs, f"engine {eid}")
+        return found
 
     def execute(self, lines, targets=None, block=None):
         """Run the code string ``lines`` on each engine; return a ResultList."""

@@ -14,6 +14,7 @@ from collections import deque
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from kernel import versions
 from kernel.errors import ProtocolError
 
 HOST_KEY = re.compile(r"[0-9a-f]{64}")
@@ -163,6 +164,9 @@ class EngineRegistry:
         self.engines[eid] = handle
         self.log.info("engine {id} registered (pid {pid} on {host})", id=eid,
                       pid=info.get("pid"), host=info.get("host"))
+        mismatch = versions.conflict(versions.local(), info.get("versions", {}), "the controller", f"engine {eid}")
+        if mismatch:
+            self.log.warn("{mismatch}", mismatch=mismatch)
         session.registered(handle)  # the engine learns its id before any command arrives
         for observer in self.observers:
             observer.engine_added(handle)
@@ -235,7 +239,8 @@ class EngineSession:
         if self.handle is not None:
             raise ProtocolError("engine registered twice on one connection")
         info = {"pid": header.get("pid"), "host": str(header.get("host"))[:255],
-                "host_key": _host_key(header.get("host_key")), "peer": self.protocol._peer()}
+                "host_key": _host_key(header.get("host_key")), "peer": self.protocol._peer(),
+                "versions": versions.received(header.get("versions"))}
         self.registry.register(self, header.get("desired_id"), info)
 
     def registered(self, handle):

@@ -185,8 +185,9 @@ class MultiEngineSession(Session):
         self.send({"op": "result", "rid": rid, "value": self.registry.ids()})
 
     def _engine_info(self, rid, header, buffers):
-        """Read-only: each engine's id, pid, host and shared-memory host key, and the task scheme."""
-        engines = [{"id": eid, **{k: self.registry.get(eid).info.get(k) for k in ("pid", "host", "host_key")}}
+        """Read-only: each engine's id, pid, host, shared-memory host key and versions, and the task scheme."""
+        engines = [{"id": eid, **{k: self.registry.get(eid).info.get(k)
+                                  for k in ("pid", "host", "host_key", "versions")}}
                    for eid in self.registry.ids()]
         config = getattr(self.interface.controller, "config", None)
         self.send({"op": "result", "rid": rid,

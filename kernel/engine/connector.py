@@ -15,6 +15,7 @@ from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
+from kernel import versions
 from kernel.errors import CapabilityRefused, SecurityError
 from kernel.retry import backoff_policy
 from kernel.tls import client_context, pin_check
@@ -103,12 +104,16 @@ class EngineConnector:
         self.protocol = protocol
         self.state = "registering"
         self._last_heard = self.reactor.seconds()
+        mismatch = versions.conflict(versions.local(), protocol.peer_versions, "this engine", "the controller")
+        if mismatch:
+            self.log.warn("{mismatch}", mismatch=mismatch)
         protocol.send({
             "op": "register",
             "desired_id": self.desired_id,
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "host_key": shm.host_key(),
+            "versions": versions.local(),
         })
 
     def _message(self, header, buffers):

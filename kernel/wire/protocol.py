@@ -14,6 +14,7 @@ from collections import deque
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 
+from kernel import versions
 from kernel.errors import CapabilityRefused, ProtocolError
 from kernel.wire import framing
 from kernel.wire.greeting import GREETING_MAX, REFUSED, greeting, parse_greeting
@@ -225,7 +226,7 @@ class ServerProtocol(FramedProtocol):
             return
         self._decoder = framing.FrameDecoder(max_frame=interface.max_frame, allocate=self.allocate)
         self.session = interface.open_session(self)
-        self.send({"op": "welcome", "interface": interface.name})
+        self.send({"op": "welcome", "interface": interface.name, "versions": versions.local()})
         if rest:
             self._feed(rest)
 
@@ -258,6 +259,7 @@ class ClientProtocol(FramedProtocol):
         self.on_lost = on_lost
         self.welcomed = False
         self.failure = None
+        self.peer_versions = {}
 
     def connectionMade(self):
         super().connectionMade()
@@ -278,6 +280,7 @@ class ClientProtocol(FramedProtocol):
             self.transport.loseConnection()
         elif header["op"] == "welcome" and header.get("interface") == self.interface:
             self.welcomed = True
+            self.peer_versions = versions.received(header.get("versions"))
             self.on_welcome(self)
         else:
             self.failure = CapabilityRefused(

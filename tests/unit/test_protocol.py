@@ -3,6 +3,7 @@
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from kernel import versions
 from kernel.wire import framing
 from kernel.wire.greeting import greeting
 from kernel.wire.protocol import CapabilityTable, ServerProtocol
@@ -65,7 +66,7 @@ def test_known_swissnum_opens_its_interface_byte_at_a_time():
     for i in range(len(data)):
         protocol.dataReceived(data[i:i + 1])
     [(welcome, _)] = frames_written(transport, clock)
-    assert welcome == {"op": "welcome", "interface": "test"}
+    assert welcome == {"op": "welcome", "interface": "test", "versions": versions.local()}
     assert interface.sessions[0].messages == [({"op": "hi", "x": 1}, [b"abc"])]
 
 
