@@ -13,6 +13,9 @@ returns once all ``n`` engines have registered; if the controller does not
 write its FURL files, or fewer than ``n`` engines register within
 ``timeout`` seconds, it stops everything and raises ``ClusterError`` whose
 message ends with the tail of the failing process's log.
+
+The engines run in ``work_dir`` (default: the directory ``start()`` is
+called from; over ssh: the remote home) and import modules from there.
 """
 
 import atexit
@@ -89,7 +92,7 @@ class Cluster:
     def __init__(self, n=2, ipythondir=None, *, launcher="local", logdir=None, timeout=60.0,
                  client_port=0, engine_port=0, reuse_furls=False, scheme=None,
                  client_ip=None, engine_ip=None, engine_location=None,
-                 controller_args=(), engine_args=(), engine_cmd=None, env=None,
+                 controller_args=(), engine_args=(), engine_cmd=None, env=None, work_dir=None,
                  die_with_parent=False, stop_timeout=5.0, log=None, **launcher_options):
         if reuse_furls and not (client_port and engine_port):
             raise ValueError(REUSE_NEEDS_PORTS)
@@ -110,6 +113,7 @@ class Cluster:
         self.reuse_furls = reuse_furls
         self.engine_args = [str(a) for a in engine_args]
         self.engine_cmd = engine_cmd
+        self.work_dir = work_dir
         self.env = dict(os.environ if env is None else env)
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.die_with_parent = die_with_parent
@@ -234,8 +238,8 @@ class Cluster:
                                f"{self.ipythondir})")
         context = LaunchContext(
             ipythondir=self.ipythondir, logdir=self.logdir, engine_furl_file=self.engine_furl_file,
-            env=self.env, engine_args=self.engine_args, die_with_parent=self.die_with_parent,
-            started=time.time(),
+            env=self.env, engine_args=self.engine_args, work_dir=self._engine_work_dir(),
+            die_with_parent=self.die_with_parent, started=time.time(),
         )
         if self.engine_cmd:
             from kernel.launchers.base import split_command
@@ -265,6 +269,12 @@ class Cluster:
             self.stop()
             raise
         return self
+
+    def _engine_work_dir(self):
+        """Where the engines run: ``work_dir``, else this process's directory (on other hosts: their home)."""
+        if self.launcher_class.remote:
+            return self.work_dir
+        return os.path.abspath(os.path.expanduser(self.work_dir or os.getcwd()))
 
     def _fail(self, reason, report):
         raise ClusterError(reason, report)

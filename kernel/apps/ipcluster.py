@@ -53,6 +53,9 @@ def _common_parser(default_n=2):
                    help="give up if the controller or the engines are not up after S seconds (default 60)")
     p.add_argument("--stop-timeout", type=common.positive_float, default=5.0, metavar="S",
                    help="grace period before processes are killed on stop (default 5)")
+    p.add_argument("--work-dir", metavar="DIR",
+                   help="the engines' working directory, where they import modules from "
+                        "(default: this directory; for ssh: the remote home)")
     p.add_argument("--engine-cmd", metavar="CMD", help="the ipengine command (default: the one beside ipcluster)")
     p.add_argument("--engine-args", default="", metavar="ARGS", help="more ipengine flags, e.g. --engine-args='--controller-timeout 30'")
     p.add_argument("--controller-args", default="", metavar="ARGS", help="more ipcontroller flags")
@@ -133,7 +136,7 @@ def make_cluster(args, say):
         engine_location=args.engine_location,
         controller_args=_split(args.controller_args, "--controller-args"),
         engine_args=_split(args.engine_args, "--engine-args"),
-        engine_cmd=args.engine_cmd, die_with_parent=True, log=say, **options,
+        engine_cmd=args.engine_cmd, work_dir=args.work_dir, die_with_parent=True, log=say, **options,
     )
 
 

@@ -25,6 +25,8 @@ def build_parser():
                    help="reconnect after this long without a word from the controller (default 10)")
     p.add_argument("--reconnect-max-delay", type=common.positive_float, metavar="S",
                    help="longest wait between reconnect attempts (default 5)")
+    p.add_argument("--work-dir", metavar="DIR",
+                   help="run in DIR and import the modules there (default: the current directory)")
     p.add_argument("--no-shared-memory", dest="shared_memory", action="store_const", const=False,
                    help="never exchange arrays with clients on this host through /dev/shm")
     p.add_argument("--show-config", action="store_true",
@@ -67,6 +69,22 @@ def furl_source(furl, path):
     return current
 
 
+def enter_work_dir(work_dir):
+    """Run user code in ``work_dir``, and let it import the modules there.
+
+    As 0.10's engines did: ``''`` leads ``sys.path``, so ``import mymod``
+    finds ``mymod.py`` in the engine's current directory, as it would in an
+    interactive Python started there (and follows a later ``os.chdir``).
+    """
+    if work_dir:
+        try:
+            os.chdir(work_dir)
+        except OSError as e:
+            raise common.UsageError(f"ipengine: --work-dir {work_dir}: {e.strerror}") from None
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+
+
 def setup_mpi(kind):
     if kind != "mpi4py":
         return None, None
@@ -91,12 +109,16 @@ def _main(argv, stdout, stderr):
         print("\n".join(settings.show()), file=stdout)
         return 0
     furl_file = args.furl_file or str(paths.security_dir(base) / paths.ENGINE_FURL)
+    if not furl_file.startswith("pb://"):
+        furl_file = os.path.abspath(furl_file)  # before --work-dir moves us
+    log_file = common.log_path("ipengine", base, args.logfile)
     # imported before the wait, not after: started beside the controller, as
     # ipcluster does, the engine has them ready when the FURL file appears
     from twisted.internet import reactor
 
     from kernel.engine.runner import Engine
 
+    enter_work_dir(args.work_dir)  # after our own imports: the user's modules shadow none of them
     try:
         furl = furls.load(furl_file) if furl_file.startswith("pb://") else wait_for_furl(furl_file, settings.furl_wait)
     except BadFURLError as e:
@@ -107,7 +129,6 @@ def _main(argv, stdout, stderr):
     else:
         shm.disable()
     mpi, rank = setup_mpi(args.mpi)
-    log_file = common.log_path("ipengine", base, args.logfile)
     common.start_logging(log_file)
     print(f"ipengine: connecting to {furl.hints[0][0]}:{furl.hints[0][1]}; log in {log_file}", file=stdout)
     stdout.flush()

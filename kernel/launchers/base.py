@@ -29,6 +29,7 @@ class LaunchContext:
     env: dict = field(default_factory=lambda: dict(os.environ))
     engine_cmd: list = field(default_factory=lambda: process.program("ipengine"))
     engine_args: list = field(default_factory=list)
+    work_dir: str = None  # the engines' --work-dir (None: where they start)
     die_with_parent: bool = False
     tag: str = field(default_factory=lambda: str(os.getpid()))
     started: float = field(default_factory=time.time)
@@ -38,12 +39,13 @@ class LaunchContext:
         return Path(self.logdir) / f"ipcluster-{self.tag}-{what}.out"
 
     def engine_argv(self, furl_file=None, ipythondir=None, logdir=None, extra=()):
-        """``ipengine`` with this cluster's directory, FURL file and log prefix."""
+        """``ipengine`` with this cluster's directory, FURL file, log prefix and work directory."""
         return [
             *self.engine_cmd,
             "--ipythondir", str(ipythondir or self.ipythondir),
             "--furl-file", str(furl_file or self.engine_furl_file),
             "-l", f"{logdir or self.logdir}/ipengine-",
+            *(["--work-dir", str(self.work_dir)] if self.work_dir else []),
             *self.engine_args, *extra,
         ]
 
@@ -78,6 +80,7 @@ class EngineSetLauncher:
     """
 
     kind = "engines"
+    remote = False  # True: the engines run on other hosts, and --work-dir names a directory there
 
     def __init__(self, context, n):
         if n < 1:

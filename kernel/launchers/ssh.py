@@ -9,7 +9,8 @@ The cluster file is Python; it must set ``engines`` and may set the rest::
     remote_ipythondir = None                  # engines' --ipythondir there (None: $IPYTHONDIR or ~/.ipython)
     engine_args = []                          # more ipengine flags
 
-One ssh connection per host copies the FURL (written atomically, mode 0600,
+The engines run in the remote home directory, or in ``--work-dir`` there
+(``~`` is the remote home). One ssh connection per host copies the FURL (written atomically, mode 0600,
 into ``<remote dir>/security/``) and another starts that host's engines in the
 background and prints their pids. Stopping sends SIGTERM to exactly those
 pids, over ssh, and SIGKILL to any still running after the grace period.
@@ -52,16 +53,21 @@ class ClusterFile:
         self.engine_args = split_command(ns.get("engine_args", []))
 
 
+def _remote_path(value):
+    """A shell word for a path on the remote host, where ``~`` is that host's home."""
+    value = str(value)
+    if value == "~":
+        return '"$HOME"'
+    if value.startswith("~/"):
+        return '"$HOME"/' + shlex.quote(value[2:])
+    return shlex.quote(value)
+
+
 def _remote_dir(value):
     """Shell words that set D to the engines' directory on the remote host."""
     if not value:
         return 'D="${IPYTHONDIR:-$HOME/.ipython}"'
-    value = str(value)
-    if value == "~":
-        return 'D="$HOME"'
-    if value.startswith("~/"):
-        return 'D="$HOME"/' + shlex.quote(value[2:])
-    return "D=" + shlex.quote(value)
+    return "D=" + _remote_path(value)
 
 
 def _wrap(script):
@@ -71,6 +77,7 @@ def _wrap(script):
 
 class SSHEngineSetLauncher(EngineSetLauncher):
     kind = "ssh"
+    remote = True
 
     def __init__(self, context, n=None, clusterfile="clusterfile.py", ssh_timeout=30.0):
         self.clusterfile = ClusterFile(clusterfile)
@@ -114,6 +121,8 @@ class SSHEngineSetLauncher(EngineSetLauncher):
         argv = [*self.clusterfile.engine_cmd]
         words = " ".join(shlex.quote(a) for a in argv)
         extra = " ".join(shlex.quote(a) for a in [*self.context.engine_args, *self.clusterfile.engine_args])
+        if self.context.work_dir:
+            extra = f"--work-dir {_remote_path(self.context.work_dir)} {extra}"
         return (f'{words} --ipythondir "$D" --furl-file "$D/security/{ENGINE_FURL_NAME}" '
                 f'-l "$D/log/ipengine-" {extra}').rstrip()
 

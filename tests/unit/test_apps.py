@@ -49,3 +49,21 @@ def test_installed_scripts_are_ours_and_have_help(program):
     result = subprocess.run([path, "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "--ipythondir" in result.stdout
+
+
+def test_engine_with_a_missing_work_dir_names_it(tmp_path):
+    missing = tmp_path / "nowhere"
+    code, out, err = run(ipengine.main, ["--ipythondir", str(tmp_path), "--work-dir", str(missing)])
+    assert code == 2
+    assert err == f"ipengine: --work-dir {missing}: No such file or directory\n"
+
+
+def test_enter_work_dir_puts_the_current_directory_first_on_sys_path(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != ""])
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "w").mkdir()
+    ipengine.enter_work_dir("w")  # relative to where the engine started
+    assert __import__("os").getcwd() == str(tmp_path / "w")
+    assert sys.path[0] == ""
+    ipengine.enter_work_dir(None)
+    assert sys.path.count("") == 1

@@ -49,6 +49,14 @@ def test_slurm_default_script(context):
     assert with_queue[1] == "#SBATCH --partition=gpu"
 
 
+def test_engines_get_the_work_dir(context, tmp_path):
+    context.work_dir = str(tmp_path / "my work")
+    argv = context.engine_argv()
+    assert argv[argv.index("--work-dir") + 1] == str(tmp_path / "my work")
+    script = SlurmEngineSetLauncher(context, 2).script()
+    assert f"--work-dir '{tmp_path}/my work' --controller-timeout 30" in script
+
+
 def test_pbs_sge_lsf_default_scripts(context):
     pbs = PBSEngineSetLauncher(context, 3, queue="q1").script().splitlines()
     assert ["#PBS -q q1", "#PBS -N ipengine", "#PBS -J 1-3", "#PBS -V"] == pbs[1:5]
@@ -126,6 +134,16 @@ def test_ssh_launcher_counts_engines_from_the_file(context, tmp_path):
     assert launcher._engine_command().startswith("ipengine --ipythondir \"$D\"")
 
 
+@pytest.mark.parametrize("work_dir, word", [("~/runs/a b", "\"$HOME\"/'runs/a b'"), ("/scratch/w", "/scratch/w")])
+def test_ssh_engines_get_the_remote_work_dir(context, tmp_path, work_dir, word):
+    f = tmp_path / "clusterfile.py"
+    f.write_text("engines = {'a': 1}\n")
+    context.work_dir = work_dir
+    command = SSHEngineSetLauncher(context, None, clusterfile=f)._engine_command()
+    assert f"--work-dir {word} --controller-timeout 30" in command
+    assert SSHEngineSetLauncher.remote and not SlurmEngineSetLauncher.remote
+
+
 @pytest.mark.parametrize("value, expected", [
     (None, 'D="${IPYTHONDIR:-$HOME/.ipython}"'),
     ("~", 'D="$HOME"'),
@@ -159,6 +177,8 @@ def test_launcher_options_from_flags():
     assert ipcluster.launcher_options(args) == ("slurm", {"queue": "gpu", "script": "t.sh"})
     args = ipcluster.parse_args(["start"])
     assert ipcluster.launcher_options(args) == ("local", {})
+    assert args.work_dir is None
+    assert ipcluster.parse_args(["ssh", "--work-dir", "~/w"]).work_dir == "~/w"
 
 
 @pytest.mark.parametrize("argv, message", [
