@@ -1,0 +1,425 @@
+"""Every message of the protocol, declared once.
+
+A message is a frame whose JSON header has ``"op"``. Each one is a class
+here, as AMP declares its commands: its ``op``, its ``fields`` (checked where
+the message is decoded, so the code behind a check may rely on the shapes it
+promises), whether it carries buffers, and, for a request, the ``answer`` it
+gets and the ``errors`` it may get instead. A ``Channel`` is what one kind of
+peer may send on one interface; sessions are dispatched through it
+(``Channel.responder``), and ``docs/protocol.md`` is written from these
+declarations (``python -m kernel.wire.messages``).
+
+Senders build headers with ``Message.header(**fields)``, so each ``op`` is
+written only here.
+"""
+
+from kernel.errors import InvalidEngineID, NoEnginesRegistered, NoSuchTask, ProtocolError, TaskAborted
+from kernel.wire.fields import Any, Bool, Choice, Either, Int, ListOf, MapOf, Number, Optional, Record, Str
+
+LEASE_MAX = 4096  # task ids one lease may give out
+_NAME = Str(255)  # a variable or property name
+_NAMES = Either(_NAME, ListOf(_NAME))
+_ID = Int(0)  # an engine id, a task id, a request id or a command id
+_IDS = ListOf(_ID)
+TARGETS = Either(Choice("all"), _ID, _IDS)
+_VERSIONS = MapOf(Str(64), longest=8)
+
+
+class Message:
+    """One kind of frame: subclasses set ``op``, ``fields``, ``buffers`` and ``doc``."""
+
+    op = None
+    fields = {}
+    buffers = False  # whether buffers may come with it
+    answer = None  # the message class that answers this request, if it is one
+    errors = ()  # what a request may be answered with instead: kernel.errors types
+    doc = ""
+
+    def __init_subclass__(cls):
+        super().__init_subclass__()
+        cls.record = Record(cls.fields, f"a {cls.op!r} message")
+
+    @classmethod
+    def check(cls, header):
+        """Check a decoded header (``op`` aside) against the declaration; return it."""
+        fields = cls.fields
+        for key, value in header.items():
+            if key != "op":
+                field = fields.get(key)
+                if field is None:
+                    raise ProtocolError(f"a {cls.op!r} message has no field {key!r}")
+                field.check(value, f"{cls.op}.{key}")
+        for key in cls.record.required:
+            if key not in header:
+                raise ProtocolError(f"a {cls.op!r} message needs its field {key!r}")
+        cls.check_more(header)
+        return header
+
+    @classmethod
+    def check_more(cls, header):
+        """Checks that tie fields together; the default has none."""
+
+    @classmethod
+    def header(cls, **fields):
+        """A header of this message (the sender vouches for the fields)."""
+        return {"op": cls.op, **fields}
+
+
+class Channel:
+    """The messages one kind of peer may send on one interface."""
+
+    def __init__(self, name, *messages):
+        self.name = name
+        self.messages = {m.op: m for m in messages}
+
+    def decode(self, header):
+        """The declared message ``header`` is, after checking it; ProtocolError if it is none."""
+        message = self.messages.get(header.get("op"))
+        if message is None:
+            raise ProtocolError(f"unknown {self.name} message {str(header.get('op'))[:60]!r}")
+        message.check(header)
+        return message
+
+    def responders(self, obj):
+        """``{message: bound method}`` of ``obj``'s methods marked ``@message.responder``.
+
+        Every message of the channel must have one, so a new message cannot
+        go unhandled.
+        """
+        found = {}
+        for name in dir(type(obj)):
+            message = getattr(getattr(type(obj), name), "responds_to", None)
+            if message is not None:
+                found[message] = getattr(obj, name)
+        missing = [op for op, m in self.messages.items() if m not in found]
+        if missing:
+            raise TypeError(f"{type(obj).__name__} has no responder for {', '.join(missing)}")
+        return found
+
+
+def responder(message):
+    """Mark a session method as the handler of ``message``."""
+    def mark(method):
+        method.responds_to = message
+        return method
+
+    return mark
+
+
+# -- the welcome, to any peer -----------------------------------------------------------
+
+class Welcome(Message):
+    op = "welcome"
+    fields = {"interface": Str(16), "versions": Optional(_VERSIONS)}
+    doc = "The swissnum was known: this connection now speaks `interface`."
+
+
+class Refused(Message):
+    op = "refused"
+    fields = {"error": Str(200)}
+    doc = "The swissnum (or the registration) was refused; the connection closes."
+
+
+# -- engines -------------------------------------------------------------------------
+
+class Register(Message):
+    op = "register"
+    fields = {"desired_id": Optional(_ID), "pid": Optional(Int(1)), "host": Optional(Str(255)),
+              "host_key": Optional(Str(64)), "versions": Optional(_VERSIONS)}
+    doc = "An engine asks for an id (its old one, after a reconnect, if free)."
+
+
+class Registered(Message):
+    op = "registered"
+    fields = {"id": _ID, "heartbeat_period": Number(0), "heartbeat_timeout": Number(0)}
+    doc = "The engine's id, and how often to beat and how long silence may last."
+
+
+class Heartbeat(Message):
+    op = "hb"
+    doc = "Either side: still here."
+
+
+class Bye(Message):
+    op = "bye"
+    doc = "The controller is shutting down."
+
+
+ENGINE_METHODS = {  # the multiengine methods, with the arguments of each
+    "execute": {"code": Str()},
+    "push": {},
+    "pull": {"keys": _NAMES, "shared_memory": Optional(Record({"host_key": Str(64), "pid": Int(1)}))},
+    "map": {"func_n": Optional(Int(0)), "name": Optional(Str())},
+    "get_result": {"i": Optional(Int())},
+    "reset": {},
+    "keys": {},
+    "kill": {"controller": Optional(Bool())},
+    "set_properties": {},
+    "get_properties": {"keys": Optional(_NAMES)},
+    "has_properties": {"keys": _NAMES},
+    "del_properties": {"keys": _NAMES},
+    "clear_properties": {},
+}
+RUN_TASK = "run_task"  # the load-balanced interface's one method, on the engine
+_METHOD_ARGS = {method: Record(args, f"the arguments of {method}") for method, args in ENGINE_METHODS.items()}
+_METHOD_ARGS[RUN_TASK] = Record({}, "the arguments of run_task (its task is in the buffers)")
+
+
+def _check_args(header):
+    args = header.get("args")
+    if args is not None:
+        _METHOD_ARGS[header["method"]].check(args, f"{header['op']}.args")
+
+
+class Call(Message):
+    op = "call"
+    fields = {"cid": Int(1), "method": Choice(*ENGINE_METHODS, RUN_TASK), "args": Optional(Any()),
+              "taskid": Optional(_ID)}
+    buffers = True
+    doc = "Run `method` (with `args`, and the buffers) on the engine; answered by `reply` with the same `cid`."
+
+    @classmethod
+    def check_more(cls, header):
+        _check_args(header)
+
+
+class Reply(Message):
+    op = "reply"
+    fields = {"cid": Int(1), "status": Choice("ok", "error", "declined", "unmet"), "value": Optional(Any()),
+              "etype": Optional(Str(200)), "message": Optional(Str()), "traceback": Optional(Str()),
+              "stack": Optional(ListOf(Any())), "method": Optional(Str(64)),
+              "started": Optional(Number()), "finished": Optional(Number())}
+    buffers = True
+    doc = ("The engine's answer to a `call`: `ok` with a JSON `value` or a pickled one in the buffers; "
+           "`error` with `etype`, `message`, `traceback` (text) and `stack` (kernel.wire.tracebacks) and "
+           "the pickled exception; for tasks also `declined` (depend said no) or `unmet`.")
+
+
+class Interrupt(Message):
+    op = "interrupt"
+    doc = "Raise KeyboardInterrupt in the command running now."
+
+
+class Cancel(Message):
+    op = "cancel"
+    fields = {"cids": _IDS}
+    doc = "Drop these commands if they have not started (each is answered QueueCleared)."
+
+
+FROM_ENGINE = Channel("engine", Register, Reply, Heartbeat)
+TO_ENGINE = Channel("controller-to-engine", Welcome, Refused, Registered, Call, Interrupt, Cancel,
+                    Heartbeat, Bye)
+
+
+# -- clients: answers --------------------------------------------------------------------
+
+class Result(Message):
+    op = "result"
+    fields = {"rid": _ID, "value": Optional(Any()), "results": Optional(ListOf(Any()))}
+    buffers = True
+    doc = ("A request's answer: its `value`, or for a multiengine `call` one entry per target in "
+           "`results` (each a `reply` with `id` and its buffer count `n`).")
+
+
+class Error(Message):
+    op = "error"
+    fields = {"rid": Optional(_ID), "etype": Str(200), "message": Str()}
+    doc = "A request failed: `etype` names a type of kernel.errors."
+
+
+class Stored(Message):
+    op = "stored"
+    fields = {"rids": _IDS}
+    doc = "These `run` requests' tasks are in the store (one frame for a reactor turn's runs)."
+
+
+TO_CLIENT = Channel("controller-to-client", Welcome, Refused, Result, Error, Stored)
+
+
+class Request(Message):
+    """A client's request: it has a ``rid``, which its answer repeats."""
+
+    answer = Result
+
+    def __init_subclass__(cls):
+        cls.fields = {"rid": _ID, **cls.fields}
+        super().__init_subclass__()
+
+
+# -- the multiengine interface ------------------------------------------------------------
+
+_ENGINE_ERRORS = (InvalidEngineID, NoEnginesRegistered)
+
+
+class MultiEngineCall(Request):
+    op = "call"
+    fields = {"method": Choice(*ENGINE_METHODS), "targets": TARGETS, "args": Optional(Any()),
+              "per_target": Optional(ListOf(Int(0)))}
+    buffers = True
+    errors = _ENGINE_ERRORS
+    doc = "Call `method` on each target; `per_target` splits the buffers, a count per target."
+
+    @classmethod
+    def check_more(cls, header):
+        _check_args(header)
+
+
+class GetIds(Request):
+    op = "get_ids"
+    doc = "The registered engines' ids."
+
+
+class EngineInfo(Request):
+    op = "engine_info"
+    doc = "Each engine's id, pid, host, host key and versions, and the task scheme."
+
+
+class EngineQueueStatus(Request):
+    op = "queue_status"
+    fields = {"targets": Optional(TARGETS)}
+    errors = _ENGINE_ERRORS
+    doc = "Each target's pending command and queue."
+
+
+class ClearQueue(Request):
+    op = "clear_queue"
+    fields = {"targets": Optional(TARGETS)}
+    errors = _ENGINE_ERRORS
+    doc = "Drop the targets' queued multiengine commands (each fails with QueueCleared)."
+
+
+class InterruptEngines(Request):
+    op = "interrupt"
+    fields = {"targets": Optional(TARGETS)}
+    errors = _ENGINE_ERRORS
+    doc = "Interrupt each target's running command."
+
+
+MULTIENGINE = Channel("multiengine", MultiEngineCall, GetIds, EngineInfo, EngineQueueStatus, ClearQueue,
+                      InterruptEngines)
+
+# -- the task interface -----------------------------------------------------------------------
+
+DEPENDENCY = Record({"ids": _IDS, "all": Bool(), "success": Bool(), "failure": Bool()}, "a dependency")
+TASK_SPEC = Record({"kind": Choice("string", "map"), "retries": Int(0), "has_depend": Bool(),
+                    "after": Optional(DEPENDENCY), "follow": Optional(DEPENDENCY),
+                    "timeout": Optional(Number(0))}, "a task's scheduling metadata")
+_TASK_IDS = Either(_ID, _IDS)
+
+
+class Run(Request):
+    op = "run"
+    fields = {"tasks": ListOf(ListOf(TASK_SPEC, shortest=1)), "counts": ListOf(Int(0)),
+              "ids": Optional(ListOf(Optional(_ID))), "wait": Optional(Bool())}
+    buffers = True
+    doc = ("Submit tasks, each a chain (the task, then its recovery tasks), with `counts` buffers for "
+           "each; with leased `ids` it is answered by `stored`, else by their ids (or, with `wait`, "
+           "their results).")
+
+    @classmethod
+    def check_more(cls, header):
+        chains = header["tasks"]
+        if sum(len(chain) for chain in chains) != len(header["counts"]):
+            raise ProtocolError("run: a payload count is needed for each task of each chain")
+        if header.get("ids") is not None and len(header["ids"]) != len(chains):
+            raise ProtocolError("run: ids must give one leased id per task")
+
+
+class Lease(Request):
+    op = "lease"
+    fields = {"n": Int(1, LEASE_MAX)}
+    doc = "Reserve `n` task ids: answered `[first, end)`."
+
+
+class GetResults(Request):
+    op = "get_results"
+    fields = {"taskids": _TASK_IDS, "block": Optional(Bool())}
+    errors = (NoSuchTask,)
+    doc = "Finished tasks' metadata and results (`null` for one not finished); `block` waits."
+
+
+class Barrier(Request):
+    op = "barrier"
+    fields = {"taskids": _TASK_IDS}
+    doc = "Answered once every one of these tasks has finished."
+
+
+class TaskQueueStatus(Request):
+    op = "queue_status"
+    fields = {"verbose": Optional(Bool())}
+    doc = "How many tasks are in each state (with `verbose`, their ids)."
+
+
+class TaskStatus(Request):
+    op = "task_status"
+    fields = {"taskid": _ID}
+    errors = (NoSuchTask,)
+    doc = "One task's record: its state, engine and times."
+
+
+class Abort(Request):
+    op = "abort"
+    fields = {"taskid": _ID}
+    errors = (NoSuchTask, TaskAborted)
+    doc = "Abort a task that has not finished."
+
+
+class Spin(Request):
+    op = "spin"
+    doc = "Give waiting tasks another chance at the engines."
+
+
+class Clear(Request):
+    op = "clear"
+    fields = {"taskids": Optional(_TASK_IDS)}
+    errors = (NoSuchTask,)
+    doc = "Forget finished tasks' results (every one, without `taskids`)."
+
+
+class Resubmit(Request):
+    op = "resubmit"
+    fields = {"taskid": _ID}
+    errors = (NoSuchTask,)
+    doc = "Run a finished task again, under a new id."
+
+
+class Timeline(Request):
+    op = "timeline"
+    fields = {"taskids": Optional(_TASK_IDS)}
+    doc = "When each task was submitted, started and finished, and on which engine."
+
+
+TASKS = Channel("task", Run, Lease, GetResults, Barrier, TaskQueueStatus, TaskStatus, Abort, Spin,
+                Clear, Resubmit, Timeline)
+
+CHANNELS = (FROM_ENGINE, TO_ENGINE, MULTIENGINE, TASKS, TO_CLIENT)
+
+
+def markdown():
+    """``docs/protocol.md``: every channel's messages, their fields, answers and errors."""
+    out = ["# The protocol", "",
+           "Written by `python -m kernel.wire.messages` from the declarations in",
+           "`kernel/wire/messages.py` (a test checks that it matches them). Each message",
+           "is a frame (see `architecture.md`) whose JSON header has `op` and these fields;",
+           "a field marked optional may be absent or `null`, and no other field is allowed.", ""]
+    for channel in CHANNELS:
+        out += [f"## {channel.name}", ""]
+        for op, message in channel.messages.items():
+            out += [f"### `{op}`", "", message.doc, ""]
+            out += [f"- `{key}`: {field.description}" for key, field in message.fields.items()]
+            if message.buffers:
+                out.append("- buffers: any number")
+            if message.answer is not None:
+                out.append(f"- answered by: `{message.answer.op}`")
+            if message.errors:
+                out.append("- or by `error` with `etype`: " + ", ".join(f"`{e.__name__}`" for e in message.errors))
+            out.append("")
+    out += ["## The methods of `call`", "", "The `args` of each method:", ""]
+    for method, args in ENGINE_METHODS.items():
+        described = ", ".join(f"`{k}` ({f.description})" for k, f in args.items()) or "none"
+        out.append(f"- `{method}`: {described}")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")
