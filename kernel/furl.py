@@ -58,21 +58,27 @@ def parse(text):
         raise BadFURLError(f"a FURL must be a string, not {type(text).__name__}")
     text = text.strip()
     if not text.startswith("pb://"):
-        raise BadFURLError(f"not a FURL (must start with 'pb://'): {text[:60]!r}")
+        raise BadFURLError(f"not a FURL (must start with 'pb://'): {_shown(text)[:60]!r}")
     rest = text[len("pb://"):]
     tubid, at, rest = rest.partition("@")
     if not at:
-        raise BadFURLError(f"FURL has no '@' after the tub id: {text[:80]!r}")
+        raise BadFURLError(f"FURL has no '@' after the tub id: {_shown(text)[:80]!r}")
     if len(tubid) != TUBID_LENGTH or not _B32.match(tubid):
         raise BadFURLError(f"bad tub id {tubid[:80]!r}: expected {TUBID_LENGTH} base32 characters")
     hints, slash, swissnum = rest.partition("/")
     if not slash:
-        raise BadFURLError(f"FURL has no '/<swissnum>' part: {text[:80]!r}")
+        raise BadFURLError(f"FURL has no '/<swissnum>' part: {_shown(text)[:80]!r}")
     if len(swissnum) < 26 or len(swissnum) > 64 or not _B32.match(swissnum):
-        raise BadFURLError(f"bad swissnum {swissnum[:80]!r}: expected 26 to 64 base32 characters")
+        raise BadFURLError(f"bad swissnum (of {len(swissnum)} characters): expected 26 to 64 base32 characters")
     if not hints:
-        raise BadFURLError(f"FURL has no location hints: {text[:80]!r}")
+        raise BadFURLError(f"FURL has no location hints: {_shown(text)[:80]!r}")
     return FURL(tubid, tuple(_parse_hint(h) for h in hints.split(",")), swissnum)
+
+
+def _shown(text):
+    """A FURL as quoted in an error: without its swissnum, the secret."""
+    head, slash, _ = text.rpartition("/")
+    return f"{head}/<swissnum>" if slash and head.count("/") >= 2 else text
 
 
 def load(furl_or_file):

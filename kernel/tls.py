@@ -9,6 +9,7 @@ engines refuse a server whose key hash is not the tub id they were given.
 import datetime
 import hashlib
 import hmac
+import os
 import pathlib
 import socket
 import ssl
@@ -98,11 +99,29 @@ def server_context(identity):
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.num_tickets = 0  # every connection is a full handshake: nothing to resume
-    with tempfile.TemporaryDirectory() as private:  # the ssl module loads keys from files only
-        pem = pathlib.Path(private) / "identity.pem"
-        write_private(pem, identity.to_pem())
-        ctx.load_cert_chain(pem)
+    _load_identity(ctx, identity.to_pem())
     return ctx
+
+
+def _load_identity(ctx, pem):
+    """``ctx.load_cert_chain`` from bytes: the ssl module loads keys from files only.
+
+    On Linux the file is an anonymous one in memory (``memfd_create``), so the
+    key never reaches a file system; elsewhere, a 0600 file in a private
+    temporary directory, removed at once.
+    """
+    if hasattr(os, "memfd_create"):
+        fd = os.memfd_create("kernel-identity", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, pem)
+            ctx.load_cert_chain(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+        return
+    with tempfile.TemporaryDirectory() as private:
+        path = pathlib.Path(private) / "identity.pem"
+        write_private(path, pem)
+        ctx.load_cert_chain(path)
 
 
 def client_context():

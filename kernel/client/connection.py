@@ -32,6 +32,16 @@ def _keepalive(sock):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
+def _readable_within(sock, timeout):
+    """Whether ``sock`` has bytes to read within ``timeout`` seconds.
+
+    ``poll``, not ``select``: a process may hold more than 1,024 files.
+    """
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(None if timeout is None else timeout * 1000))
+
+
 BUILTIN_ERRORS = {e.__name__: e for e in (TypeError, ValueError, IndexError, KeyError)}
 
 
@@ -81,7 +91,7 @@ class Connection:
         if header["op"] == "refused":
             self.close()
             raise errors.CapabilityRefused(
-                f"the controller refused the FURL {self.furl.swissnum[:4]}…: {header.get('error')}")
+                f"the controller refused the FURL{self._named_file()}: {header.get('error')}")
         if header["op"] != "welcome" or header.get("interface") != self.interface:
             self.close()
             raise errors.CapabilityRefused(
@@ -89,6 +99,9 @@ class Connection:
         sock.settimeout(None)
         if self.generation == 1:
             versions.warn_of_mismatch(versions.received(header.get("versions")), "the controller", stacklevel=5)
+
+    def _named_file(self):
+        return f" in {self._furl_file}" if self._furl_file is not None else ""
 
     @property
     def connected(self):
@@ -128,7 +141,7 @@ class Connection:
 
     def _closed_by_peer(self):
         """Whether the controller closed the idle connection (it restarted, say)."""
-        if self._sock.pending() or not select.select([self._sock], [], [], 0)[0]:
+        if self._sock.pending() or not _readable_within(self._sock, 0):
             return False
         self._sock.setblocking(False)
         try:
@@ -187,7 +200,7 @@ class Connection:
             self.forget(list(self._waiting | set(self._ready)))
 
     def _readable(self):
-        return self._sock.pending() > 0 or bool(select.select([self._sock], [], [], 0)[0])
+        return self._sock.pending() > 0 or _readable_within(self._sock, 0)
 
     # -- reading --------------------------------------------------------------------
 
@@ -204,7 +217,7 @@ class Connection:
             if self._sock is None:
                 raise errors.ConnectionLost("not connected to the controller")
             if timeout is not None and not self._sock.pending():
-                if not select.select([self._sock], [], [], timeout)[0]:
+                if not _readable_within(self._sock, timeout):
                     raise errors.ControllerTimeout(f"no answer from the controller within {timeout:g} s")
             target = self._decoder.get_buffer()  # a big buffer is decrypted straight into place
             try:

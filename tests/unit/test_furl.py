@@ -31,7 +31,7 @@ def test_swissnum_has_at_least_128_bits():
     (f"pb://short@127.0.0.1:1/{SWISS}", "'short'"),
     (f"pb://{'A' * 52}@127.0.0.1:1/{SWISS}", "bad tub id"),
     (f"pb://{TUBID}@127.0.0.1:1", "no '/<swissnum>'"),
-    (f"pb://{TUBID}@127.0.0.1:1/abc", "'abc'"),
+    (f"pb://{TUBID}@127.0.0.1:1/abc", "bad swissnum (of 3 characters)"),
     (f"pb://{TUBID}@127.0.0.1:99999/{SWISS}", "'99999'"),
     (f"pb://{TUBID}@127.0.0.1:x/{SWISS}", "'x'"),
     (f"pb://{TUBID}@127.0.0.1/{SWISS}", "'127.0.0.1'"),
@@ -42,6 +42,7 @@ def test_malformed_furls_are_refused_naming_the_part(text, quoted):
     with pytest.raises(BadFURLError) as info:
         furl.parse(text)
     assert quoted in str(info.value)
+    assert SWISS not in str(info.value) and SWISS[:8] not in str(info.value)  # the secret is never quoted
 
 
 def test_load_from_file_and_missing_file(tmp_path):

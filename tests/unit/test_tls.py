@@ -84,3 +84,23 @@ def test_unreachable_hints_are_all_named():
     free.close()
     with pytest.raises(ConnectionRefusedError, match=f"127.0.0.1:{port}"):
         connect_pinned([("127.0.0.1", port)], "a" * 52, 2)
+
+
+def test_the_servers_key_never_passes_through_a_file(monkeypatch):
+    import kernel.tls
+
+    def no_files(*args, **kwargs):
+        raise AssertionError("the key went to a file")
+
+    monkeypatch.setattr(kernel.tls.tempfile, "TemporaryDirectory", no_files)
+    monkeypatch.setattr(kernel.tls, "write_private", no_files)
+    identity = Identity.create()
+    server = kernel.tls.server_context(identity)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    threading.Thread(target=lambda: server.wrap_socket(listener.accept()[0], server_side=True).close(),
+                     daemon=True).start()
+    try:
+        connect_pinned([("127.0.0.1", port)], identity.tubid, 10).close()
+    finally:
+        listener.close()
