@@ -36,8 +36,10 @@ def log_dir(base):
 
 
 def db_dir(base):
+    """The controller's task store: task code and results, private like ``security``; re-locked to 0700."""
     path = Path(base) / "db"
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path, 0o700)
     return path
 
 

@@ -14,6 +14,7 @@ buffers as one blob with their lengths in the metadata.
 """
 
 import json
+import os
 import secrets
 import sqlite3
 from pathlib import Path
@@ -61,6 +62,19 @@ def _remove(path):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def _private(path):
+    """Make the store's files (task code and results) readable by their owner only.
+
+    SQLite gives its -wal and -shm files the mode of the database file, so
+    that file is made 0600 before SQLite opens it; files of an older store
+    are locked down too.
+    """
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for suffix in ("", "-wal", "-shm"):
+        if Path(f"{path}{suffix}").exists():
+            os.chmod(f"{path}{suffix}", 0o600)
+
+
 class TaskStore:
     """``TaskStore.open(directory, clock, reset=False)`` is the way in."""
 
@@ -93,6 +107,7 @@ class TaskStore:
         if marker.exists() and not path.exists():
             raise StoreError(f"the task store {path} is missing (this directory had one): "
                              "start with --reset-db to begin afresh, losing its tasks and results")
+        _private(path)
         try:
             store = cls(path, clock)
             ident = store.db.execute("SELECT value FROM store WHERE key = 'id'").fetchone()

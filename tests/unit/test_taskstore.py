@@ -1,8 +1,11 @@
 """The durable task store: reloading, first result wins, and the start-up errors."""
 
+import stat
+
 import pytest
 from twisted.internet.task import Clock
 
+from kernel import paths
 from kernel.controller.taskstore import StoreError, TaskStore
 
 
@@ -76,3 +79,24 @@ def test_retention_by_count_and_age(tmp_path, clock):
     assert store.prune(max_results=4) == 3  # keeps 6..9
     assert [t for t, _ in store.outcomes()] == [6, 7, 8, 9]
     store.close()
+
+
+def test_task_code_and_results_are_readable_by_their_owner_only(tmp_path, clock):
+    directory = tmp_path / "db"
+    directory.mkdir(mode=0o755)
+    (directory / "tasks.sqlite").touch(mode=0o644)  # as an older store left it
+    directory = paths.db_dir(tmp_path)
+    store = TaskStore.open(directory, clock)
+    store.put_task(1, {"chain": []}, [b"code"])
+    store.flush()
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
+    made = sorted(directory.glob("tasks.sqlite*"))
+    assert [p.name for p in made] == ["tasks.sqlite", "tasks.sqlite-shm", "tasks.sqlite-wal"]
+    assert {stat.S_IMODE(p.stat().st_mode) for p in made} == {0o600}
+    store.close()
+    (tmp_path / "fresh").mkdir()
+    fresh = TaskStore.open(tmp_path / "fresh", clock)
+    fresh.put_task(1, {"chain": []}, [b"code"])
+    fresh.flush()
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "fresh").glob("tasks.sqlite*")} == {0o600}
+    fresh.close()
