@@ -73,6 +73,8 @@ def _parse_header(chunk):
         header = json.loads(chunk)
     except ValueError as e:
         raise ProtocolError(f"header is not JSON: {e}") from None
+    except RecursionError:
+        raise ProtocolError("header is JSON nested too deeply to read") from None
     if not isinstance(header, dict) or not isinstance(header.get("op"), str):
         raise ProtocolError("header must be a JSON object with a string 'op'")
     return header

@@ -69,6 +69,7 @@ def test_whole_frames_in_one_chunk_and_a_big_or_cut_one_after_them():
     (struct.pack("!IH", 2, 0) + b"[]", "JSON object"),
     (struct.pack("!IH", 9, 0) + b'{"op": 1}', "JSON object"),
     (struct.pack("!IH", 0xFFFFFFFF, 0), "bad header length"),
+    (struct.pack("!IH", 200_000, 0) + b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
 ])
 def test_malformed_frames(data, why):
     with pytest.raises(ProtocolError, match=why):
