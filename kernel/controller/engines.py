@@ -16,8 +16,11 @@ from twisted.logger import Logger
 
 from kernel import versions
 from kernel.errors import ProtocolError
+from kernel.wire import messages
+from kernel.wire.messages import responder
 
 HOST_KEY = re.compile(r"[0-9a-f]{64}")
+SHOWN_CODE = 200  # characters of an execute's code shown in queue_status and errors
 
 
 class Command:
@@ -35,7 +38,8 @@ class Command:
 
     def describe(self):
         if self.method == "execute":
-            return f"execute({self.args.get('code', '')!r})"
+            code = self.args.get("code", "")
+            return f"execute({code[:SHOWN_CODE]!r}{'…' if len(code) > SHOWN_CODE else ''})"
         if self.method == "run_task":
             return f"task {self.extra.get('taskid')}"
         return f"{self.method}()"
@@ -43,8 +47,7 @@ class Command:
 
 def synthetic_error(etype, message, method=None):
     """A reply header for a command the engine never answered."""
-    return {"op": "reply", "status": "error", "etype": etype, "message": message,
-            "traceback": "", "method": method}
+    return messages.Reply.header(status="error", etype=etype, message=message, traceback="", method=method)
 
 
 class EngineHandle:
@@ -69,12 +72,18 @@ class EngineHandle:
         while self.queue and len(self.inflight) < self.window:
             command = self.queue.popleft()
             command.cid = next(_cids)
-            self.inflight[command.cid] = command
-            header = {"op": "call", "cid": command.cid, "method": command.method}
+            header = messages.Call.header(cid=command.cid, method=command.method)
             if command.args:
                 header["args"] = command.args
             header.update(command.extra)
-            self.session.send(header, command.buffers)
+            try:
+                self.session.send(header, command.buffers)  # encoded before anything is written
+            except (ProtocolError, ValueError, RecursionError) as e:
+                command.on_done(self.id, synthetic_error(
+                    "MessageSizeError", f"{command.describe()} cannot be sent to engine {self.id}: {e}",
+                    command.method), [])
+                continue  # this command alone fails; the engine's slots stay free
+            self.inflight[command.cid] = command
             command.buffers = None  # the bytes are the transport's now
 
     def done(self, header, buffers):
@@ -94,7 +103,7 @@ class EngineHandle:
         self.queue = deque(kept)
         waiting = [cid for cid, c in list(self.inflight.items())[1:] if c.method != "run_task"]
         if waiting:  # sent, but the engine may not have started them
-            self.session.send({"op": "cancel", "cids": waiting})
+            self.session.send(messages.Cancel.header(cids=waiting))
         for command in cleared:
             command.on_done(self.id, synthetic_error(
                 "QueueCleared", f"{command.describe()} was removed from engine {self.id}'s queue",
@@ -191,7 +200,7 @@ class EngineRegistry:
                 self.unregister(handle, f"no heartbeat for {silent:.1f} s")
                 handle.session.abort()
             else:
-                handle.session.send({"op": "hb"})
+                handle.session.send(messages.Heartbeat.header())
 
 
 def _host_key(value):
@@ -213,13 +222,19 @@ class EngineInterface:
 
 
 class EngineSession:
-    """One engine's connection: registration, replies and heartbeats."""
+    """One engine's connection: registration, replies and heartbeats.
+
+    An engine's message that does not match its declaration is a
+    ProtocolError: the connection closes, and the engine with it.
+    """
+
+    channel = messages.FROM_ENGINE
 
     def __init__(self, registry, protocol):
         self.registry = registry
         self.protocol = protocol
         self.handle = None
-        self.handlers = {"register": self._register, "reply": self._reply, "hb": self._hb}
+        self.handlers = self.channel.responders(self)
 
     def send(self, header, buffers=()):
         self.protocol.send(header, buffers)
@@ -230,11 +245,9 @@ class EngineSession:
     def message(self, header, buffers):
         if self.handle is not None:
             self.handle.last_heard = self.registry.clock.seconds()
-        handler = self.handlers.get(header["op"])
-        if handler is None:
-            raise ProtocolError(f"unknown message {header['op']!r} from an engine")
-        handler(header, buffers)
+        self.handlers[self.channel.decode(header)](header, buffers)
 
+    @responder(messages.Register)
     def _register(self, header, buffers):
         if self.handle is not None:
             raise ProtocolError("engine registered twice on one connection")
@@ -245,15 +258,16 @@ class EngineSession:
 
     def registered(self, handle):
         self.handle = handle
-        self.send({"op": "registered", "id": handle.id,
-                   "heartbeat_period": self.registry.heartbeat_period,
-                   "heartbeat_timeout": self.registry.heartbeat_timeout})
+        self.send(messages.Registered.header(id=handle.id, heartbeat_period=self.registry.heartbeat_period,
+                                             heartbeat_timeout=self.registry.heartbeat_timeout))
 
+    @responder(messages.Reply)
     def _reply(self, header, buffers):
         if self.handle is None:
             raise ProtocolError("reply from an unregistered engine")
         self.handle.done(header, buffers)
 
+    @responder(messages.Heartbeat)
     def _hb(self, header, buffers):
         pass
 

@@ -53,7 +53,7 @@ def test_the_controller_keeps_a_well_formed_host_key_and_nothing_else():
 
 def test_engines_on_this_host_are_those_with_its_key_and_a_pid():
     connection = controller_with({"pid": 10, "host_key": KEY}, {"pid": 11, "host_key": "cd" * 32},
-                                 {"pid": "x", "host_key": KEY}, {"pid": 13, "host_key": KEY})
+                                 {"host_key": KEY}, {"pid": 13, "host_key": KEY})
     here = SameHost(connection, enabled=True)
     here.key = KEY
     assert here.engines("all") == ([0, 1, 2, 3], [10, None, None, 13])
