@@ -18,10 +18,10 @@ $(PY):
 	$(LOCKED) $(PY) -m pip install -q --upgrade pip
 
 venv: $(PY)
-	$(LOCKED) $(PY) -m pip install -q -e . ./legacy
+	$(LOCKED) $(PY) -m pip install -q -e .
 
 test-venv: $(PY)
-	$(LOCKED) $(PY) -m pip install -q -e '.[test]' ./legacy
+	$(LOCKED) $(PY) -m pip install -q -e '.[test]'
 
 demo: venv
 	$(PY) -m kernel.demo
@@ -47,7 +47,7 @@ test-latest: system-deps latest-venv
 latest-venv:
 	$(PYTHON) -m venv --clear $(LATEST)
 	$(LATEST_PY) -m pip install -q --upgrade pip setuptools
-	$(LATEST_PY) -m pip install -q -e '.[test]' ./legacy
+	$(LATEST_PY) -m pip install -q -e '.[test]'
 
 # Rewrite requirements/lock.txt from the newest releases, once they pass and
 # setup.py's ranges admit them.

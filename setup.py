@@ -9,7 +9,10 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.11",
-    packages=find_packages(include=["kernel", "kernel.*"]),
+    # IPython.kernel (legacy/IPython/kernel) makes `from IPython.kernel import client` work;
+    # IPython itself is never installed, so a real IPython beside it is left as it is.
+    packages=find_packages(include=["kernel", "kernel.*"]) + ["IPython.kernel"],
+    package_dir={"IPython.kernel": "legacy/IPython/kernel"},
     # The tested ranges: requirements/lock.txt pins what `make test` installs, and
     # `make test-latest` tries the newest releases, past these upper bounds.
     install_requires=[

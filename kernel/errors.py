@@ -1,7 +1,9 @@
 """The exception types of kernel, one per distinct cause.
 
 Remote exceptions keep their own type; these name what went wrong in the
-cluster itself.
+cluster itself. Every name of 0.10's ``IPython.kernel.error`` is defined here
+once (``IPython.kernel.error`` lists them, with the two renamed ones and
+CompositeError), so a legacy ``except`` clause catches what kernel raises.
 """
 
 
@@ -65,6 +67,26 @@ class ResultAlreadyRetrieved(KernelError):
     """The result was already fetched and freed."""
 
 
+class InvalidDeferredID(KernelError):
+    """The pending result was flushed (or already fetched) and can no longer be fetched."""
+
+
+class NotAPendingResult(KernelError, TypeError):
+    """barrier() was given something that is not a PendingResult."""
+
+
+class AbortedPendingDeferredError(KernelError):
+    """A Deferred waiting for a pending result was dropped by clear_pending_deferreds()."""
+
+
+class MissingBlockArgument(KernelError, ValueError):
+    """A call had no ``block`` to go by: the argument was None and so was the client's ``block``."""
+
+
+class StopLocalExecution(KernelError):
+    """Raised by ``remote()`` so that the body of ``with mec:`` does not run locally."""
+
+
 class SerializationError(KernelError, TypeError):
     """A value cannot be pickled to be sent; the message names it."""
 
@@ -82,7 +104,15 @@ class TaskAborted(TaskError):
 
 
 class TaskTimeout(TaskError):
-    """Waiting for a task's result timed out."""
+    """A task waited longer than its timeout (0.10: for unmet dependencies)."""
+
+
+class NoSuchTask(TaskError, KeyError, IndexError):
+    """A task id the controller never gave out.
+
+    A KeyError, as 0.10's ``clear()`` raised, and an IndexError, as lookups
+    of unknown ids raise.
+    """
 
 
 class UnmetDependency(TaskError):
@@ -96,7 +126,7 @@ class ImpossibleDependency(UnmetDependency):
     """The task's dependencies can never be met."""
 
 
-class DependencyTimeout(ImpossibleDependency):
+class DependencyTimeout(ImpossibleDependency, TaskTimeout):
     """No engine could take the task before its timeout."""
 
 
@@ -106,3 +136,43 @@ class PoisonTask(TaskError):
 
 class KernelRemoteError(KernelError):
     """Stands in for a remote exception whose type cannot be rebuilt here."""
+
+
+# Names 0.10 defined that nothing here raises: kept so legacy code that names them still runs.
+
+class NotDefined(KernelError):
+    """0.10's stand-in for a name missing on an engine (a pull now raises NameError)."""
+
+    def __init__(self, name):
+        super().__init__(name)
+        self.name = name
+
+    def __repr__(self):
+        return f"<NotDefined: {self.name}>"
+
+    __str__ = __repr__
+
+
+class IdInUse(KernelError):
+    """0.10: an engine id already taken (ids are now always given by the controller)."""
+
+
+class InvalidClientID(KernelError):
+    """0.10: an unknown client id (clients now hold capabilities, not ids)."""
+
+
+class ClientError(KernelError):
+    """0.10: a generic client-side error."""
+
+
+class MessageSizeError(KernelError):
+    """0.10: a message over the wire's size limit (messages now have none but the header's)."""
+
+
+class PBMessageSizeError(MessageSizeError):
+    """0.10: a message over Foolscap's size limit."""
+
+
+class FileTimeoutError(KernelError, TimeoutError):
+    """0.10: ipcluster gave up waiting for a FURL file."""
+

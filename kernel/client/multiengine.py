@@ -22,9 +22,10 @@ from kernel.client import maps
 from kernel.client.connection import Connection
 from kernel.client.progress import progress_bar
 from kernel.client.remote import collect
-from kernel.client.results import NotAPendingResult, PendingResult, ResultList, done
+from kernel.client.results import PendingResult, ResultList, done
 from kernel.client.samehost import SameHost
-from kernel.errors import BadFURLError, KernelError, SerializationError
+from kernel.errors import (BadFURLError, MissingBlockArgument, NotAPendingResult, SerializationError,
+                           StopLocalExecution)
 from kernel.wire import framing, serialize, shm, shmpool
 
 
@@ -55,10 +56,6 @@ def _let_engines_take_their_segments():
             pending.get_result(block=True)
         except Exception:
             pass  # the push failed or the controller is gone: nothing left to wait for
-
-
-class StopLocalExecution(KernelError):
-    """Raised by ``remote()`` so that the body of ``with mec:`` does not run locally."""
 
 
 def remote():
@@ -155,6 +152,9 @@ class MultiEngineClient:
     def _resolve(self, targets, block):
         targets = _check_targets(self.targets if targets is None else targets)
         block = self.block if block is None else block
+        if block is None:
+            raise MissingBlockArgument("'block' keyword argument is missing: pass block=True or "
+                                       "block=False, or set the client's block attribute")
         if block not in (True, False):
             raise ValueError(f"block must be True or False, not {block!r}")
         return targets, bool(block)
@@ -449,11 +449,25 @@ class MultiEngineClient:
         return lambda f: ParallelFunction(f, mapper)
 
     def zip_pull(self, keys, targets=None, block=None):
-        """Pull several keys and zip: one tuple per key, with each engine's value."""
-        targets = self.targets if targets is None else targets
+        """Pull several keys and zip: one tuple per key, with each engine's value.
+
+        From one engine (an int target) it is that engine's value(s); with one
+        key, the list of each engine's value. ``block=False`` gives a PendingResult.
+        """
+        targets, block = self._resolve(targets, block)
+        pulled = self.pull(keys, targets=targets, block=block)
         multitarget = not _is_int(targets) and (targets == "all" or len(targets) > 1)
-        values = self.pull(keys, targets=targets, block=True)
-        return list(zip(*values)) if multitarget else values[0]
+        several = not isinstance(keys, str) and len(keys) > 1
+
+        def arrange(values):
+            if not multitarget:
+                return values[0]
+            return list(zip(*values)) if several else list(values)
+
+        if block:
+            return arrange(pulled)
+        pulled.add_callback(arrange)
+        return pulled
 
     # -- pending results ------------------------------------------------------------
 

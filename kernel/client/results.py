@@ -3,15 +3,7 @@
 import sys
 import weakref
 
-from kernel.errors import KernelError, ResultAlreadyRetrieved
-
-
-class NotAPendingResult(KernelError, TypeError):
-    """barrier() was given something that is not a PendingResult."""
-
-
-class InvalidDeferredID(KernelError):
-    """The pending result was flushed and can no longer be fetched."""
+from kernel.errors import InvalidDeferredID, ResultAlreadyRetrieved
 
 
 _COLOURS = {"green": "\033[0;32m", "blue": "\033[0;34m", "red": "\033[0;31m", "normal": "\033[0m"}

@@ -83,6 +83,8 @@ class TaskClient:
         furl = furl_or_file or default_furl_file(paths.TC_FURL)
         self._connection = Connection(furl, "tc", connect_timeout)
         self._pipeline = Pipeline(self._connection)
+        self._furl_or_file = furl
+        self._task_controller = None
 
     @classmethod
     def _over(cls, connection):
@@ -90,7 +92,22 @@ class TaskClient:
         client = cls.__new__(cls)
         client._connection = connection
         client._pipeline = Pipeline(connection)
+        client._furl_or_file = getattr(connection, "furl", None)
+        client._task_controller = None
         return client
+
+    @property
+    def task_controller(self):
+        """The same interface with methods that return Deferreds (0.10's name for it).
+
+        An ``AsyncTaskClient`` with a connection of its own, opened at its
+        first call; its Deferreds fire while the Twisted reactor runs.
+        """
+        if self._task_controller is None:
+            from kernel.client.asyncclient import AsyncTaskClient
+
+            self._task_controller = AsyncTaskClient(self._furl_or_file)
+        return self._task_controller
 
     def _call(self, header, buffers=()):
         """One request, answered after every task ``run()`` sent is stored (or refused).
@@ -259,14 +276,20 @@ class TaskClient:
         self._call({"op": "abort", "taskid": _check_taskid(taskid)})
 
     def spin(self):
-        """Run the scheduler once (it also runs on every event and checks timeouts on its own)."""
-        self._call({"op": "spin"})
+        """Run the scheduler once; True if it started a task, else False.
+
+        The scheduler also runs on every event and checks timeouts on its own,
+        so this is rarely needed (and mostly says False).
+        """
+        value, _ = self._call({"op": "spin"})
+        return bool(value)
 
     def clear(self, taskids=None):
         """Forget finished results (all of them when None); return how many went.
 
         Later lookups of those ids raise IndexError; unfinished tasks are not
-        touched. An id the controller never gave out raises IndexError.
+        touched. Ids the controller never gave out raise NoSuchTask (a KeyError,
+        as in 0.10, and an IndexError) once the others are cleared.
         """
         ids = None if taskids is None else _check_taskids(taskids)
         value, _ = self._call({"op": "clear", "taskids": ids})
@@ -297,7 +320,9 @@ class TaskClient:
         return lambda f: TaskParallelFunction(f, mapper)
 
     def close(self):
-        """Close the connection, once the tasks ``run()`` sent are stored."""
+        """Close the connection, once the tasks ``run()`` sent are stored (and ``task_controller``'s)."""
+        if self._task_controller is not None:
+            self._task_controller.close()
         try:
             self._pipeline.settle()
         finally:
@@ -356,6 +381,7 @@ class TaskMapper:
 
     def __init__(self, client, options, block=True, chunksize=None):
         self.client = client
+        self.task_controller = client  # the 0.10 name
         self.options = options
         self.block = block
         self.chunksize = chunksize

@@ -1,35 +1,39 @@
 """``IPython.kernel`` is ``kernel``: legacy scripts import the old names unchanged.
 
-``from IPython.kernel import client``, ``IPython.kernel.client.MapTask``,
-``IPython.kernel.error.CompositeError`` and ``from IPython.kernel import
-TaskRejectError`` all give the very same objects as the ``kernel`` package.
+The main distribution installs this package as ``IPython/kernel`` and never
+``IPython/__init__.py``: beside a real IPython it adds one subpackage and
+changes nothing else; without IPython, ``IPython`` is a namespace holding only
+``kernel``. Each 0.10 module below is the very module of ``kernel`` that
+replaces it, so ``client.MapTask``, ``client.CompositeError`` and the rest are
+the same objects; ``IPython.kernel.error`` (error.py) lists every 0.10
+exception name.
 """
 
 import sys
-import types
 
 import kernel
 import kernel.client
-import kernel.errors
-from kernel.client.remote import CompositeError
-
+import kernel.client.asyncclient
+import kernel.client.multiengine
+import kernel.client.task
+import kernel.client.taskclient
+import kernel.magic
+from IPython.kernel import error
 from kernel.errors import TaskRejectError  # noqa: F401  (re-exported, as in 0.10)
-
-# the legacy error module also held CompositeError
-error = types.ModuleType(f"{__name__}.error", kernel.errors.__doc__)
-error.__dict__.update({k: v for k, v in vars(kernel.errors).items() if not k.startswith("__")})
-error.CompositeError = CompositeError
 
 _ALIASES = {
     "client": kernel.client,
-    "error": error,
+    "asyncclient": kernel.client.asyncclient,
     "task": kernel.client.task,
     "taskclient": kernel.client.taskclient,
     "multiengineclient": kernel.client.multiengine,
+    "magic": kernel.magic,
 }
 
 for _name, _module in _ALIASES.items():
     sys.modules[f"{__name__}.{_name}"] = _module
     globals()[_name] = _module
 
+__all__ = ["client", "asyncclient", "error", "task", "taskclient", "multiengineclient", "magic",
+           "TaskRejectError"]
 __version__ = kernel.__version__
