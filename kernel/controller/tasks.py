@@ -22,7 +22,7 @@ from kernel.controller.engines import Command, synthetic_error
 from kernel.controller.scheduler import Dispatch, Scheduler, TaskSpec
 from kernel.controller.sessions import Session
 from kernel.controller.taskstore import TaskStore
-from kernel.errors import ProtocolError
+from kernel.errors import NoSuchTask, ProtocolError
 from kernel.wire import framing
 
 OUTCOME = {"ok": "success", "error": "failure", "declined": "declined", "unmet": "unmet"}
@@ -179,7 +179,10 @@ class TaskController:
         self.perform(self.scheduler.tick(self.now()))
 
     def spin(self):
-        self.perform(self.scheduler.tick(self.now()))
+        """Run the scheduler once; whether that started a task (0.10's spin() said so)."""
+        actions = self.scheduler.tick(self.now())
+        self.perform(actions)
+        return any(isinstance(action, Dispatch) for action in actions)
 
     def submit(self, chain_wire, payloads, taskid=None):
         """Accept one task (its recovery chain included); return its id.
@@ -603,16 +606,19 @@ class TaskSession(Session):
         self.send({"op": "result", "rid": rid, "value": None})
 
     def _spin(self, rid, header, buffers):
-        self.controller.spin()
-        self.send({"op": "result", "rid": rid, "value": None})
+        self.send({"op": "result", "rid": rid, "value": self.controller.spin()})
 
     def _clear(self, rid, header, buffers):
-        taskids = header.get("taskids")
+        """Forget finished results; ids never given out are named in a NoSuchTask, after the rest go (as in 0.10)."""
+        taskids, unknown = header.get("taskids"), []
         if taskids is not None:
             taskids = _int_ids(taskids)
-            self._check_known(taskids)
-            taskids = [t for t in taskids if t not in self.controller.live]
-        self.send({"op": "result", "rid": rid, "value": self.controller.store.delete_results(taskids)})
+            unknown = [t for t in taskids if not self.controller.known(t)]
+            taskids = [t for t in taskids if self.controller.known(t) and t not in self.controller.live]
+        cleared = self.controller.store.delete_results(taskids)
+        if unknown:
+            raise NoSuchTask(f"Cleared {cleared} results, but no tasks found for ids: {', '.join(map(str, unknown))}")
+        self.send({"op": "result", "rid": rid, "value": cleared})
 
     def _resubmit(self, rid, header, buffers):
         [taskid] = _int_ids(header.get("taskid"))

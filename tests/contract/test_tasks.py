@@ -247,8 +247,8 @@ def test_abort_errors(tc):
             tc.abort(bad)
 
 
-def test_spin_runs_the_scheduler_and_returns_none(tc):
-    assert tc.spin() is None
+def test_spin_runs_the_scheduler_and_says_whether_it_started_a_task(tc):
+    assert tc.spin() is False
 
 
 def test_clear_drops_finished_results(tc, hold):
