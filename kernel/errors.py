@@ -35,6 +35,14 @@ class ProtocolError(KernelError):
     """A peer sent bytes that are not a valid frame or message."""
 
 
+class BadRequest(KernelError, ValueError):
+    """A request whose fields do not match its declaration (``kernel.wire.messages``)."""
+
+
+class InternalError(KernelError):
+    """The controller failed on a request through a fault of its own (logged there with its traceback)."""
+
+
 class ControllerTimeout(KernelError, TimeoutError):
     """The controller did not answer within the configured time."""
 
@@ -115,6 +123,14 @@ class NoSuchTask(TaskError, KeyError, IndexError):
     """
 
 
+class TaskAlreadyFinished(TaskError, IndexError):
+    """The task has finished (or was aborted) already, so it cannot be aborted."""
+
+
+class TaskNotFinished(TaskError, IndexError):
+    """The task has not finished yet, and the call needs one that has."""
+
+
 class UnmetDependency(TaskError):
     """Raised by a task to say this engine cannot run it; it goes to another."""
 
@@ -176,3 +192,11 @@ class PBMessageSizeError(MessageSizeError):
 class FileTimeoutError(KernelError, TimeoutError):
     """0.10: ipcluster gave up waiting for a FURL file."""
 
+
+BY_NAME = {name: value for name, value in globals().items()
+           if isinstance(value, type) and issubclass(value, KernelError)}
+
+
+def by_name(name, default=KernelError):
+    """The error type of this module called ``name``: errors cross the wire by name, through this table."""
+    return BY_NAME.get(name, default) if isinstance(name, str) else default

@@ -42,16 +42,9 @@ def _readable_within(sock, timeout):
     return bool(poller.poll(None if timeout is None else timeout * 1000))
 
 
-BUILTIN_ERRORS = {e.__name__: e for e in (TypeError, ValueError, IndexError, KeyError)}
-
-
 def remote_error(header):
     """The exception for a controller-side ``error`` reply."""
-    name = header.get("etype", "")
-    etype = BUILTIN_ERRORS.get(name) or getattr(errors, name, None)
-    if not (isinstance(etype, type) and issubclass(etype, Exception)):
-        etype = errors.KernelError
-    return etype(header.get("message", "the controller reported an error"))
+    return errors.by_name(header.get("etype"))(header.get("message", "the controller reported an error"))
 
 
 class Connection:

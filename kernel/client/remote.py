@@ -99,8 +99,8 @@ def traceback_text(entry):
 
 def _stand_in(entry):
     """The controller's own errors (QueueCleared, EngineDied) by type; others as KernelRemoteError."""
-    etype = getattr(errors, str(entry.get("etype")), None)
-    if isinstance(etype, type) and issubclass(etype, KernelError):
+    etype = errors.by_name(entry.get("etype"), None)
+    if etype is not None:
         return etype(entry.get("message", ""))
     return KernelRemoteError(f"{entry.get('etype')}: {entry.get('message')}")
 

@@ -46,9 +46,7 @@ def _failure(meta, buffers):
     if buffers:
         exc = rebuild(entry, buffers)
     else:
-        etype = getattr(errors, error.get("etype") or "", None)
-        if not (isinstance(etype, type) and issubclass(etype, Exception)):
-            etype = errors.TaskError
+        etype = errors.by_name(error.get("etype"), errors.TaskError)
         exc = etype(error.get("message") or "the task failed")
         exc.engine_info = {"engineid": meta.get("engineid"), "method": "run_task"}
         exc.traceback_text = traceback_text(error)

@@ -11,19 +11,16 @@ from twisted.logger import Logger
 
 from kernel.controller.engines import Command
 from kernel.controller.sessions import Session
-from kernel.errors import InvalidEngineID, NoEnginesRegistered, ProtocolError
-from kernel.wire import framing
+from kernel.errors import BadRequest, InvalidEngineID, NoEnginesRegistered
+from kernel.wire import framing, messages
+from kernel.wire.messages import responder
 
-ENGINE_METHODS = {
-    "execute", "push", "pull", "map", "get_result", "reset", "keys", "kill",
-    "set_properties", "get_properties", "has_properties", "del_properties", "clear_properties",
-}
 PROPERTY_CHANGES = {"set_properties", "del_properties", "clear_properties", "reset"}
 
 
 def resolve_targets(registry, targets, log_dir="DIR/log"):
-    """Turn ``'all'``, an int or a list of ints into a list of registered ids."""
-    if targets == "all":
+    """Turn ``'all'`` (or None), an id or a list of ids (``messages.TARGETS``) into a list of registered ids."""
+    if targets == "all" or targets is None:
         ids = registry.ids()
         if not ids:
             raise NoEnginesRegistered(
@@ -31,10 +28,8 @@ def resolve_targets(registry, targets, log_dir="DIR/log"):
                 "if you think there should have been."
             )
         return ids
-    if isinstance(targets, int) and not isinstance(targets, bool):
+    if isinstance(targets, int):
         targets = [targets]
-    if not isinstance(targets, list) or not all(isinstance(t, int) and not isinstance(t, bool) for t in targets):
-        raise ProtocolError(f"bad targets {targets!r}")
     for t in targets:
         if registry.get(t) is None:
             raise InvalidEngineID(f"Engine with id {t} is not registered")
@@ -80,7 +75,7 @@ class Gather:
             entries.append(entry)
             out.extend(buffers)
         self.answered = True
-        self.session.send({"op": "result", "rid": self.rid, "results": entries}, out)
+        self.session.send(messages.Result.header(rid=self.rid, results=entries), out)
 
 
 class MultiEngineInterface:
@@ -107,54 +102,39 @@ class MultiEngineInterface:
 
 class MultiEngineSession(Session):
     log = Logger()
-    kind = "multiengine"
-    answered = (InvalidEngineID, NoEnginesRegistered)
+    channel = messages.MULTIENGINE
 
     def __init__(self, interface, protocol):
         self.interface = interface
         self.registry = interface.registry
-        self.protocol = protocol
-        self.handlers = {
-            "call": self._call,
-            "get_ids": self._get_ids,
-            "engine_info": self._engine_info,
-            "queue_status": self._queue_status,
-            "clear_queue": self._clear_queue,
-            "interrupt": self._interrupt,
-        }
-
-    def send(self, header, buffers=()):
-        self.protocol.send(header, buffers)
-
-    def answer_error(self, rid, header, e):
-        self.send({"op": "error", "rid": rid, "etype": type(e).__name__, "message": str(e)})
+        super().__init__(protocol)
 
     def closed(self, reason):
         self.interface.sessions.discard(self)
 
     def _targets(self, header):
-        return resolve_targets(self.registry, header.get("targets", "all"), self.interface.log_dir())
+        return resolve_targets(self.registry, header.get("targets"), self.interface.log_dir())
 
+    @responder(messages.MultiEngineCall)
     def _call(self, rid, header, buffers):
-        method = header.get("method")
-        if not isinstance(method, str) or method not in ENGINE_METHODS:
-            raise ProtocolError(f"no multiengine method {method!r}")
+        method = header["method"]
         targets = self._targets(header)
         if not targets:
-            self.send({"op": "result", "rid": rid, "results": []})
+            self.send(messages.Result.header(rid=rid, results=[]))
             return
-        if method == "kill" and header.get("args", {}).get("controller"):
+        args = header.get("args") or {}
+        stop_controller = method == "kill" and bool(args.get("controller"))
+        if stop_controller:
             targets = self.registry.ids()
         per_target = header.get("per_target")
         if per_target is not None:
-            if not isinstance(per_target, list) or len(per_target) != len(targets):
-                raise ProtocolError("per_target needs one buffer count per target")
+            if len(per_target) != len(targets):
+                raise BadRequest(f"per_target needs one buffer count per target ({len(targets)}), "
+                                 f"not {len(per_target)}")
             groups = framing.split(per_target, buffers, "per_target buffer counts")
         else:
             groups = [buffers] * len(targets)
         gather = Gather(self, rid, targets)
-        args = header.get("args") or {}
-        stop_controller = method == "kill" and args.get("controller")
         for index, (eid, group) in enumerate(zip(targets, groups)):
             on_done = gather.done_for(index)
             if method in PROPERTY_CHANGES:
@@ -181,31 +161,36 @@ class MultiEngineSession(Session):
 
         return on_done
 
+    @responder(messages.GetIds)
     def _get_ids(self, rid, header, buffers):
-        self.send({"op": "result", "rid": rid, "value": self.registry.ids()})
+        self.send(messages.Result.header(rid=rid, value=self.registry.ids()))
 
+    @responder(messages.EngineInfo)
     def _engine_info(self, rid, header, buffers):
         """Read-only: each engine's id, pid, host, shared-memory host key and versions, and the task scheme."""
         engines = [{"id": eid, **{k: self.registry.get(eid).info.get(k)
                                   for k in ("pid", "host", "host_key", "versions")}}
                    for eid in self.registry.ids()]
         config = getattr(self.interface.controller, "config", None)
-        self.send({"op": "result", "rid": rid,
-                   "value": {"engines": engines, "scheme": getattr(config, "scheme", None)}})
+        self.send(messages.Result.header(
+            rid=rid, value={"engines": engines, "scheme": getattr(config, "scheme", None)}))
 
+    @responder(messages.EngineQueueStatus)
     def _queue_status(self, rid, header, buffers):
         targets = self._targets(header)
         status = [[eid, self.registry.get(eid).status()] for eid in targets]
-        self.send({"op": "result", "rid": rid, "value": status})
+        self.send(messages.Result.header(rid=rid, value=status))
 
+    @responder(messages.ClearQueue)
     def _clear_queue(self, rid, header, buffers):
         targets = self._targets(header)
         for eid in targets:
             self.registry.get(eid).clear_queue()
-        self.send({"op": "result", "rid": rid, "value": [None] * len(targets)})
+        self.send(messages.Result.header(rid=rid, value=[None] * len(targets)))
 
+    @responder(messages.InterruptEngines)
     def _interrupt(self, rid, header, buffers):
         targets = self._targets(header)
         for eid in targets:
-            self.registry.get(eid).session.send({"op": "interrupt"})
-        self.send({"op": "result", "rid": rid, "value": [None] * len(targets)})
+            self.registry.get(eid).session.send(messages.Interrupt.header())
+        self.send(messages.Result.header(rid=rid, value=[None] * len(targets)))

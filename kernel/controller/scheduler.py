@@ -35,6 +35,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Optional, Union
 
+from kernel.errors import NoSuchTask, TaskAlreadyFinished
+
 from .dependencies import IMPOSSIBLE, WAITING, Dependency, Watch
 
 __all__ = ["Scheduler", "TaskSpec", "Dependency", "Dispatch", "Finish", "SCHEMES", "OUTCOMES"]
@@ -419,10 +421,12 @@ class Scheduler:
         if not isinstance(taskid, int) or isinstance(taskid, bool):
             raise TypeError(f"an integer task id expected: {taskid!r}")
         if taskid in self._zombies:
-            raise IndexError("Task Already Aborted")
+            raise TaskAlreadyFinished("Task Already Aborted")
         t = self._tasks.get(taskid)
         if t is None:
-            raise IndexError("Task Already Completed" if taskid in self._done else f"No task #{taskid}")
+            if taskid in self._done:
+                raise TaskAlreadyFinished("Task Already Completed")
+            raise NoSuchTask(f"No task #{taskid}")
         place = None
         if t.where is _RUNNING:
             self._zombies[taskid] = t.engine

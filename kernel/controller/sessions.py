@@ -1,32 +1,58 @@
-"""What the client sessions of the controller's interfaces have in common."""
+"""What the client sessions of the controller's interfaces have in common: one error channel.
 
-from kernel.errors import ProtocolError
+Each request is decoded through its interface's ``Channel`` (``kernel.wire.
+messages``) and handed to the session method marked as its responder, as
+``handler(rid, header, buffers)``. What comes back to the client:
+
+- a request that does not match its declaration, or whose buffers do not
+  match its counts: an ``error`` reply with ``BadRequest`` naming the field
+  (a message that is no declared request with a usable ``rid`` is a
+  ``ProtocolError``, and the connection closes);
+- a ``KernelError`` raised by the handler (what the caller did wrong, in our
+  own types: ``NoSuchTask``, ``InvalidEngineID``...): an ``error`` reply with
+  its type and message;
+- anything else is a fault of the controller's own: logged with its
+  traceback, answered as ``InternalError``, and the controller goes on.
+"""
+
+from twisted.logger import Logger
+
+from kernel.errors import BadRequest, InternalError, KernelError, ProtocolError
+from kernel.wire.messages import Error
 
 
 class Session:
-    """A client connection whose requests are dispatched by ``op`` to ``self.handlers``.
+    """A client connection; subclasses set ``channel`` and mark their responders."""
 
-    Each handler is called as ``handler(rid, header, buffers)``. An unknown
-    ``op`` or a ProtocolError from a handler is the client's fault and is
-    raised (the connection drops it); exceptions of the ``answered`` types are
-    passed to :meth:`answer_error` to become an error reply instead.
-    """
+    log = Logger()
+    channel = None
 
-    kind = "session"  # names the interface in the unknown-message error
-    answered = ()
+    def __init__(self, protocol):
+        self.protocol = protocol
+        self.handlers = self.channel.responders(self)
+
+    def send(self, header, buffers=()):
+        self.protocol.send(header, buffers)
 
     def message(self, header, buffers):
-        handler = self.handlers.get(header["op"])
-        if handler is None:
-            raise ProtocolError(f"unknown {self.kind} message {header['op']!r}")
-        rid = header.get("rid")
+        message = None
         try:
-            handler(rid, header, buffers)
-        except ProtocolError:
-            raise
-        except self.answered as e:
-            self.answer_error(rid, header, e)
+            message = self.channel.decode(header)
+            self.handlers[message](header["rid"], header, buffers)
+        except ProtocolError as e:
+            rid = header.get("rid")
+            if message is None and (type(rid) is not int or rid < 0 or header.get("op") not in self.channel.messages):
+                raise  # not a request that can be answered: the connection closes
+            self.answer_error(rid, BadRequest(str(e)))
+        except KernelError as e:
+            self.answer_error(header["rid"], e)
+        except Exception as e:
+            self.log.failure("{channel} request {op} failed", channel=self.channel.name, op=message.op)
+            self.answer_error(header["rid"], InternalError(
+                f"the controller failed on this {message.op!r} request ({type(e).__name__}: {e}); "
+                "the traceback is in its log"))
 
-    def answer_error(self, rid, header, e):
+    def answer_error(self, rid, e):
         """Reply to request ``rid`` with the error ``e``."""
-        raise NotImplementedError
+        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        self.send(Error.header(rid=rid, etype=type(e).__name__, message=message))

@@ -22,15 +22,15 @@ from kernel.controller.engines import Command, synthetic_error
 from kernel.controller.scheduler import Dispatch, Scheduler, TaskSpec
 from kernel.controller.sessions import Session
 from kernel.controller.taskstore import TaskStore
-from kernel.errors import NoSuchTask, ProtocolError
-from kernel.wire import framing
+from kernel.errors import BadRequest, NoSuchTask, ProtocolError, TaskNotFinished
+from kernel.wire import framing, messages
+from kernel.wire.messages import responder
 
 OUTCOME = {"ok": "success", "error": "failure", "declined": "declined", "unmet": "unmet"}
 TICK = 0.25  # how often timeouts are checked, in seconds
 PRUNE_PERIOD = 30.0  # how often retention limits are applied
 FINISHED_KEPT = 10000  # finished tasks the scheduler remembers; older ones come from the store
 POISON_AFTER = 3  # engines a task may kill before it is failed as poison
-LEASE_MAX = 4096  # ids one lease may give out
 
 
 class _Live:
@@ -65,28 +65,18 @@ class _Waiter:
         self.cancelled = False
 
 
-def _dependency(wire, kind):
+def _dependency(wire):
+    """A dependency as ``messages.DEPENDENCY`` declares it (checked where the run was decoded)."""
     if wire is None:
         return None
-    if not isinstance(wire, dict) or not isinstance(wire.get("ids"), list):
-        raise ProtocolError(f"bad {kind} dependency {wire!r} in a task")
-    for taskid in wire["ids"]:
-        if not isinstance(taskid, int) or isinstance(taskid, bool):
-            raise ProtocolError(f"bad task id {taskid!r} in a task's {kind}")
-    return Dependency(frozenset(wire["ids"]), bool(wire.get("all", True)),
-                      bool(wire.get("success", True)), bool(wire.get("failure", False)))
+    return Dependency(frozenset(wire["ids"]), wire["all"], wire["success"], wire["failure"])
 
 
 def _spec(taskid, wire, recovery):
-    retries, timeout = wire.get("retries") or 0, wire.get("timeout")
-    if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-        raise ProtocolError(f"bad retries {retries!r} in a task")
-    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0):
-        raise ProtocolError(f"bad timeout {timeout!r} in a task")
-    return TaskSpec(taskid=taskid, retries=retries, has_depend=bool(wire.get("has_depend")),
-                    after=_dependency(wire.get("after"), "after"),
-                    follow=_dependency(wire.get("follow"), "follow"),
-                    timeout=timeout or None, recovery=recovery)
+    """A task's spec as ``messages.TASK_SPEC`` declares it (checked where the run was decoded)."""
+    return TaskSpec(taskid=taskid, retries=wire["retries"], has_depend=wire["has_depend"],
+                    after=_dependency(wire.get("after")), follow=_dependency(wire.get("follow")),
+                    timeout=wire.get("timeout") or None, recovery=recovery)
 
 
 class TaskController:
@@ -193,7 +183,7 @@ class TaskController:
         if taskid is None:
             taskid = self.next_id
         elif not 0 <= taskid < self.next_id:
-            raise ValueError(f"task id {taskid} was never leased")
+            raise BadRequest(f"task id {taskid} was never leased")
         elif self.submitted(taskid):
             return taskid
         return self._accept(taskid, chain_wire, payloads, self.now(), store=True)
@@ -214,7 +204,7 @@ class TaskController:
             return  # answered already, by stop()
         self.store.flush()
         for session, rids in pending.items():
-            session.send({"op": "stored", "rids": rids})
+            session.send(messages.Stored.header(rids=rids))
 
     def lease(self, n):
         """Give out ``n`` fresh ids, so a client can name its tasks without waiting for answers."""
@@ -447,12 +437,9 @@ class TaskInterface:
         return session
 
 
-def _int_ids(value, what="task id"):
-    ids = value if isinstance(value, list) else [value]
-    for taskid in ids:
-        if not isinstance(taskid, int) or isinstance(taskid, bool):
-            raise TypeError(f"a {what} must be an int, not {taskid!r}")
-    return ids
+def _ids(value):
+    """A ``taskids`` field (one id or a list, as declared) as a list."""
+    return value if isinstance(value, list) else [value]
 
 
 class TaskSession(Session):
@@ -464,28 +451,14 @@ class TaskSession(Session):
     """
 
     log = Logger()
-    kind = "task"
-    answered = (Exception,)
+    channel = messages.TASKS
 
     def __init__(self, controller, protocol, sessions=None):
         self.controller = controller
-        self.protocol = protocol
         self.sessions = sessions if sessions is not None else set()
         self.open = True
         self.waits = set()
-        self.handlers = {
-            "run": self._run,
-            "lease": self._lease,
-            "get_results": self._get_results,
-            "barrier": self._barrier,
-            "queue_status": self._queue_status,
-            "task_status": self._task_status,
-            "abort": self._abort,
-            "spin": self._spin,
-            "clear": self._clear,
-            "resubmit": self._resubmit,
-            "timeline": self._timeline,
-        }
+        super().__init__(protocol)
 
     def send(self, header, buffers=()):
         if self.open:
@@ -498,16 +471,8 @@ class TaskSession(Session):
             self.controller.cancel_wait(waiter)
         self.waits.clear()
 
-    def answer_error(self, rid, header, e):
-        if isinstance(e, (TypeError, IndexError, ValueError, KeyError)):
-            self._error(rid, e)
-        else:  # a bug here must not take the connection (or the controller) down
-            self.log.failure("task request {op} failed", op=header["op"])
-            self._error(rid, e, "KernelError")
-
-    def _error(self, rid, e, etype=None):
-        message = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        self.send({"op": "error", "rid": rid, "etype": etype or type(e).__name__, "message": message})
+    def _result(self, rid, value, buffers=()):
+        self.send(messages.Result.header(rid=rid, value=value), buffers)
 
     def _wait(self, taskids, callback):
         holder = []
@@ -522,47 +487,37 @@ class TaskSession(Session):
             holder.append(waiter)
             self.waits.add(waiter)
 
+    @responder(messages.Run)
     def _run(self, rid, header, buffers):
-        tasks, counts = header.get("tasks"), header.get("counts")
-        if not isinstance(tasks, list):
-            raise ProtocolError("run: tasks must be a list")
-        groups = framing.split(counts, buffers)
-        if sum(len(chain) if isinstance(chain, list) else 0 for chain in tasks) != len(counts):
-            raise ProtocolError("run: a payload count is needed for each task of each chain")
-        ids = header.get("ids", [None] * len(tasks))
-        if not isinstance(ids, list) or len(ids) != len(tasks):
-            raise ProtocolError("run: ids must be a list with one leased id per task")
+        tasks = header["tasks"]
+        groups = framing.split(header["counts"], buffers)
+        ids = header.get("ids") or [None] * len(tasks)
         taskids, g = [], 0
         for chain, taskid in zip(tasks, ids):
-            if not chain or not all(isinstance(w, dict) for w in chain):
-                raise ProtocolError("run: each task is a non-empty list of specs")
-            if taskid is not None:
-                taskid = _int_ids([taskid])[0]
             taskids.append(self.controller.submit(chain, groups[g:g + len(chain)], taskid))
             g += len(chain)
-        if "ids" in header:  # named by the client, which goes on meanwhile: answered with the turn's others
-            self.controller.answer_once_stored(self, rid)
+        if header.get("ids") is not None:  # named by the client, which goes on meanwhile
+            self.controller.answer_once_stored(self, rid)  # answered with the turn's others
             return
         self.controller.store.flush()  # on disk before the ids are given out
         if header.get("wait"):
             self._wait(taskids, lambda: self._send_results(rid, taskids))
         else:
-            self.send({"op": "result", "rid": rid, "value": taskids})
+            self._result(rid, taskids)
 
+    @responder(messages.Lease)
     def _lease(self, rid, header, buffers):
-        n = header.get("n")
-        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= LEASE_MAX:
-            raise ValueError(f"lease: n must be an int from 1 to {LEASE_MAX}, not {n!r}")
-        first = self.controller.lease(n)
-        self.send({"op": "result", "rid": rid, "value": [first, first + n]})
+        first = self.controller.lease(header["n"])
+        self._result(rid, [first, first + header["n"]])
 
     def _check_known(self, taskids):
         for taskid in taskids:
             if not self.controller.known(taskid):
-                raise IndexError(f"task ID not registered: {taskid}")
+                raise NoSuchTask(f"task ID not registered: {taskid}")
 
+    @responder(messages.GetResults)
     def _get_results(self, rid, header, buffers):
-        taskids = _int_ids(header.get("taskids"))
+        taskids = _ids(header["taskids"])
         self._check_known(taskids)
         if header.get("block"):
             self._wait(taskids, lambda: self._send_results(rid, taskids))
@@ -582,57 +537,60 @@ class TaskSession(Session):
             meta, buffers = found
             entries.append(dict(meta, n=len(buffers)))
             out.extend(buffers)
-        self.send({"op": "result", "rid": rid, "value": entries}, out)
+        self._result(rid, entries, out)
 
+    @responder(messages.Barrier)
     def _barrier(self, rid, header, buffers):
-        taskids = [t for t in _int_ids(header.get("taskids")) if self.controller.known(t)]
-        self._wait(taskids, lambda: self.send({"op": "result", "rid": rid, "value": None}))
+        taskids = [t for t in _ids(header["taskids"]) if self.controller.known(t)]
+        self._wait(taskids, lambda: self._result(rid, None))
 
+    @responder(messages.TaskQueueStatus)
     def _queue_status(self, rid, header, buffers):
-        self.send({"op": "result", "rid": rid, "value": self.controller.status(bool(header.get("verbose")))})
+        self._result(rid, self.controller.status(bool(header.get("verbose"))))
 
+    @responder(messages.TaskStatus)
     def _task_status(self, rid, header, buffers):
-        [taskid] = _int_ids(header.get("taskid"))
-        self._check_known([taskid])
-        self.send({"op": "result", "rid": rid, "value": self.controller.record(taskid)})
+        self._check_known([header["taskid"]])
+        self._result(rid, self.controller.record(header["taskid"]))
 
+    @responder(messages.Abort)
     def _abort(self, rid, header, buffers):
-        taskid = header.get("taskid")
-        if not isinstance(taskid, int) or isinstance(taskid, bool):
-            raise TypeError(f"an integer task id expected: {taskid!r}")
-        if not self.controller.known(taskid):
-            raise IndexError(f"No task #{taskid}")
-        self.controller.abort(taskid)
-        self.send({"op": "result", "rid": rid, "value": None})
+        if not self.controller.known(header["taskid"]):
+            raise NoSuchTask(f"No task #{header['taskid']}")
+        self.controller.abort(header["taskid"])
+        self._result(rid, None)
 
+    @responder(messages.Spin)
     def _spin(self, rid, header, buffers):
-        self.send({"op": "result", "rid": rid, "value": self.controller.spin()})
+        self._result(rid, self.controller.spin())
 
+    @responder(messages.Clear)
     def _clear(self, rid, header, buffers):
         """Forget finished results; ids never given out are named in a NoSuchTask, after the rest go (as in 0.10)."""
         taskids, unknown = header.get("taskids"), []
         if taskids is not None:
-            taskids = _int_ids(taskids)
+            taskids = _ids(taskids)
             unknown = [t for t in taskids if not self.controller.known(t)]
             taskids = [t for t in taskids if self.controller.known(t) and t not in self.controller.live]
         cleared = self.controller.store.delete_results(taskids)
         if unknown:
             raise NoSuchTask(f"Cleared {cleared} results, but no tasks found for ids: {', '.join(map(str, unknown))}")
-        self.send({"op": "result", "rid": rid, "value": cleared})
+        self._result(rid, cleared)
 
+    @responder(messages.Resubmit)
     def _resubmit(self, rid, header, buffers):
-        [taskid] = _int_ids(header.get("taskid"))
+        taskid = header["taskid"]
         self._check_known([taskid])
         if taskid in self.controller.live:
-            raise IndexError(f"task {taskid} has not finished: only finished tasks can be resubmitted")
+            raise TaskNotFinished(f"task {taskid} has not finished: only finished tasks can be resubmitted")
         found = self.controller.store.get_task(taskid)
         if found is None:
-            raise IndexError(f"task {taskid} has no stored definition")
+            raise NoSuchTask(f"task {taskid} has no stored definition")
         meta, stored = found
         groups = framing.split(meta["counts"], stored)
-        self.send({"op": "result", "rid": rid, "value": self.controller.submit(meta["chain"], groups)})
+        self._result(rid, self.controller.submit(meta["chain"], groups))
 
+    @responder(messages.Timeline)
     def _timeline(self, rid, header, buffers):
         taskids = header.get("taskids")
-        taskids = None if taskids is None else _int_ids(taskids)
-        self.send({"op": "result", "rid": rid, "value": self.controller.timeline(taskids)})
+        self._result(rid, self.controller.timeline(None if taskids is None else _ids(taskids)))

@@ -21,7 +21,7 @@ _NAME = Str(255)  # a variable or property name
 _NAMES = Either(_NAME, ListOf(_NAME))
 _ID = Int(0)  # an engine id, a task id, a request id or a command id
 _IDS = ListOf(_ID)
-TARGETS = Either(Choice("all"), _ID, _IDS)
+TARGETS = Either(Choice("all"), Int(), ListOf(Int()))  # an unknown id is InvalidEngineID, not malformed
 _VERSIONS = MapOf(Str(64), longest=8)
 
 
@@ -304,7 +304,8 @@ DEPENDENCY = Record({"ids": _IDS, "all": Bool(), "success": Bool(), "failure": B
 TASK_SPEC = Record({"kind": Choice("string", "map"), "retries": Int(0), "has_depend": Bool(),
                     "after": Optional(DEPENDENCY), "follow": Optional(DEPENDENCY),
                     "timeout": Optional(Number(0))}, "a task's scheduling metadata")
-_TASK_IDS = Either(_ID, _IDS)
+_TASK_ID = Int()  # an id asked about: one never given out is NoSuchTask, not malformed
+_TASK_IDS = Either(_TASK_ID, ListOf(_TASK_ID))
 
 
 class Run(Request):
@@ -352,14 +353,14 @@ class TaskQueueStatus(Request):
 
 class TaskStatus(Request):
     op = "task_status"
-    fields = {"taskid": _ID}
+    fields = {"taskid": _TASK_ID}
     errors = (NoSuchTask,)
     doc = "One task's record: its state, engine and times."
 
 
 class Abort(Request):
     op = "abort"
-    fields = {"taskid": _ID}
+    fields = {"taskid": _TASK_ID}
     errors = (NoSuchTask, TaskAborted)
     doc = "Abort a task that has not finished."
 
@@ -378,7 +379,7 @@ class Clear(Request):
 
 class Resubmit(Request):
     op = "resubmit"
-    fields = {"taskid": _ID}
+    fields = {"taskid": _TASK_ID}
     errors = (NoSuchTask,)
     doc = "Run a finished task again, under a new id."
 
