@@ -16,6 +16,12 @@ message ends with the tail of the failing process's log.
 
 The engines run in ``work_dir`` (default: the directory ``start()`` is
 called from; over ssh: the remote home) and import modules from there.
+
+Local engines that die are started again (``launchers.supervisor``), at most
+``restart_limit`` times per engine within ``restart_window`` seconds (from
+``DIR/kernel.toml``'s ``[cluster]`` table or ``KERNEL_CLUSTER_*`` if not
+given; ``restart_limit=0``: never). ``memory_limit`` (``"2GB"``) is each
+engine's ``--memory-limit``.
 """
 
 import atexit
@@ -26,10 +32,11 @@ import threading
 import time
 from pathlib import Path
 
-from kernel import paths
+from kernel import config, paths
 from kernel.errors import KernelError
 from kernel.launchers import LaunchContext, LaunchError, engine_launcher, process
 from kernel.launchers.local import ControllerLauncher
+from kernel.launchers.supervisor import Supervisor
 
 PID_FILE = "ipcluster.pid"
 POLL = 0.05
@@ -93,9 +100,16 @@ class Cluster:
                  client_port=0, engine_port=0, reuse_furls=False, scheme=None,
                  client_ip=None, engine_ip=None, engine_location=None,
                  controller_args=(), engine_args=(), engine_cmd=None, env=None, work_dir=None,
+                 memory_limit=None, restart_limit=None, restart_window=None,
                  die_with_parent=False, stop_timeout=5.0, log=None, **launcher_options):
         if reuse_furls and not (client_port and engine_port):
             raise ValueError(REUSE_NEEDS_PORTS)
+        self.settings = config.load(None if ipythondir is None else Path(str(ipythondir)).expanduser(),
+                                    "cluster", {"restart_limit": restart_limit, "restart_window": restart_window},
+                                    environ=env)
+        if memory_limit is not None:
+            limit = config.parse("engine.memory_limit", memory_limit, "memory_limit")
+            engine_args = ["--memory-limit", str(limit), *engine_args]
         self.n = n
         self.kind = launcher
         self.launcher_class = engine_launcher(launcher)
@@ -120,6 +134,7 @@ class Cluster:
         self.log = log or (lambda message: None)
         self.controller = None
         self.engines = None
+        self.supervisor = None  # restarts engines that die (launchers.supervisor), once started
         self.running = False
         self._clients = []
         self._stop_flag = False  # a plain flag: request_stop() may run in a signal handler
@@ -268,6 +283,9 @@ class Cluster:
         except BaseException:
             self.stop()
             raise
+        if self.engines.restartable:
+            self.supervisor = Supervisor(self.engines, self.settings.restart_limit, self.settings.restart_window,
+                                         log=self.log, controller_alive=self.controller.alive).start()
         return self
 
     def _engine_work_dir(self):
@@ -334,7 +352,7 @@ class Cluster:
                 problem = self.controller.failure()
                 if problem:
                     self._fail(problem, self.controller.report())
-                if time.monotonic() >= next_check:
+                if time.monotonic() >= next_check and self.supervisor is None:  # else its dead come back
                     next_check = time.monotonic() + 0.5
                     problem = self.engines.failure()
                     if problem:
@@ -395,6 +413,8 @@ class Cluster:
             except Exception:  # a broken client must not keep processes alive
                 pass
         self._clients = []
+        if self.supervisor is not None:
+            self.supervisor.stop()  # first: the engines stopped now stay stopped
         if self.engines is not None:
             self.log(f"stopping {self.engines.describe()}")
             try:

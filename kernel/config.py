@@ -8,6 +8,7 @@ refused with the key, the value and what is allowed.
 """
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,28 @@ def _choice(options):
         return value
 
     return parse
+
+
+UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9,
+         "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SIZE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-z]*)\s*")
+
+
+def parse_size(value):
+    """Bytes from ``2GB``, ``500MB``, ``1.5GiB`` or a number of bytes (GB = 10**9, GiB = 2**30)."""
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, (int, float)):
+        number, unit = value, ""
+    else:
+        match = _SIZE.fullmatch(str(value).lower())
+        if match is None or match.group(2) not in UNITS:
+            raise ValueError
+        number, unit = float(match.group(1)), match.group(2)
+    size = int(number * UNITS[unit])
+    if size < 0:
+        raise ValueError
+    return size
 
 
 TRUE, FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
@@ -77,6 +100,7 @@ SECONDS = (_number(float, 0, True), "a positive number of seconds")
 SECONDS_OR_0 = (_number(float, 0, False), "0 (off) or a positive number of seconds")
 COUNT = (_number(int, 0, False), "a whole number, 0 or more")
 SWITCH = (_boolean, "true or false (1/0, yes/no, on/off)")
+SIZE = (parse_size, "0 (off) or a size: bytes, or a number with a unit (500MB, 2GB, 1.5GiB)")
 
 OPTIONS = [
     Option("controller", "scheme", "leastload", _choice(SCHEMES), f"one of {', '.join(SCHEMES)}",
@@ -91,6 +115,9 @@ OPTIONS = [
     Option("engine", "heartbeat_timeout", 10.0, *SECONDS, "reconnect after this long without a word"),
     Option("engine", "reconnect_max_delay", 5.0, *SECONDS, "longest wait between reconnect attempts"),
     Option("engine", "shared_memory", True, *SWITCH, "use /dev/shm with clients on this host (off: always the socket)"),
+    Option("engine", "memory_limit", 0, *SIZE, "stop user code that grows the engine past this (0: no limit)"),
+    Option("cluster", "restart_limit", 5, *COUNT, "restarts of one engine slot within restart_window (0: never)"),
+    Option("cluster", "restart_window", 60.0, *SECONDS, "the window of restart_limit"),
     Option("client", "shared_memory", True, *SWITCH, "move big arrays to and from engines on this host "
                                                         "through /dev/shm"),
 ]
@@ -122,13 +149,24 @@ def _parse(option, value, where):
         raise ConfigError(f"{where}: {option.key} = {value!r} is not allowed: expected {option.rule}") from None
 
 
+def parse(key, value, where):
+    """One setting's value (``key`` is ``section.name``), checked as a file's would be; ``where`` gave it."""
+    option = next((o for o in OPTIONS if o.key == key), None)
+    if option is None:
+        raise KeyError(f"no setting {key}")
+    return _parse(option, value, where)
+
+
 def load(ipythondir, section, flags=None, environ=None):
-    """The settings of ``section`` for a program started with ``flags`` (name -> value or None)."""
+    """The settings of ``section`` for a program started with ``flags`` (name -> value or None).
+
+    ``ipythondir`` None: no file, only defaults, the environment and flags.
+    """
     environ = os.environ if environ is None else environ
     flags = flags or {}
-    path = Path(ipythondir) / CONFIG_FILE
+    path = None if ipythondir is None else Path(ipythondir) / CONFIG_FILE
     table = {}
-    if path.exists():
+    if path is not None and path.exists():
         try:
             table = tomllib.loads(path.read_text(encoding="utf-8")).get(section, {})
         except tomllib.TOMLDecodeError as e:

@@ -13,7 +13,7 @@ from twisted.logger import (
     globalLogBeginner,
 )
 
-from kernel import paths
+from kernel import config, paths
 
 SECURITY_FLAG_WARNING = "warning: -x/-y are ignored: connections are always encrypted and authenticated"
 
@@ -77,6 +77,14 @@ def positive_float(text):
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
     return value
+
+
+def size(text):
+    """An argparse type: bytes from ``500MB``, ``2GB``, ``1.5GiB`` or a number of bytes."""
+    try:
+        return config.parse_size(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size such as 500MB or 2GB (0: no limit), not {text!r}") from None
 
 
 def log_path(program, base, prefix=None):

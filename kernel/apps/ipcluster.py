@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from kernel import paths
+from kernel import config, paths
 from kernel.apps import common
 from kernel.apps.ipcontroller import SCHEMES
 from kernel.cluster import REUSE_NEEDS_PORTS, Cluster, ClusterError, ClusterStopped, pid_file, running_ipcluster
@@ -56,6 +56,14 @@ def _common_parser(default_n=2):
     p.add_argument("--work-dir", metavar="DIR",
                    help="the engines' working directory, where they import modules from "
                         "(default: this directory; for ssh: the remote home)")
+    p.add_argument("--memory-limit", type=common.size, metavar="SIZE",
+                   help="each engine's memory limit, e.g. 2GB: user code that grows an engine past it "
+                        "is stopped (default: none)")
+    p.add_argument("--restart-limit", type=common.whole_number(0), metavar="N",
+                   help="restart a local engine that dies at most N times within --restart-window "
+                        "(0: never; default 5)")
+    p.add_argument("--restart-window", type=common.positive_float, metavar="S",
+                   help="the window of --restart-limit in seconds (default 60)")
     p.add_argument("--engine-cmd", metavar="CMD", help="the ipengine command (default: the one beside ipcluster)")
     p.add_argument("--engine-args", default="", metavar="ARGS", help="more ipengine flags, e.g. --engine-args='--controller-timeout 30'")
     p.add_argument("--controller-args", default="", metavar="ARGS", help="more ipcontroller flags")
@@ -136,7 +144,9 @@ def make_cluster(args, say):
         engine_location=args.engine_location,
         controller_args=_split(args.controller_args, "--controller-args"),
         engine_args=_split(args.engine_args, "--engine-args"),
-        engine_cmd=args.engine_cmd, work_dir=args.work_dir, die_with_parent=True, log=say, **options,
+        engine_cmd=args.engine_cmd, work_dir=args.work_dir, memory_limit=args.memory_limit,
+        restart_limit=args.restart_limit, restart_window=args.restart_window,
+        die_with_parent=True, log=say, **options,
     )
 
 
@@ -151,7 +161,11 @@ def _run(args, stdout, stderr):
 
     directory = paths.ipython_dir(args.ipythondir)
     args.ipythondir = str(directory)
-    cluster = make_cluster(args, say)
+    try:
+        cluster = make_cluster(args, say)
+    except config.ConfigError as e:
+        error(str(e))
+        return 2
     other = running_ipcluster(directory)
     if other is not None:
         error(f"a cluster is already running in {directory} (ipcluster pid {other}); "

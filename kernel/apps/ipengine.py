@@ -27,6 +27,9 @@ def build_parser():
                    help="longest wait between reconnect attempts (default 5)")
     p.add_argument("--work-dir", metavar="DIR",
                    help="run in DIR and import the modules there (default: the current directory)")
+    p.add_argument("--memory-limit", type=common.size, metavar="SIZE",
+                   help="stop user code that grows the engine past SIZE (500MB, 2GB), and restart "
+                        "under ipcluster if it stays past it (default 0: no limit)")
     p.add_argument("--no-shared-memory", dest="shared_memory", action="store_const", const=False,
                    help="never exchange arrays with clients on this host through /dev/shm")
     p.add_argument("--show-config", action="store_true",
@@ -99,7 +102,8 @@ def _main(argv, stdout, stderr):
     args = build_parser().parse_args(argv)
     base = paths.ipython_dir(args.ipythondir)
     flags = {name: getattr(args, name) for name in (
-        "furl_wait", "controller_timeout", "heartbeat_timeout", "reconnect_max_delay", "shared_memory")}
+        "furl_wait", "controller_timeout", "heartbeat_timeout", "reconnect_max_delay", "shared_memory",
+        "memory_limit")}
     try:
         settings = config.load(base, "engine", flags)
     except config.ConfigError as e:
@@ -136,6 +140,10 @@ def _main(argv, stdout, stderr):
     engine = Engine(reactor, source, mpi=mpi, desired_id=rank,
                     give_up_after=settings.controller_timeout, heartbeat_timeout=settings.heartbeat_timeout,
                     policy=backoff_policy(maximum=settings.reconnect_max_delay))
+    if settings.memory_limit:
+        from kernel.engine.memory import MemoryWatch
+
+        engine.memory = MemoryWatch(engine, settings.memory_limit).start()
     code = engine.run()
     if engine.exit_reason:
         print(f"ipengine: stopped: {engine.exit_reason}", file=stderr)

@@ -32,6 +32,7 @@ class EngineCore:
         self.generation = 0
         self.exit_reason = None
         self.exit_code = 0
+        self.memory = None  # a kernel.engine.memory.MemoryWatch, under ipengine --memory-limit
 
     # -- from the connector, on whichever thread runs the reactor ----------------
 
@@ -81,7 +82,11 @@ class EngineCore:
         self.last_started = max(self.last_started, header.get("cid", 0))
         if self._drop_if_cancelled(generation, header):
             return
+        if self.memory is not None:
+            self.memory.begin()
         reply, out = self._dispatch(header, buffers)
+        if self.memory is not None:
+            reply, out = self.memory.end(header, reply, out)
         self._reply(generation, reply, out)
         if header.get("method") == "kill":
             self._enqueue(STOP)

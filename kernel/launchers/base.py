@@ -81,6 +81,7 @@ class EngineSetLauncher:
 
     kind = "engines"
     remote = False  # True: the engines run on other hosts, and --work-dir names a directory there
+    restartable = False  # True: has exited() and restart(slot), for launchers.supervisor
 
     def __init__(self, context, n):
         if n < 1:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from kernel.launchers import process
 from kernel.launchers.base import EngineSetLauncher, LaunchError
+from kernel.launchers.supervisor import why
 
 
 class ControllerLauncher:
@@ -56,40 +57,47 @@ class LocalEngineSetLauncher(EngineSetLauncher):
     """``n`` ``ipengine`` processes on this machine."""
 
     kind = "local"
+    restartable = True
 
     def __init__(self, context, n):
         super().__init__(context, n)
         self.procs = []
-        self.outputs = []
+        self.outputs = [context.output_file(f"engine{i}") for i in range(n)]
+
+    def _spawn(self, slot):
+        try:
+            return process.spawn(self.context.engine_argv(), self.outputs[slot], env=self.context.env,
+                                 die_with_parent=self.context.die_with_parent)
+        except OSError as e:
+            raise LaunchError(f"cannot run {self.context.engine_cmd[0]}: {e}") from None
 
     def start(self):
         for i in range(self.n):
-            output = self.context.output_file(f"engine{i}")
-            try:
-                proc = process.spawn(self.context.engine_argv(), output, env=self.context.env,
-                                     die_with_parent=self.context.die_with_parent)
-            except OSError as e:
-                raise LaunchError(f"cannot run {self.context.engine_cmd[0]}: {e}") from None
-            self.procs.append(proc)
-            self.outputs.append(output)
+            self.procs.append(self._spawn(i))
+
+    def restart(self, slot):
+        """Start the engine of ``slot`` again (its output file goes on); return its process."""
+        self.procs[slot] = self._spawn(slot)
+        return self.procs[slot]
 
     @property
     def pids(self):
         return [p.pid for p in self.procs]
 
-    def _exited(self):
+    def exited(self):
+        """[(slot, process)] of the engines that have exited."""
         return [(i, p) for i, p in enumerate(self.procs) if p.poll() is not None]
 
     def failure(self):
-        exited = self._exited()
+        exited = self.exited()
         if not exited:
             return None
         i, p = exited[0]
         more = f" (and {len(exited) - 1} more)" if len(exited) > 1 else ""
-        return f"engine {i} (pid {p.pid}) exited with code {p.returncode}{more}"
+        return f"engine {i} (pid {p.pid}) {why(p.returncode)}{more}"
 
     def report(self):
-        exited = self._exited()
+        exited = self.exited()
         chosen = exited[:2] if exited else list(enumerate(self.procs))[:1]
         files = []
         for i, p in chosen:

@@ -89,3 +89,56 @@ def test_ipengine_no_shared_memory_is_shown_as_the_flag_given(tmp_path):
     assert ipengine.main(["--ipythondir", str(tmp_path), "--no-shared-memory", "--show-config"], out, err) == 0
     assert any(line.startswith("shared_memory") and "False" in line and "(--no-shared-memory)" in line
                for line in out.getvalue().splitlines())
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("2GB", 2 * 10**9), ("500MB", 500 * 10**6), ("1.5GiB", 3 * 2**29), ("200 mb", 200 * 10**6),
+    ("0", 0), (1048576, 2**20),
+])
+def test_memory_limit_takes_sizes(tmp_path, value, expected):
+    (tmp_path / "kernel.toml").write_text(f"[engine]\nmemory_limit = {value!r}\n".replace("'", '"'))
+    assert config.load(tmp_path, "engine", environ={}).memory_limit == expected
+
+
+@pytest.mark.parametrize("value", ["lots", "-1GB", "2XB", "GB"])
+def test_a_bad_memory_limit_names_what_is_allowed(tmp_path, value):
+    with pytest.raises(config.ConfigError, match=f"KERNEL_ENGINE_MEMORY_LIMIT: engine.memory_limit = '{value}' "
+                                                 r"is not allowed: expected 0 \(off\) or a size"):
+        config.load(tmp_path, "engine", environ={"KERNEL_ENGINE_MEMORY_LIMIT": value})
+
+
+def test_cluster_restart_settings(tmp_path):
+    settings = config.load(tmp_path, "cluster", environ={})
+    assert (settings.restart_limit, settings.restart_window) == (5, 60.0)
+    (tmp_path / "kernel.toml").write_text("[cluster]\nrestart_limit = 0\nrestart_window = 300\n")
+    settings = config.load(tmp_path, "cluster", {"restart_window": 10}, environ={})
+    assert (settings.restart_limit, settings.restart_window) == (0, 10.0)
+    assert settings.origin["restart_window"] == "--restart-window"
+    (tmp_path / "kernel.toml").write_text("[cluster]\nrestart_limit = -1\n")
+    with pytest.raises(config.ConfigError, match="cluster.restart_limit = -1 is not allowed: expected a whole number"):
+        config.load(tmp_path, "cluster", environ={})
+
+
+def test_no_directory_means_no_file():
+    settings = config.load(None, "cluster", environ={"KERNEL_CLUSTER_RESTART_LIMIT": "2"})
+    assert settings.restart_limit == 2 and settings.origin["restart_window"] == "default"
+
+
+def test_ipengine_memory_limit_flag(tmp_path):
+    out, err = io.StringIO(), io.StringIO()
+    assert ipengine.main(["--ipythondir", str(tmp_path), "--memory-limit", "2GB", "--show-config"], out, err) == 0
+    assert any(line.startswith("memory_limit") and "2000000000" in line and "(--memory-limit)" in line
+               for line in out.getvalue().splitlines())
+    assert ipengine.main(["--memory-limit", "lots"], out, err) == 2
+    assert "expected a size such as 500MB or 2GB (0: no limit), not 'lots'" in err.getvalue()
+
+
+def test_ipcluster_refuses_a_bad_cluster_setting_before_starting_anything(tmp_path):
+    from kernel.apps import ipcluster
+
+    (tmp_path / "kernel.toml").write_text("[cluster]\nrestart_window = 0\n")
+    out, err = io.StringIO(), io.StringIO()
+    assert ipcluster.main(["-n", "1", "--ipythondir", str(tmp_path)], out, err) == 2
+    assert err.getvalue() == (f"ipcluster: error: {tmp_path}/kernel.toml: cluster.restart_window = 0 is not "
+                              "allowed: expected a positive number of seconds\n")
+    assert not (tmp_path / "log").exists()

@@ -181,7 +181,20 @@ def test_launcher_options_from_flags():
     assert ipcluster.parse_args(["ssh", "--work-dir", "~/w"]).work_dir == "~/w"
 
 
+def test_restart_and_memory_flags_reach_the_cluster(tmp_path):
+    args = ipcluster.parse_args(["-n", "2", "--memory-limit", "2GB", "--restart-limit", "0",
+                                 "--restart-window", "30", "--ipythondir", str(tmp_path)])
+    cluster = ipcluster.make_cluster(args, print)
+    assert cluster.engine_args[:2] == ["--memory-limit", "2000000000"]
+    assert (cluster.settings.restart_limit, cluster.settings.restart_window) == (0, 30.0)
+    defaults = ipcluster.make_cluster(ipcluster.parse_args(["--ipythondir", str(tmp_path)]), print)
+    assert "--memory-limit" not in defaults.engine_args
+    assert (defaults.settings.restart_limit, defaults.settings.restart_window) == (5, 60.0)
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--memory-limit", "lots"], "expected a size such as 500MB"), (["--restart-limit", "-1"], "at least 0"),
+    (["--restart-window", "0"], "positive"),
     (["-n", "0"], "at least 1"), (["local", "--timeout", "-1"], "positive"),
     (["mpiexec", "--mpi", "pytrilinos"], "invalid choice"), (["local", "--clusterfile", "f"], "unrecognized"),
 ])
