@@ -35,6 +35,10 @@ class ProtocolError(KernelError):
     """A peer sent bytes that are not a valid frame or message."""
 
 
+class MessageSizeError(KernelError):
+    """A message whose JSON header is over the wire's limit (buffers have none): that one call fails."""
+
+
 class BadRequest(KernelError, ValueError):
     """A request whose fields do not match its declaration (``kernel.wire.messages``)."""
 
@@ -179,10 +183,6 @@ class InvalidClientID(KernelError):
 
 class ClientError(KernelError):
     """0.10: a generic client-side error."""
-
-
-class MessageSizeError(KernelError):
-    """0.10: a message over the wire's size limit (messages now have none but the header's)."""
 
 
 class PBMessageSizeError(MessageSizeError):

@@ -15,7 +15,7 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from kernel import versions
-from kernel.errors import ProtocolError
+from kernel.errors import MessageSizeError, ProtocolError
 from kernel.wire import messages
 from kernel.wire.messages import responder
 
@@ -78,7 +78,7 @@ class EngineHandle:
             header.update(command.extra)
             try:
                 self.session.send(header, command.buffers)  # encoded before anything is written
-            except (ProtocolError, ValueError, RecursionError) as e:
+            except (MessageSizeError, ValueError, RecursionError) as e:
                 command.on_done(self.id, synthetic_error(
                     "MessageSizeError", f"{command.describe()} cannot be sent to engine {self.id}: {e}",
                     command.method), [])

@@ -17,7 +17,7 @@ messages``) and handed to the session method marked as its responder, as
 
 from twisted.logger import Logger
 
-from kernel.errors import BadRequest, InternalError, KernelError, ProtocolError
+from kernel.errors import BadRequest, InternalError, KernelError, MessageSizeError, ProtocolError
 from kernel.wire.messages import Error
 
 
@@ -32,7 +32,14 @@ class Session:
         self.handlers = self.channel.responders(self)
 
     def send(self, header, buffers=()):
-        self.protocol.send(header, buffers)
+        """Send an answer; one that cannot be encoded fails its request alone, with MessageSizeError."""
+        try:
+            self.protocol.send(header, buffers)
+        except MessageSizeError as e:
+            if header.get("op") == Error.op or header.get("rid") is None:
+                raise
+            self.log.warn("cannot send the answer to request {rid}: {e}", rid=header["rid"], e=e)
+            self.answer_error(header["rid"], MessageSizeError(f"the answer to this request cannot be sent: {e}"))
 
     def message(self, header, buffers):
         message = None

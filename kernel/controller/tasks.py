@@ -462,7 +462,7 @@ class TaskSession(Session):
 
     def send(self, header, buffers=()):
         if self.open:
-            self.protocol.send(header, buffers)
+            super().send(header, buffers)
 
     def closed(self, reason):
         self.open = False

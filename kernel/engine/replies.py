@@ -14,13 +14,26 @@ from kernel.errors import KernelRemoteError
 from kernel.wire import serialize, tracebacks
 
 
+INLINE_TEXT_MAX = 64 * 1024  # a JSON value with more text than this travels pickled, in the buffers
+
+
+def _clipped(text):
+    """Header text cut to ``INLINE_TEXT_MAX``, saying so: the whole exception is in the buffers."""
+    if len(text) <= INLINE_TEXT_MAX:
+        return text
+    return f"{text[:INLINE_TEXT_MAX]}… [{len(text) - INLINE_TEXT_MAX} more characters cut]"
+
+
 def describe(exc, method):
     """The failure's header fields: the traceback as text for logs, and as data for the client."""
     stack = tracebacks.capture(exc)
+    text = tracebacks.render(stack)
+    if len(text) > INLINE_TEXT_MAX:
+        stack = None  # a huge source line or message: the text alone, cut
     return {
         "etype": type(exc).__name__,
-        "message": str(exc),
-        "traceback": tracebacks.render(stack),
+        "message": _clipped(str(exc)),
+        "traceback": _clipped(text),
         "stack": stack,
         "method": method,
     }
@@ -42,7 +55,7 @@ def failure(header, exc, status="error", **extra):
 def success(header, value, as_json, consumer=None, **extra):
     """The reply carrying ``value``; its big buffers go through shared memory to pid ``consumer``."""
     reply = {"op": "reply", "cid": header["cid"], "status": "ok", **extra}
-    if as_json:
+    if as_json and _fits_inline(value, INLINE_TEXT_MAX):
         reply["value"] = value
         return reply, []
     try:
@@ -53,6 +66,28 @@ def success(header, value, as_json, consumer=None, **extra):
         copies, _ = serialize.share(pieces, [consumer])
         pieces = copies[0]
     return reply, pieces
+
+
+def _fits_inline(value, budget):
+    """Whether the strings in this JSON value hold at most ``budget`` characters in all.
+
+    Bigger values (the echo of a long execute, its printed output) go as a
+    pickle in the buffers, which have no size limit, and the client cannot
+    tell the difference; the header stays small.
+    """
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, str):
+            budget -= len(item)
+            if budget < 0:
+                return False
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+            todo.extend(item.keys())
+        elif isinstance(item, list):
+            todo.extend(item)
+    return True
 
 
 def now():

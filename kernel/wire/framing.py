@@ -12,7 +12,7 @@ import json
 import mmap
 import struct
 
-from kernel.errors import ProtocolError
+from kernel.errors import MessageSizeError, ProtocolError
 
 PREFIX = struct.Struct("!IH")
 LENGTH = struct.Struct("!Q")
@@ -26,9 +26,10 @@ def encode(header, buffers=()):
     """Return the frame as a list of byte strings ready for ``writeSequence``."""
     head = json.dumps(header, separators=(",", ":")).encode("utf-8")
     if len(head) > MAX_HEADER:
-        raise ProtocolError(f"message header too large ({len(head)} bytes)")
+        raise MessageSizeError(f"the message's header would be {len(head) / 2**20:.1f} MiB, over the "
+                               f"{MAX_HEADER // 2**20} MiB limit (values sent with push or in tasks have none)")
     if len(buffers) > MAX_BUFFERS:
-        raise ProtocolError(f"too many buffers in one message ({len(buffers)})")
+        raise MessageSizeError(f"the message would have {len(buffers)} buffers, over the {MAX_BUFFERS} limit")
     lengths = [memoryview(b).nbytes for b in buffers]
     parts = [PREFIX.pack(len(head), len(buffers)), *(LENGTH.pack(n) for n in lengths), head]
     if sum(lengths) <= SMALL:

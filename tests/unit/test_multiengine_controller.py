@@ -6,6 +6,7 @@ import pytest
 
 from kernel.controller.multiengine import MultiEngineInterface, resolve_targets
 from kernel.errors import InvalidEngineID, NoEnginesRegistered, ProtocolError
+from kernel.wire import framing
 
 
 class FakeHandle:
@@ -160,3 +161,21 @@ def test_sessions_are_tracked_until_closed():
     assert s in s.interface.sessions
     s.closed(None)
     assert s not in s.interface.sessions
+
+
+def test_a_gathered_answer_too_big_to_send_fails_that_call_alone():
+    s, registry, _, protocol = session()
+
+    def encoding_send(header, buffers=()):
+        framing.encode(header, buffers)
+        protocol.sent.append((header, list(buffers)))
+
+    protocol.send = encoding_send
+    s.message({"op": "call", "rid": 1, "method": "execute", "targets": [0, 1], "args": {"code": "x"}}, [])
+    for eid in (0, 1):
+        registry.get(eid).answer(value="v" * (9 * 2**20))  # together over the header limit
+    [(answer, _)] = protocol.sent
+    assert answer["rid"] == 1 and answer["etype"] == "MessageSizeError"
+    assert "cannot be sent" in answer["message"]
+    s.message({"op": "get_ids", "rid": 2}, [])
+    assert protocol.sent[-1][0]["value"] == [0, 1, 2, 3]
