@@ -67,6 +67,10 @@ class EngineDied(EngineError):
     """The engine running the command went away."""
 
 
+class MemoryLimitError(EngineError, MemoryError):
+    """The engine grew past its memory limit (``ipengine --memory-limit``) while running the command."""
+
+
 class QueueCleared(EngineError):
     """The command was removed from the engine's queue by clear_queue."""
 

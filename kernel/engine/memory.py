@@ -36,7 +36,7 @@ import traceback
 from twisted.logger import Logger
 
 from kernel.engine import replies
-from kernel.errors import EngineError
+from kernel.errors import MemoryLimitError
 from kernel.wire import tracebacks
 
 PERIOD = 0.05  # seconds between looks at the resident size while a command runs
@@ -44,10 +44,6 @@ GRACE = 2.0  # seconds a command may run on past the limit after its interrupt
 PARK_AFTER = 1.0  # seconds without a command before the watch sleeps until the next one
 EXIT_OVER_LIMIT = 3  # the engine's exit status when it leaves to be restarted under its limit
 OOM_SCORE_ADJ = 500  # 0 (the default) .. 1000: how much sooner the OOM killer picks an engine
-
-
-class MemoryLimitError(EngineError, MemoryError):
-    """The engine grew past its memory limit while running the command."""
 
 
 def format_size(size):

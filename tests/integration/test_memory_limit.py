@@ -12,8 +12,7 @@ import pytest
 from kernel import client
 from kernel.client.remote import CompositeError
 from kernel.cluster import Cluster
-from kernel.engine.memory import MemoryLimitError
-from kernel.errors import EngineDied, KernelError
+from kernel.errors import EngineDied, KernelError, MemoryLimitError
 from tests.cluster import wait_for
 from tests.launchers.helpers import kill_processes_using
 

@@ -7,12 +7,12 @@ import pytest
 from kernel.engine import replies
 from kernel.engine.memory import (
     EXIT_OVER_LIMIT,
-    MemoryLimitError,
     MemoryWatch,
     Resident,
     format_size,
     prefer_for_oom_killer,
 )
+from kernel.errors import MemoryLimitError
 from kernel.wire import serialize
 
 LIMIT = 200 * 10**6
