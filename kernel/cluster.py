@@ -34,9 +34,10 @@ from pathlib import Path
 
 from kernel import config, paths
 from kernel.errors import KernelError
-from kernel.launchers import LaunchContext, LaunchError, engine_launcher, process
+from kernel.launchers import LaunchContext, LaunchError, engine_launcher
 from kernel.launchers.local import ControllerLauncher
 from kernel.launchers.supervisor import Supervisor
+from kernel.proctable import pid_alive
 
 PID_FILE = "ipcluster.pid"
 POLL = 0.05
@@ -68,7 +69,7 @@ def running_ipcluster(ipythondir):
         pid = int(path.read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    if pid != os.getpid() and process.pid_alive(pid) and _is_ipcluster(pid):
+    if pid != os.getpid() and pid_alive(pid) and _is_ipcluster(pid):
         return pid
     if pid != os.getpid():
         path.unlink(missing_ok=True)

@@ -23,7 +23,7 @@ from kernel import config, paths
 from kernel.apps import common
 from kernel.apps.ipcontroller import SCHEMES
 from kernel.cluster import REUSE_NEEDS_PORTS, Cluster, ClusterError, ClusterStopped, pid_file, running_ipcluster
-from kernel.launchers import process
+from kernel.proctable import pid_alive
 
 START_COMMANDS = ("local", "start", "mpiexec", "mpirun", "ssh", "slurm", "pbs", "sge", "lsf")
 COMMANDS = (*START_COMMANDS, "stop", "status")
@@ -236,7 +236,7 @@ def _stop(args, stdout, stderr):
     except ProcessLookupError:
         pass
     deadline = time.monotonic() + args.timeout
-    while process.pid_alive(pid):
+    while pid_alive(pid):
         if time.monotonic() > deadline:
             print(f"ipcluster: error: ipcluster (pid {pid}) is still running after {args.timeout:g} s",
                   file=stderr)

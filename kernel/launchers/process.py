@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from kernel.proctable import descendants, same_alive
+
 POLL = 0.05
 PR_SET_PDEATHSIG = 1
 
@@ -47,62 +49,6 @@ def spawn(argv, output, env=None, cwd=None, die_with_parent=False, stdin=None):
             stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True,
             preexec_fn=_die_with_parent if die_with_parent and sys.platform.startswith("linux") else None,
         )
-
-
-# -- the process table (Linux /proc; elsewhere only the direct child is known) --
-
-def _stat(pid):
-    """(ppid, start time, state) of ``pid``, or None if it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2:].split()
-    return int(fields[1]), int(fields[19]), fields[0]
-
-
-def descendants(pid):
-    """[(pid, start time)] of every process below ``pid``, from /proc."""
-    children = {}
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    for entry in entries:
-        if entry.isdigit():
-            st = _stat(int(entry))
-            if st is not None:
-                children.setdefault(st[0], []).append((int(entry), st[1]))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), ()):
-            found.append(child)
-            todo.append(child[0])
-    return found
-
-
-def identity(pid):
-    st = _stat(pid)
-    return None if st is None else (pid, st[1])
-
-
-def same_alive(ident):
-    """Is the process ``(pid, start time)`` still running (and not a zombie)?"""
-    st = _stat(ident[0])
-    return st is not None and st[1] == ident[1] and st[2] != "Z"
-
-
-def pid_alive(pid):
-    st = _stat(pid)
-    if st is None:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return not Path("/proc").is_dir()
-    return st[2] != "Z"
 
 
 def _signal(pid, sig):

@@ -28,7 +28,7 @@ import stat
 import weakref
 
 from kernel.errors import KernelError
-from kernel.launchers.process import pid_alive
+from kernel.proctable import pid_alive
 
 SHM_DIR = "/dev/shm"
 NAME = re.compile(r"kernel-(?P<pid>[1-9][0-9]{0,9})-(?P<tag>[0-9a-f]{8})[0-9a-f]{24}")
