@@ -24,7 +24,7 @@ def _sizes(text):
     return [int(s) if s == int(s) else s for s in sizes]
 
 
-def _systems(text):
+def system_names(text):
     names = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [n for n in names if n not in systems.SYSTEMS]
     if unknown or not names:
@@ -36,9 +36,9 @@ def parse(argv):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
     p.add_argument("--quick", action="store_true", help="fewer repetitions: a smoke run")
     chosen = p.add_mutually_exclusive_group()
-    chosen.add_argument("--systems", type=_systems, default=list(systems.SYSTEMS),
+    chosen.add_argument("--systems", type=system_names, default=list(systems.SYSTEMS),
                         help=f"comma-separated, default: {','.join(systems.SYSTEMS)}")
-    chosen.add_argument("--only", type=_systems, dest="systems", help="the same as --systems")
+    chosen.add_argument("--only", type=system_names, dest="systems", help="the same as --systems")
     p.add_argument("--sizes", type=_sizes, default=[1, 16, 128], help="array sizes in MB (default 1,16,128)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the raw TCP/TLS floor")
     return p.parse_args(argv)

@@ -11,6 +11,17 @@ def noop(*args, **kwargs):
     return None
 
 pow10 = lambda x: x**10
+
+def echo(x):
+    return x
+
+def spin(seconds):
+    """Busy for ``seconds`` of this thread's CPU time (a CPU-bound task of a known size)."""
+    import time
+
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
 '''
 
 _namespace = {"__name__": "__main__"}
@@ -18,3 +29,5 @@ exec(compile(SOURCE, "<bench remote functions>", "exec"), _namespace)
 
 noop = _namespace["noop"]
 pow10 = _namespace["pow10"]
+echo = _namespace["echo"]
+spin = _namespace["spin"]

@@ -124,14 +124,24 @@ def table(run, metrics):
             r = run["ratios"].get(p, {}).get(m.key)
             row.append(f"{r:.2f}" if r is not None else "")
         rows.append(row)
+    return align(rows), notes
+
+
+def align(rows, left=2, sep="  "):
+    """Lines of a text table: the first ``left`` columns left-aligned, the rest right-aligned, a rule under the header.
+
+    With ``sep=" | "`` the lines are a Markdown table.
+    """
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    edge = sep.strip()
     lines = []
     for i, r in enumerate(rows):
-        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1])] + [c.rjust(w) for c, w in zip(r[2:], widths[2:])]
-        lines.append("  ".join(cells).rstrip())
+        cells = [c.ljust(w) if j < left else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))]
+        lines.append(f"{edge} {sep.join(cells)} {edge}".strip() if edge else sep.join(cells).rstrip())
         if i == 0:
-            lines.append("  ".join("-" * w for w in widths))
-    return lines, notes
+            rule = sep.join("-" * w for w in widths)
+            lines.append(f"{edge} {rule} {edge}".strip() if edge else rule)
+    return lines
 
 
 def goal_lines(g):
@@ -192,9 +202,9 @@ def render(run, metrics):
     return "\n".join(out)
 
 
-def write_json(run, directory=RESULTS):
+def write_json(run, directory=RESULTS, prefix=""):
     directory.mkdir(parents=True, exist_ok=True)
     stamp = datetime.fromisoformat(run["started"]).strftime("%Y%m%d-%H%M%S")
-    path = directory / f"{stamp}.json"
+    path = directory / f"{prefix}{stamp}.json"
     path.write_text(json.dumps(run, indent=1, default=str) + "\n")
     return path

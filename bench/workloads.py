@@ -8,6 +8,7 @@ give ``System`` an operation (raising Unsupported by default), implement it in
 the systems that have it, and append a ``Workload`` to ``WORKLOADS``.
 """
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -221,15 +222,33 @@ class MapWall(Workload):
         return {"map.wall": statistics.median(seconds) * 1e3, "_detail": {"seconds": seconds}}
 
 
-class TaskThroughput(Workload):
-    """Many load-balanced no-op tasks: tasks per second (median of reps)."""
+def scheduler_pids(system):
+    """``system.scheduler_pids()``, or [] where the scheduler has no process of its own."""
+    try:
+        return system.scheduler_pids()
+    except Unsupported:
+        return []
 
-    def __init__(self, name, title, op, count):
-        self.name, self.title, self.op, self.count = name, title, op, count
+
+class TaskThroughput(Workload):
+    """Many load-balanced no-op tasks: tasks per second (median of reps).
+
+    With ``cpu=True`` also the CPU time per task of the scheduler's processes
+    (``System.scheduler_pids``) and of this process (the client), read from
+    /proc over all the reps, idle time included: what the scheduler spends on
+    heartbeats to idle engines while the tasks run counts.
+    """
+
+    def __init__(self, name, title, op, count, cpu=False):
+        self.name, self.title, self.op, self.count, self.cpu = name, title, op, count, cpu
 
     def metrics(self, cfg):
-        return [Metric(f"{self.name}.rate", f"{self.title.format(n=getattr(cfg, self.count))}", "tasks/s",
-                       "higher", "tasks")]
+        title = self.title.format(n=getattr(cfg, self.count))
+        out = [Metric(f"{self.name}.rate", title, "tasks/s", "higher", "tasks")]
+        if self.cpu:
+            out += [Metric(f"{self.name}.scheduler_cpu", f"{title}: scheduler CPU per task", "µs", "lower", "tasks"),
+                    Metric(f"{self.name}.client_cpu", f"{title}: client CPU per task", "µs", "lower", "tasks")]
+        return out
 
     def measure(self, system, cfg):
         n = getattr(cfg, self.count)
@@ -237,13 +256,20 @@ class TaskThroughput(Workload):
         arg = n if self.op == "tasks_run" else range(n)
         small = 20 if self.op == "tasks_run" else range(20)
         call(noop, small)  # warm-up (and Unsupported before any timing)
+        watched = {"scheduler": scheduler_pids(system) if self.cpu else [], "client": [os.getpid()] if self.cpu else []}
+        before = {role: sum(map(procs.cpu_seconds, pids)) for role, pids in watched.items()}
         seconds = []
         for _ in range(cfg.task_reps):
             t0 = clock()
             results = call(noop, arg)
             seconds.append(clock() - t0)
             check_count(self.op, results, n)
-        return {f"{self.name}.rate": n / statistics.median(seconds), "_detail": {"seconds": seconds, "n": n}}
+        values = {f"{self.name}.rate": n / statistics.median(seconds), "_detail": {"seconds": seconds, "n": n}}
+        for role, pids in watched.items():
+            if pids:
+                used = sum(map(procs.cpu_seconds, pids)) - before[role]
+                values[f"{self.name}.{role}_cpu"] = used / (n * cfg.task_reps) * 1e6
+        return values
 
 
 class SchedulerMemory(Workload):
@@ -303,7 +329,7 @@ def all_metrics(cfg):
     return [STARTUP] + [m for w in [*WORKLOADS, MEMORY] for m in w.metrics(cfg)]
 
 
-def _run_workload(system, workload, cfg, metrics, details, log):
+def run_workload(system, workload, cfg, metrics, details, log):
     """Run one workload into ``metrics`` and ``details``, and log how it went."""
     t0 = clock()
     results, detail = workload.run(system, cfg)
@@ -319,7 +345,7 @@ def _run_workload(system, workload, cfg, metrics, details, log):
 def run_system(system, cfg, log=print):
     """Start-up (``cfg.startup_reps`` times; the last cluster stays up), every workload, then memory.
 
-    The memory rows get a fresh cluster (``System.start_for_memory``).
+    The memory rows get a fresh cluster (``System.start_apart``).
     Returns ``(metrics, details)``; the cluster is always stopped.
     """
     metrics, details = {}, {"startup": []}
@@ -331,11 +357,11 @@ def run_system(system, cfg, log=print):
             log(f"  {system.name}: started in {details['startup'][-1]['ready']:.2f} s")
         metrics[STARTUP.key] = {"value": statistics.median(s["ready"] for s in details["startup"])}
         for workload in WORKLOADS:
-            _run_workload(system, workload, cfg, metrics, details, log)
+            run_workload(system, workload, cfg, metrics, details, log)
         system.stop()
-        details["memory_startup"] = system.start_for_memory()
+        details["memory_startup"] = system.start_apart()
         log(f"  {system.name}: started again for the memory rows in {details['memory_startup']['ready']:.2f} s")
-        _run_workload(system, MEMORY, cfg, metrics, details, log)
+        run_workload(system, MEMORY, cfg, metrics, details, log)
     except Exception as e:
         metrics.setdefault(STARTUP.key, {"error": describe(e)})
         for m in all_metrics(cfg):

@@ -37,8 +37,11 @@ class System:
         """
         raise NotImplementedError
 
-    def start_for_memory(self):
-        """Start the cluster the memory rows read: one whose scheduler runs in processes of its own."""
+    def start_apart(self):
+        """Start a cluster whose scheduler runs in processes of its own, apart from this client.
+
+        The memory rows and the scale bench read those processes (memory, CPU).
+        """
         return self.start()
 
     def stop(self):
@@ -58,6 +61,10 @@ class System:
     def scheduler_pids(self):
         """Pids of the processes that route and schedule work (not the engines): their memory is reported."""
         raise Unsupported("no scheduler process of its own")
+
+    def engine_pids(self):
+        """Pids of the engine (worker) processes, one per engine."""
+        raise Unsupported("no way to ask the engines for their pids")
 
     def settle(self):
         """Return once the scheduler has let go of the tasks whose results were returned."""
@@ -98,6 +105,14 @@ class System:
 
     def task_one(self, func):
         """One load-balanced task ``func()``, waited for; return its result."""
+        raise Unsupported("no load-balanced tasks")
+
+    def legacy_loop(self, func, n):
+        """``func(i)`` for i in range(n) as load-balanced tasks, in the idiom of 0.10's result loop.
+
+        Submit one by one, wait for all, then fetch each result. Returns
+        ``(results, {phase: seconds})``, the phases in the order they ran.
+        """
         raise Unsupported("no load-balanced tasks")
 
 

@@ -5,7 +5,7 @@ controller in the middle). Workers are child processes of this one; they are
 recorded and killed by pid on stop.
 
 LocalCluster runs the scheduler inside this process, so the memory rows use
-a cluster of their own whose scheduler is a process apart (``start_for_memory``).
+a cluster of their own whose scheduler is a process apart (``start_apart``).
 """
 
 import logging
@@ -41,7 +41,7 @@ class DaskSystem(PeerSystem):
             dashboard_address=None, silence_logs=logging.ERROR,
         ))
 
-    def start_for_memory(self):
+    def start_apart(self):
         """A SubprocessCluster: the scheduler alone in a ``dask spec`` process, each worker in another."""
         from distributed.deploy.subprocess import SubprocessCluster
 
@@ -73,11 +73,14 @@ class DaskSystem(PeerSystem):
             cluster.close()
 
     def scheduler_pids(self):
-        """The scheduler's process, when it has one (``start_for_memory``); LocalCluster runs it in this one."""
+        """The scheduler's process, when it has one (``start_apart``); LocalCluster runs it in this one."""
         process = getattr(self.cluster.scheduler, "process", None)
         if process is None:
             raise Unsupported("the scheduler runs in the benchmark process")
         return [process.pid, *procs.children_of(process.pid)]
+
+    def engine_pids(self):
+        return list(self.client.run(os.getpid).values())
 
     def settle(self):
         """Wait until the scheduler has forgotten the tasks (the client releases them in batches)."""
@@ -126,6 +129,17 @@ class DaskSystem(PeerSystem):
 
     def task_one(self, func):
         return self.client.submit(func, pure=False).result()
+
+    def legacy_loop(self, func, n):
+        from distributed import wait
+
+        t0 = clock()
+        futures = [self.client.submit(func, i, pure=False) for i in range(n)]
+        t1 = clock()
+        wait(futures)
+        t2 = clock()
+        results = [f.result() for f in futures]
+        return results, {"submit": t1 - t0, "wait": t2 - t1, "fetch": clock() - t2}
 
 
 def _resource_tracker_pid():

@@ -8,6 +8,7 @@ and killed by pid on stop, whatever state the cluster is in.
 
 import contextlib
 import logging
+import os
 
 from bench import procs
 from bench.systems import PeerSystem
@@ -55,6 +56,9 @@ class IPyParallelSystem(PeerSystem):
         pid = self.cluster.controller.pid
         return [pid, *procs.children_of(pid)]
 
+    def engine_pids(self):
+        return self.all.apply_sync(os.getpid)
+
     # -- direct views ---------------------------------------------------------------
 
     def tiny_one(self):
@@ -87,3 +91,12 @@ class IPyParallelSystem(PeerSystem):
 
     def task_one(self, func):
         return self.lb.apply_sync(func)
+
+    def legacy_loop(self, func, n):
+        t0 = clock()
+        pending = [self.lb.apply_async(func, i) for i in range(n)]
+        t1 = clock()
+        self.rc.wait(pending)
+        t2 = clock()
+        results = [r.get() for r in pending]
+        return results, {"submit": t1 - t0, "wait": t2 - t1, "fetch": clock() - t2}

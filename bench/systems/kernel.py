@@ -79,7 +79,7 @@ class KernelSystem(System):
         self.logs = []
         self.mec = None
         self.tc = None
-        self.engine_pids = {}
+        self.engine_pids_by_id = {}
 
     def version(self):
         import kernel
@@ -144,7 +144,7 @@ class KernelSystem(System):
         t_ready = clock()
         self.ids = self.mec.get_ids()
         self.mec.execute("import os as _bench_os; _bench_pid = _bench_os.getpid()", targets=self.ids)
-        self.engine_pids = dict(zip(self.ids, self.mec.pull("_bench_pid", targets=self.ids)))
+        self.engine_pids_by_id = dict(zip(self.ids, self.mec.pull("_bench_pid", targets=self.ids)))
         classes = task_client_classes()
         if classes is not None and self._furl("TC_FURL").exists():
             self.tc = classes[0](str(self._furl("TC_FURL")))
@@ -175,11 +175,14 @@ class KernelSystem(System):
 
     def pids(self):
         """The controller's pid and the engines' pids, in engine id order."""
-        return {"controller": self.controller.pid, "engines": [self.engine_pids[i] for i in self.ids]}
+        return {"controller": self.controller.pid, "engines": self.engine_pids()}
 
     def scheduler_pids(self):
         """The ipcontroller process."""
         return [self.controller.pid]
+
+    def engine_pids(self):
+        return [self.engine_pids_by_id[i] for i in self.ids]
 
     # -- multiengine ------------------------------------------------------------
 
@@ -224,3 +227,14 @@ class KernelSystem(System):
         tc = self._task_client()
         MapTask = task_client_classes()[1]
         return tc.run(MapTask(func), block=True)  # submit and wait, as apply_sync does
+
+    def legacy_loop(self, func, n):
+        tc = self._task_client()
+        MapTask = task_client_classes()[1]
+        t0 = clock()
+        ids = [tc.run(MapTask(func, (i,))) for i in range(n)]
+        t1 = clock()
+        tc.barrier(ids)
+        t2 = clock()
+        results = [tc.get_task_result(t) for t in ids]
+        return results, {"submit": t1 - t0, "barrier": t2 - t1, "fetch": clock() - t2}

@@ -42,6 +42,11 @@ def holder_class():
         def noop(self):
             return None
 
+        def pid(self):
+            import os
+
+            return os.getpid()
+
         def set(self, a):
             self.a = a
 
@@ -92,6 +97,10 @@ class RaySystem(PeerSystem):
         """The GCS server and the raylet."""
         return [p for p in self.spawned.record() if procs.program_name(p) in SCHEDULERS]
 
+    def engine_pids(self):
+        """The actors' processes (the remote functions run in worker processes of their own)."""
+        return self.ray.get([a.pid.remote() for a in self.actors])
+
     def _remote(self, func):
         """``func`` as a Ray remote function, made once (Ray exports a function the first time it is called)."""
         if func not in self.remote:
@@ -129,3 +138,11 @@ class RaySystem(PeerSystem):
 
     def task_one(self, func):
         return self.ray.get(self._remote(func).remote())
+
+    def legacy_loop(self, func, n):
+        f = self._remote(func)
+        t0 = clock()
+        refs = [f.remote(i) for i in range(n)]
+        t1 = clock()
+        results = self.ray.get(refs)
+        return results, {"submit": t1 - t0, "get": clock() - t1}

@@ -1,0 +1,137 @@
+"""What the scale bench times at each engine count, beside the workloads it shares with ``python -m bench``.
+
+Each is a ``bench.workloads.Workload``: skipped with a note where a system
+has no equivalent, recorded as an error (and the run goes on) where it fails.
+"""
+
+import os
+import time
+from dataclasses import dataclass
+
+from bench import procs
+from bench.remote import echo, noop, spin
+from bench.timing import MB, clock
+from bench.workloads import Latency, Metric, TaskThroughput, Workload, check_count, scheduler_pids
+
+
+@dataclass
+class ScaleConfig:
+    """How much of each workload; ``quick`` is a smoke run."""
+
+    quick: bool = False
+    tasks: int = 5000  # tiny tasks, one by one and in one map
+    busy_per_engine: int = 200  # 5 ms tasks per engine
+    busy_seconds: float = 0.005
+    legacy_tasks: int = 5000
+
+    def __post_init__(self):
+        q = self.quick
+        if q:
+            self.tasks, self.busy_per_engine, self.legacy_tasks = 500, 20, 500
+        self.task_reps = 1  # the rounds repeat every workload
+        self.latency_calls = 50 if q else 200  # one load-balanced round trip, and the broadcast
+        self.latency_warmup = 10 if q else 20
+        self.idle_window = 0.5 if q else 2.0
+
+
+class EngineMemory(Workload):
+    """The idle engines' resident memory, per engine: VmRSS and PSS of each engine process, averaged."""
+
+    name = "engine_memory"
+
+    def metrics(self, cfg):
+        return [Metric("engine.rss", "idle engine RSS", "MB", "lower"),
+                Metric("engine.pss", "idle engine PSS", "MB", "lower")]
+
+    def measure(self, system, cfg):
+        pids = system.engine_pids()
+        used = procs.memory(pids)
+        return {"engine.rss": used["rss"] / len(pids) / MB, "engine.pss": used["pss"] / len(pids) / MB,
+                "_detail": {"pids": len(pids), "rss": used["rss"], "pss": used["pss"]}}
+
+
+class IdleScheduler(Workload):
+    """The scheduler's CPU while every engine sits idle: heartbeats and timers, in % of one core."""
+
+    name = "idle"
+
+    def metrics(self, cfg):
+        return [Metric("idle.scheduler_cpu", "scheduler CPU with idle engines", "%", "lower")]
+
+    def measure(self, system, cfg):
+        pids = scheduler_pids(system)
+        if not pids:
+            return {}
+        time.sleep(cfg.idle_window / 4)  # let the start-up's last work drain
+        cpu, t0 = sum(map(procs.cpu_seconds, pids)), clock()
+        time.sleep(cfg.idle_window)
+        used = sum(map(procs.cpu_seconds, pids)) - cpu
+        return {"idle.scheduler_cpu": 100 * used / (clock() - t0)}
+
+
+def efficiency(tasks, task_seconds, engines, wall):
+    """The ideal wall time of ``tasks`` tasks of ``task_seconds`` each on ``engines`` engines, over ``wall``."""
+    return tasks * task_seconds / engines / wall
+
+
+class BusyEfficiency(Workload):
+    """N × 200 tasks of 5 ms CPU each, in one load-balanced map: the ideal wall time over the real one.
+
+    Ideal: every engine busy from the first instant to the last. Where the
+    engines outnumber the cores, the ideal cannot be reached and the figure
+    says little (``oversubscribed`` in the detail).
+    """
+
+    name = "busy"
+
+    def metrics(self, cfg):
+        return [Metric("busy.efficiency", f"busy efficiency, {cfg.busy_seconds * 1e3:g} ms tasks", "", "higher")]
+
+    def measure(self, system, cfg):
+        n = system.engines * cfg.busy_per_engine
+        check_count("tasks_map", system.tasks_map(spin, [cfg.busy_seconds] * system.engines), system.engines)
+        t0 = clock()
+        check_count("tasks_map", system.tasks_map(spin, [cfg.busy_seconds] * n), n)
+        wall = clock() - t0
+        return {"busy.efficiency": efficiency(n, cfg.busy_seconds, system.engines, wall),
+                "_detail": {"tasks": n, "wall": wall, "oversubscribed": system.engines > (os.cpu_count() or 1)}}
+
+
+class LegacyLoop(Workload):
+    """0.10's result loop: ``tc.run(MapTask(f, (i,)))`` one by one, ``barrier``, ``get_task_result`` each.
+
+    Against each peer's idiom for the same (Ray: ``ray.get([f.remote(i) ...])``).
+    The phases (submit, wait, fetch) go to the detail.
+    """
+
+    name = "legacy"
+
+    def metrics(self, cfg):
+        return [Metric("legacy.rate", f"result loop over {cfg.legacy_tasks:,} tasks", "tasks/s", "higher")]
+
+    def measure(self, system, cfg):
+        system.legacy_loop(echo, 20)  # warm-up (and Unsupported before any timing)
+        t0 = clock()
+        results, phases = system.legacy_loop(echo, cfg.legacy_tasks)
+        wall = clock() - t0
+        if list(results) != list(range(cfg.legacy_tasks)):
+            raise AssertionError(f"the result loop returned {list(results)[:4]}..., not 0, 1, 2, 3...")
+        return {"legacy.rate": cfg.legacy_tasks / wall, "_detail": {"wall": wall, **phases}}
+
+
+STARTUP = Metric("startup.ready", "start-up to N engines ready", "s", "lower")
+
+WORKLOADS = [
+    EngineMemory(),
+    IdleScheduler(),
+    TaskThroughput("one_by_one", "{n} tiny tasks one by one", "tasks_run", "tasks", cpu=True),
+    TaskThroughput("bulk_map", "{n} tiny tasks in one map", "tasks_map", "tasks", cpu=True),
+    BusyEfficiency(),
+    Latency("lb", "one load-balanced round trip", "task_one", args=(noop,)),
+    Latency("broadcast", "broadcast no-op to all engines", "tiny_all"),
+    LegacyLoop(),
+]
+
+
+def all_metrics(cfg):
+    return [STARTUP] + [m for w in WORKLOADS for m in w.metrics(cfg)]

@@ -1,0 +1,74 @@
+"""The scale bench's pure parts: its options, the memory guard, busy efficiency and the table over rounds."""
+
+import argparse
+
+import pytest
+
+from bench.scale.__main__ import engine_counts, parse
+from bench.scale.sweep import available_memory, memory_note
+from bench.scale.table import per_round, render, spread
+from bench.scale.workloads import efficiency
+from bench.timing import MB
+
+
+def test_engine_counts_keep_order_and_drop_repeats():
+    assert engine_counts("2, 8,14,8") == [2, 8, 14]
+    assert parse(["--engines", "100,2"]).engines == [100, 2]
+
+
+@pytest.mark.parametrize("text", ["", "2,x", "0", "2,-1"])
+def test_bad_engine_counts_say_what_is_wrong(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="engine|whole numbers"):
+        engine_counts(text)
+
+
+def test_memory_guard_skips_only_what_does_not_fit():
+    gib = 2**30
+    assert memory_note(100, 50 * MB, 20 * gib) is None
+    note = memory_note(100, 250 * MB, 20 * gib)
+    assert "100 engines need about 24.4 GiB" in note and "20.0 GiB available" in note
+    assert memory_note(1000, 250 * MB, None) is None  # unknown: try
+
+
+def test_available_memory_reads_meminfo(tmp_path):
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 100 kB\nMemAvailable:   2048 kB\n")
+    assert available_memory(str(meminfo)) == 2048 * 1024
+    assert available_memory(str(tmp_path / "missing")) is None
+
+
+def test_busy_efficiency_is_ideal_wall_over_real():
+    # 14 engines × 200 tasks of 5 ms: 1 s if every engine is busy throughout
+    assert efficiency(2800, 0.005, 14, 1.0) == pytest.approx(1.0)
+    assert efficiency(2800, 0.005, 14, 1.25) == pytest.approx(0.8)
+
+
+def test_spread_is_median_and_range_over_rounds():
+    assert spread([], "µs") == "–"
+    assert spread([0.9], "") == "0.90"
+    assert spread([3000.0, 1000.0, 2000.0], "tasks/s") == "2,000 (1,000–3,000)"
+
+
+def _run(system, engines, rnd, **values):
+    return {"system": system, "engines": engines, "round": rnd, "load_before": [1.0, 1, 1], "load_after": [2.0, 1, 1],
+            "metrics": {k.replace("__", "."): {"value": v} for k, v in values.items()}, "details": {}}
+
+
+def test_ratios_pair_values_of_the_same_round():
+    runs = [_run("kernel", 2, 1, legacy__rate=3000), _run("ray", 2, 1, legacy__rate=1500),
+            _run("kernel", 2, 2, legacy__rate=2000), _run("ray", 2, 2, legacy__rate=2000),
+            _run("kernel", 2, 3, legacy__rate=2000)]  # Ray did not run in round 3
+    assert per_round(runs, "legacy.rate", ("kernel", 2), ("ray", 2)) == [2.0, 1.0]
+
+
+def test_render_has_a_row_per_system_and_count_notes_and_goals():
+    runs = [_run("kernel", 2, 1, one_by_one__scheduler_cpu=100.0, busy__efficiency=0.9),
+            _run("kernel", 100, 1, one_by_one__scheduler_cpu=150.0),
+            {"system": "ray", "engines": 2, "round": 1, "note": "ray is not installed"}]
+    text = render({"started": "2026-12-04T20:00:00", "machine": {"machine": "x86_64", "cpus": 2, "python": "3.11"},
+                   "options": {"rounds": 1, "quick": False}, "runs": runs, "versions": {"kernel": "0.1"}})
+    rows = [line for line in text.splitlines() if line.startswith("| kernel")]
+    assert len(rows) == 2 and "| 100 |" in rows[1]
+    assert "at 100 engines ÷ at 2: 1.50" in text
+    assert "busy efficiency at 2 engines: 0.90" in text
+    assert "ray × 2: not run: ray is not installed" in text
