@@ -18,10 +18,12 @@ The engines run in ``work_dir`` (default: the directory ``start()`` is
 called from; over ssh: the remote home) and import modules from there.
 
 Local engines that die are started again (``launchers.supervisor``), at most
-``restart_limit`` times per engine within ``restart_window`` seconds (from
-``DIR/kernel.toml``'s ``[cluster]`` table or ``KERNEL_CLUSTER_*`` if not
-given; ``restart_limit=0``: never). ``memory_limit`` (``"2GB"``) is each
-engine's ``--memory-limit``.
+``restart_limit`` times per engine within ``restart_window`` seconds
+(``restart_limit=0``: never). ``timeout``, ``stop_timeout``, ``restart_limit``
+and ``restart_window`` not given come from the ``[cluster]`` settings
+(``kernel.settings``: ``DIR/kernel.toml``, ``KERNEL_CLUSTER_*``, the default).
+``scheme`` is the controller's ``--scheme`` and ``memory_limit`` (``"2GB"``)
+each engine's ``--memory-limit``; both are checked here.
 """
 
 import atexit
@@ -97,34 +99,33 @@ def _file_state(path):
 class Cluster:
     """A controller and ``n`` engines in ``ipythondir`` (a temporary directory if None)."""
 
-    def __init__(self, n=2, ipythondir=None, *, launcher="local", logdir=None, timeout=60.0,
+    def __init__(self, n=2, ipythondir=None, *, launcher="local", logdir=None, timeout=None,
                  client_port=0, engine_port=0, reuse_furls=False, scheme=None,
                  client_ip=None, engine_ip=None, engine_location=None,
                  controller_args=(), engine_args=(), engine_cmd=None, env=None, work_dir=None,
                  memory_limit=None, restart_limit=None, restart_window=None,
-                 die_with_parent=False, stop_timeout=5.0, log=None, **launcher_options):
+                 die_with_parent=False, stop_timeout=None, log=None, **launcher_options):
         if reuse_furls and not (client_port and engine_port):
             raise ValueError(REUSE_NEEDS_PORTS)
-        self.settings = config.load(None if ipythondir is None else Path(str(ipythondir)).expanduser(),
-                                    "cluster", {"restart_limit": restart_limit, "restart_window": restart_window},
-                                    environ=env)
-        if memory_limit is not None:
-            limit = config.parse("engine.memory_limit", memory_limit, "memory_limit")
-            engine_args = ["--memory-limit", str(limit), *engine_args]
+        self.settings = config.load(
+            None if ipythondir is None else Path(str(ipythondir)).expanduser(), "cluster",
+            {"timeout": timeout, "stop_timeout": stop_timeout, "restart_limit": restart_limit,
+             "restart_window": restart_window}, environ=env)
+        controller_args = [*config.argv("controller.scheme", scheme, "scheme"), *controller_args]
+        engine_args = [*config.argv("engine.memory_limit", memory_limit, "memory_limit"), *engine_args]
         self.n = n
         self.kind = launcher
         self.launcher_class = engine_launcher(launcher)
         self.launcher_options = launcher_options
-        self.timeout = timeout
-        self.stop_timeout = stop_timeout
+        self.timeout = self.settings.timeout
+        self.stop_timeout = self.settings.stop_timeout
         self._given_dir = ipythondir
         self._given_logdir = logdir
         self.ipythondir = None
         self.logdir = None
         self._tempdir = False
         self.controller_args = self._controller_argv(
-            client_port, engine_port, reuse_furls, scheme, client_ip, engine_ip, engine_location,
-            controller_args)
+            client_port, engine_port, reuse_furls, client_ip, engine_ip, engine_location, controller_args)
         self.reuse_furls = reuse_furls
         self.engine_args = [str(a) for a in engine_args]
         self.engine_cmd = engine_cmd
@@ -142,14 +143,13 @@ class Cluster:
         self._lock = threading.Lock()
 
     @staticmethod
-    def _controller_argv(client_port, engine_port, reuse, scheme, client_ip, engine_ip,
-                         engine_location, extra):
+    def _controller_argv(client_port, engine_port, reuse, client_ip, engine_ip, engine_location, extra):
         argv = []
         if reuse:
             argv.append("-r")
         for flag, value in (("--client-port", client_port), ("--engine-port", engine_port),
-                            ("--scheme", scheme), ("--client-ip", client_ip),
-                            ("--engine-ip", engine_ip), ("--engine-location", engine_location)):
+                            ("--client-ip", client_ip), ("--engine-ip", engine_ip),
+                            ("--engine-location", engine_location)):
             if value:
                 argv += [flag, str(value)]
         return argv + [str(a) for a in extra]

@@ -13,7 +13,7 @@ from twisted.logger import (
     globalLogBeginner,
 )
 
-from kernel import config, paths
+from kernel import config, paths, settings
 
 SECURITY_FLAG_WARNING = "warning: -x/-y are ignored: connections are always encrypted and authenticated"
 
@@ -69,22 +69,48 @@ def whole_number(minimum):
     return parse
 
 
-def positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, not {text!r}")
-    return value
+def _flag_type(setting):
+    def parse(text):
+        try:
+            return setting.kind.parse(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(f"expected {setting.kind.rule}, not {text!r}") from None
+
+    return parse
 
 
-def size(text):
-    """An argparse type: bytes from ``500MB``, ``2GB``, ``1.5GiB`` or a number of bytes."""
+def add_settings(parser, program):
+    """The flags of the settings ``program`` takes (``kernel.settings``), and ``--show-config``.
+
+    A flag not given is None, so that the file and the environment apply.
+    """
+    for setting in settings.taken_by(program):
+        default = f"default: {setting.shown(setting.default)}"
+        if setting.kind is settings.SWITCH:
+            parser.add_argument(setting.flag, dest=setting.name, action="store_const", const=not setting.default,
+                                help=f"{'do not ' if setting.default else ''}{setting.help}")
+        elif setting.kind.choices:
+            parser.add_argument(setting.flag, dest=setting.name, choices=setting.kind.choices,
+                                help=f"{setting.help}; {default}")
+        else:
+            parser.add_argument(setting.flag, dest=setting.name, type=_flag_type(setting),
+                                metavar=setting.kind.metavar, help=f"{setting.help}; {default}")
+    if program in settings.SHOWN:
+        parser.add_argument("--show-config", action="store_true",
+                            help="print every setting, its value and where it came from, then exit")
+
+
+def load_settings(args, program, ipythondir, prefix=None):
+    """The section ``program`` reads, from defaults, DIR/kernel.toml, KERNEL_* and the flags in ``args``.
+
+    A bad value is a UsageError (one line, exit 2) that starts with ``prefix`` (default: the program).
+    """
+    section = settings.READS[program]
+    flags = {s.name: getattr(args, s.name) for s in settings.taken_by(program) if s.section == section}
     try:
-        return config.parse_size(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size such as 500MB or 2GB (0: no limit), not {text!r}") from None
+        return config.load(ipythondir, section, flags)
+    except config.ConfigError as e:
+        raise UsageError(f"{prefix or program.split()[0]}: {e}") from None
 
 
 def log_path(program, base, prefix=None):

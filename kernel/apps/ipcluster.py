@@ -21,13 +21,13 @@ from pathlib import Path
 
 from kernel import config, paths
 from kernel.apps import common
-from kernel.apps.ipcontroller import SCHEMES
 from kernel.cluster import REUSE_NEEDS_PORTS, Cluster, ClusterError, ClusterStopped, pid_file, running_ipcluster
 from kernel.proctable import pid_alive
 
 START_COMMANDS = ("local", "start", "mpiexec", "mpirun", "ssh", "slurm", "pbs", "sge", "lsf")
 COMMANDS = (*START_COMMANDS, "stop", "status")
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+ERROR = "ipcluster: error"  # how its error lines start
 
 
 positive_int = common.whole_number(1)
@@ -48,25 +48,13 @@ def _common_parser(default_n=2):
     p.add_argument("--engine-ip", metavar="IP", help="controller interface for engines")
     p.add_argument("--engine-location", metavar="HOST",
                    help="host name(s) engines use to reach the controller (comma-separated)")
-    p.add_argument("--scheme", choices=SCHEMES, help="task load-balancing scheme")
-    p.add_argument("--timeout", type=common.positive_float, default=60.0, metavar="S",
-                   help="give up if the controller or the engines are not up after S seconds (default 60)")
-    p.add_argument("--stop-timeout", type=common.positive_float, default=5.0, metavar="S",
-                   help="grace period before processes are killed on stop (default 5)")
     p.add_argument("--work-dir", metavar="DIR",
                    help="the engines' working directory, where they import modules from "
                         "(default: this directory; for ssh: the remote home)")
-    p.add_argument("--memory-limit", type=common.size, metavar="SIZE",
-                   help="each engine's memory limit, e.g. 2GB: user code that grows an engine past it "
-                        "is stopped (default: none)")
-    p.add_argument("--restart-limit", type=common.whole_number(0), metavar="N",
-                   help="restart a local engine that dies at most N times within --restart-window "
-                        "(0: never; default 5)")
-    p.add_argument("--restart-window", type=common.positive_float, metavar="S",
-                   help="the window of --restart-limit in seconds (default 60)")
     p.add_argument("--engine-cmd", metavar="CMD", help="the ipengine command (default: the one beside ipcluster)")
     p.add_argument("--engine-args", default="", metavar="ARGS", help="more ipengine flags, e.g. --engine-args='--controller-timeout 30'")
     p.add_argument("--controller-args", default="", metavar="ARGS", help="more ipcontroller flags")
+    common.add_settings(p, "ipcluster")
     common.add_legacy_security(p)
     return p
 
@@ -93,14 +81,11 @@ def build_parser():
         p.add_argument("-q", "--queue", metavar="Q", help="queue (partition) to submit to")
         p.add_argument("-s", "--script", metavar="TEMPLATE",
                        help="job script template ({n}, {queue}, {furl_file}, ... are filled in)")
-    p = sub.add_parser("stop", help="stop the cluster ipcluster runs in DIR")
-    p.add_argument("--ipythondir", metavar="DIR")
-    p.add_argument("--timeout", type=common.positive_float, default=60.0, metavar="S",
-                   help="how long to wait for it to stop (default 60)")
-    p = sub.add_parser("status", help="show the engines, queues and scheme of the cluster in DIR")
-    p.add_argument("--ipythondir", metavar="DIR")
-    p.add_argument("--timeout", type=common.positive_float, default=5.0, metavar="S",
-                   help="how long to wait for the controller to answer (default 5)")
+    for name, what in (("stop", "stop the cluster ipcluster runs in DIR"),
+                       ("status", "show the engines, queues and scheme of the cluster in DIR")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("--ipythondir", metavar="DIR")
+        common.add_settings(p, f"ipcluster {name}")
     return top
 
 
@@ -166,6 +151,9 @@ def _run(args, stdout, stderr):
     except config.ConfigError as e:
         error(str(e))
         return 2
+    if args.show_config:
+        print("\n".join(cluster.settings.show()), file=stdout)
+        return 0
     other = running_ipcluster(directory)
     if other is not None:
         error(f"a cluster is already running in {directory} (ipcluster pid {other}); "
@@ -226,6 +214,7 @@ def _run(args, stdout, stderr):
 
 def _stop(args, stdout, stderr):
     directory = Path(args.ipythondir or os.environ.get("IPYTHONDIR") or "~/.ipython").expanduser().resolve()
+    timeout = common.load_settings(args, "ipcluster stop", directory, ERROR).stop_wait
     pid = running_ipcluster(directory)
     if pid is None:
         print(f"ipcluster: no cluster is running in {directory}", file=stderr)
@@ -235,10 +224,10 @@ def _stop(args, stdout, stderr):
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         pass
-    deadline = time.monotonic() + args.timeout
+    deadline = time.monotonic() + timeout
     while pid_alive(pid):
         if time.monotonic() > deadline:
-            print(f"ipcluster: error: ipcluster (pid {pid}) is still running after {args.timeout:g} s",
+            print(f"ipcluster: error: ipcluster (pid {pid}) is still running after {timeout:g} s",
                   file=stderr)
             return 1
         time.sleep(0.05)
@@ -253,25 +242,26 @@ def _status(args, stdout, stderr):
     from kernel.errors import KernelError
 
     directory = paths.ipython_dir(args.ipythondir)
+    timeout = common.load_settings(args, "ipcluster status", directory, ERROR).status_timeout
     security = paths.security_dir(directory)
     mec_file, tc_file = security / paths.MEC_FURL, security / paths.TC_FURL
     if not mec_file.exists():
         print(f"ipcluster: no cluster is running in {directory} (no {mec_file.name})", file=stderr)
         return 1
     try:
-        mec = MultiEngineClient(str(mec_file), connect_timeout=args.timeout)
+        mec = MultiEngineClient(str(mec_file), connect_timeout=timeout)
     except (OSError, KernelError) as e:
         print(f"ipcluster: no cluster is running in {directory} (cannot reach its controller: {e})",
               file=stderr)
         return 1
     try:
-        reply, _ = mec._connection.call({"op": "engine_info"}, timeout=args.timeout)
+        reply, _ = mec._connection.call({"op": "engine_info"}, timeout=timeout)
         info = reply["value"]
         engines = info["engines"]
         queues = dict(mec.queue_status(targets=[e["id"] for e in engines])) if engines else {}
         tasks = None
         if tc_file.exists():
-            with TaskClient(str(tc_file), connect_timeout=args.timeout) as tc:
+            with TaskClient(str(tc_file), connect_timeout=timeout) as tc:
                 tasks = dict(tc.queue_status())
     except (OSError, KernelError) as e:
         print(f"ipcluster: error: the controller in {directory} did not answer: {e}", file=stderr)

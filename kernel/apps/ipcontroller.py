@@ -2,16 +2,11 @@
 
 import sys
 
-from kernel import config, paths
+from kernel import paths
 from kernel.apps import common
 from kernel.controller.service import ControllerConfig, ControllerService
 from kernel.controller.tasks import TaskInterface
 from kernel.controller.taskstore import StoreError
-
-SCHEMES = config.SCHEMES
-
-
-_count = common.whole_number(0)
 
 
 def build_parser():
@@ -30,42 +25,21 @@ def build_parser():
     p.add_argument("--client-cert-file", metavar="F")
     p.add_argument("-r", dest="reuse_furls", action="store_true",
                    help="keep the key and swissnums of existing FURL files")
-    p.add_argument("--scheme", choices=SCHEMES, help="task load-balancing scheme (default leastload)")
-    p.add_argument("--poison-after", type=_count, metavar="N",
-                   help="fail a task as poison once N engines died running it (0: never; default 3)")
     p.add_argument("--reset-db", action="store_true",
                    help="start with an empty task store (DIR/db/tasks.sqlite), dropping its tasks and results")
-    p.add_argument("--max-results", type=_count, metavar="N",
-                   help="keep at most the N newest finished results (default 0: no limit)")
-    p.add_argument("--result-ttl", type=common.positive_float, metavar="S",
-                   help="drop finished results S seconds after they completed (default: keep)")
-    p.add_argument("--heartbeat-period", type=common.positive_float, metavar="S",
-                   help="seconds between heartbeats (default 1)")
-    p.add_argument("--heartbeat-timeout", type=common.positive_float, metavar="S",
-                   help="unregister an engine silent this long (default 10)")
-    p.add_argument("--show-config", action="store_true",
-                   help="print every setting, its value and where it came from, then exit")
+    common.add_settings(p, "ipcontroller")
     common.add_legacy_security(p)
     return p
 
 
-def settings_from(args, ipythondir):
-    flags = {name: getattr(args, name) for name in (
-        "scheme", "heartbeat_period", "heartbeat_timeout", "poison_after", "max_results", "result_ttl")}
-    return config.load(ipythondir, "controller", flags)
-
-
 def config_from(args, ipythondir, settings):
     return ControllerConfig(
-        ipythondir=ipythondir,
+        **vars(settings.values), ipythondir=ipythondir,
         client_ip=args.client_ip, client_port=args.client_port, client_location=args.client_location,
         engine_ip=args.engine_ip, engine_port=args.engine_port, engine_location=args.engine_location,
         engine_furl_file=args.engine_furl_file, multiengine_furl_file=args.multiengine_furl_file,
         task_furl_file=args.task_furl_file, engine_cert_file=args.engine_cert_file,
-        client_cert_file=args.client_cert_file, reuse_furls=args.reuse_furls, scheme=settings.scheme,
-        heartbeat_period=settings.heartbeat_period, heartbeat_timeout=settings.heartbeat_timeout,
-        extra={"poison_after": settings.poison_after, "reset_db": args.reset_db,
-               "max_results": settings.max_results, "result_ttl": settings.result_ttl},
+        client_cert_file=args.client_cert_file, reuse_furls=args.reuse_furls, reset_db=args.reset_db,
     )
 
 
@@ -76,11 +50,7 @@ def _main(argv, stdout, stderr):
         print("ipcontroller: note: -r keeps FURLs valid across restarts only with fixed "
               "--client-port and --engine-port", file=stderr)
     ipythondir = paths.ipython_dir(args.ipythondir)
-    try:
-        settings = settings_from(args, ipythondir)
-    except config.ConfigError as e:
-        print(f"ipcontroller: {e}", file=stderr)
-        return 2
+    settings = common.load_settings(args, "ipcontroller", ipythondir)
     if args.show_config:
         print("\n".join(settings.show()), file=stdout)
         return 0

@@ -4,7 +4,7 @@ import os
 import sys
 import time
 
-from kernel import config, paths
+from kernel import paths
 from kernel import furl as furls
 from kernel.apps import common
 from kernel.errors import BadFURLError
@@ -17,23 +17,9 @@ def build_parser():
     common.add_common(p)
     p.add_argument("--furl-file", metavar="F", help="engine FURL file (default: DIR/security/ipcontroller-engine.furl)")
     p.add_argument("--mpi", choices=("mpi4py", ""), default="", help="use MPI; the engine's id is its rank")
-    p.add_argument("--furl-wait", type=common.positive_float, metavar="S",
-                   help="wait this long for the FURL file to appear (default 30)")
-    p.add_argument("--controller-timeout", type=common.positive_float, metavar="S",
-                   help="exit after this long without a controller (default 120)")
-    p.add_argument("--heartbeat-timeout", type=common.positive_float, metavar="S",
-                   help="reconnect after this long without a word from the controller (default 10)")
-    p.add_argument("--reconnect-max-delay", type=common.positive_float, metavar="S",
-                   help="longest wait between reconnect attempts (default 5)")
     p.add_argument("--work-dir", metavar="DIR",
                    help="run in DIR and import the modules there (default: the current directory)")
-    p.add_argument("--memory-limit", type=common.size, metavar="SIZE",
-                   help="stop user code that grows the engine past SIZE (500MB, 2GB), and restart "
-                        "under ipcluster if it stays past it (default 0: no limit)")
-    p.add_argument("--no-shared-memory", dest="shared_memory", action="store_const", const=False,
-                   help="never exchange arrays with clients on this host through /dev/shm")
-    p.add_argument("--show-config", action="store_true",
-                   help="print every setting, its value and where it came from, then exit")
+    common.add_settings(p, "ipengine")
     return p
 
 
@@ -101,14 +87,7 @@ def setup_mpi(kind):
 def _main(argv, stdout, stderr):
     args = build_parser().parse_args(argv)
     base = paths.ipython_dir(args.ipythondir)
-    flags = {name: getattr(args, name) for name in (
-        "furl_wait", "controller_timeout", "heartbeat_timeout", "reconnect_max_delay", "shared_memory",
-        "memory_limit")}
-    try:
-        settings = config.load(base, "engine", flags)
-    except config.ConfigError as e:
-        print(f"ipengine: {e}", file=stderr)
-        return 2
+    settings = common.load_settings(args, "ipengine", base)
     if args.show_config:
         print("\n".join(settings.show()), file=stdout)
         return 0

@@ -16,6 +16,7 @@ from twisted.logger import Logger
 
 from kernel import versions
 from kernel.errors import MessageSizeError, ProtocolError
+from kernel.settings import ControllerSettings
 from kernel.wire import messages
 from kernel.wire.messages import responder
 
@@ -141,7 +142,8 @@ class EngineRegistry:
 
     log = Logger()
 
-    def __init__(self, clock, heartbeat_period=1.0, heartbeat_timeout=10.0, window=2):
+    def __init__(self, clock, heartbeat_period=ControllerSettings.heartbeat_period,
+                 heartbeat_timeout=ControllerSettings.heartbeat_timeout, window=2):
         self.clock = clock
         self.heartbeat_period = heartbeat_period
         self.heartbeat_timeout = heartbeat_timeout

@@ -36,12 +36,12 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 from kernel.errors import NoSuchTask, TaskAlreadyFinished
+from kernel.settings import SCHEMES
 
 from .dependencies import IMPOSSIBLE, WAITING, Dependency, Watch
 
 __all__ = ["Scheduler", "TaskSpec", "Dependency", "Dispatch", "Finish", "SCHEMES", "OUTCOMES"]
 
-SCHEMES = ("lru", "plainrandom", "twobin", "weighted", "leastload")
 OUTCOMES = ("success", "failure", "declined", "unmet")
 
 ENGINE_DIED = "EngineDied"

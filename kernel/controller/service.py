@@ -7,7 +7,7 @@ swissnums of the existing FURL files are kept, so old FURL files still work.
 """
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from twisted.application.service import Service
@@ -21,14 +21,17 @@ from kernel import paths
 from kernel.controller.engines import EngineInterface, EngineRegistry
 from kernel.controller.multiengine import MultiEngineInterface
 from kernel.errors import BadFURLError
+from kernel.settings import ControllerSettings
 from kernel.tls import Identity, server_context
 from kernel.wire.pool import BufferPool
 from kernel.wire.protocol import CapabilityTable, ServerProtocol
 from kernel.wire.tlsstream import TLSStreamFactory
 
 
-@dataclass
-class ControllerConfig:
+@dataclass(kw_only=True)
+class ControllerConfig(ControllerSettings):
+    """Where the controller listens and keeps its files, and its settings (the fields it inherits)."""
+
     ipythondir: Path
     client_ip: str = ""
     client_port: int = 0
@@ -42,10 +45,7 @@ class ControllerConfig:
     engine_cert_file: Path | None = None
     client_cert_file: Path | None = None
     reuse_furls: bool = False
-    scheme: str = "leastload"
-    heartbeat_period: float = 1.0
-    heartbeat_timeout: float = 10.0
-    extra: dict = field(default_factory=dict)
+    reset_db: bool = False  # start with an empty task store
 
     def __post_init__(self):
         security = paths.security_dir(self.ipythondir)

@@ -27,10 +27,6 @@ from kernel.wire import framing, messages
 from kernel.wire.messages import responder
 
 OUTCOME = {"ok": "success", "error": "failure", "declined": "declined", "unmet": "unmet"}
-TICK = 0.25  # how often timeouts are checked, in seconds
-PRUNE_PERIOD = 30.0  # how often retention limits are applied
-FINISHED_KEPT = 10000  # finished tasks the scheduler remembers; older ones come from the store
-POISON_AFTER = 3  # engines a task may kill before it is failed as poison
 
 
 class _Live:
@@ -85,15 +81,13 @@ class TaskController:
     log = Logger()
 
     def __init__(self, service):
-        config = service.config
-        extra = getattr(config, "extra", None) or {}
+        self.config = config = service.config  # a ControllerConfig: its settings, its directory
         self.clock = service.reactor
         self.registry = service.registry
-        self.scheduler = Scheduler(config.scheme, poison_after=extra.get("poison_after", POISON_AFTER))
-        self.store = TaskStore.open(paths.db_dir(config.ipythondir), self.clock,
-                                    reset=extra.get("reset_db", False))
-        self.max_results = extra.get("max_results", 0)
-        self.result_ttl = extra.get("result_ttl", 0)
+        self.scheduler = Scheduler(config.scheme, poison_after=config.poison_after)
+        self.store = TaskStore.open(paths.db_dir(config.ipythondir), self.clock, reset=config.reset_db)
+        self.max_results = config.max_results
+        self.result_ttl = config.result_ttl
         self.engines = {}  # id -> EngineHandle, of the engines the scheduler knows
         self.live = {}
         self.waiters = {}  # taskid -> [_Waiter]
@@ -127,9 +121,9 @@ class TaskController:
 
     def start(self):
         if not self._tick.running:
-            self._tick.start(TICK, now=False)
+            self._tick.start(self.config.task_check_period, now=False)
         if (self.max_results or self.result_ttl) and not self._prune.running:
-            self._prune.start(PRUNE_PERIOD, now=True)
+            self._prune.start(self.config.prune_period, now=True)
 
     def stop(self):
         for loop in (self._tick, self._prune):
@@ -243,7 +237,7 @@ class TaskController:
 
     def _note_finished(self, taskid):
         self._finished.append(taskid)
-        while len(self._finished) > FINISHED_KEPT:  # older ones are read back from the store
+        while len(self._finished) > self.config.finished_kept:  # older ones are read back from the store
             self.scheduler.forget_finished(self._finished.popleft())
 
     def abort(self, taskid):

@@ -18,6 +18,7 @@ from twisted.logger import Logger
 from kernel import versions
 from kernel.errors import CapabilityRefused, SecurityError
 from kernel.retry import backoff_policy
+from kernel.settings import ControllerSettings, EngineSettings
 from kernel.tls import client_context, pin_check
 from kernel.wire import shm
 from kernel.wire.protocol import ClientProtocol
@@ -29,8 +30,10 @@ PERMANENT = (SecurityError, CapabilityRefused)
 class EngineConnector:
     log = Logger()
 
-    def __init__(self, reactor, furl_source, handler, desired_id=None, heartbeat_period=1.0,
-                 heartbeat_timeout=10.0, give_up_after=120.0, policy=None):
+    def __init__(self, reactor, furl_source, handler, desired_id=None,
+                 heartbeat_period=ControllerSettings.heartbeat_period,  # until the controller says its own
+                 heartbeat_timeout=EngineSettings.heartbeat_timeout,
+                 give_up_after=EngineSettings.controller_timeout, policy=None):
         self.reactor = reactor
         self.furl_source = furl_source  # () -> FURL; re-read on every attempt
         self.furl = None
@@ -39,7 +42,7 @@ class EngineConnector:
         self.heartbeat_period = heartbeat_period
         self.heartbeat_timeout = heartbeat_timeout
         self.give_up_after = give_up_after
-        self.policy = policy or backoff_policy()
+        self.policy = policy or backoff_policy(maximum=EngineSettings.reconnect_max_delay)
         self.state = "idle"
         self.last_error = None
         self.protocol = None

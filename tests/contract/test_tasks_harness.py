@@ -178,7 +178,7 @@ class World:
         self.dir = Path(directory)
         self.clock = Clock()
         self.clock.advance(time.time())
-        config = ControllerConfig(ipythondir=self.dir, scheme=scheme, extra={"poison_after": poison_after})
+        config = ControllerConfig(ipythondir=self.dir, scheme=scheme, poison_after=poison_after)
         self.registry = EngineRegistry(self.clock)
         service = SimpleNamespace(reactor=self.clock, config=config, registry=self.registry)
         self.tasks = TaskInterface.for_controller(service)

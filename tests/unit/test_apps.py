@@ -21,7 +21,9 @@ def run(main, argv):
     (ipcontroller.main, ["--engine-port", "70000"], "out of range"),
     (ipcontroller.main, ["--scheme", "fastest"], "invalid choice: 'fastest'"),
     (ipcontroller.main, ["--bogus"], "unrecognized arguments: --bogus"),
-    (ipengine.main, ["--furl-wait", "soon"], "expected a number of seconds"),
+    (ipengine.main, ["--furl-wait", "soon"], "argument --furl-wait: expected a positive number of seconds, not 'soon'"),
+    (ipengine.main, ["--furl-wait", "0"], "expected a positive number of seconds, not '0'"),
+    (ipcontroller.main, ["--poison-after", "-1"], "argument --poison-after: expected a whole number, 0 or more"),
 ])
 def test_bad_flag_values_exit_2_with_one_line(main, argv, message):
     code, out, err = run(main, argv)

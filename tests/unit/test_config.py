@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from kernel import config
+from kernel import config, settings
 from kernel.apps import ipcontroller, ipengine
 
 
@@ -47,7 +47,7 @@ def test_show_config_prints_values_and_origins(tmp_path, main, section):
     lines = out.getvalue().splitlines()
     assert any(line.startswith("heartbeat_timeout") and "42.0" in line and "kernel.toml" in line
                for line in lines), lines
-    assert len(lines) == len([o for o in config.OPTIONS if o.section == section])
+    assert len(lines) == len(settings.of_section(section))
 
 
 def test_a_bad_file_stops_the_program_with_one_line(tmp_path):
@@ -130,7 +130,8 @@ def test_ipengine_memory_limit_flag(tmp_path):
     assert any(line.startswith("memory_limit") and "2000000000" in line and "(--memory-limit)" in line
                for line in out.getvalue().splitlines())
     assert ipengine.main(["--memory-limit", "lots"], out, err) == 2
-    assert "expected a size such as 500MB or 2GB (0: no limit), not 'lots'" in err.getvalue()
+    assert "argument --memory-limit: expected 0 (off) or a size: bytes, or a number with a unit " \
+           "(500MB, 2GB, 1.5GiB), not 'lots'" in err.getvalue()
 
 
 def test_ipcluster_refuses_a_bad_cluster_setting_before_starting_anything(tmp_path):
