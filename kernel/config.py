@@ -49,13 +49,9 @@ def _check(setting, value, where):
                           f"expected {setting.kind.rule}") from None
 
 
-def parse(key, value, where):
-    """One setting's value (``key`` is ``section.name``), checked as a file's would be; ``where`` gave it."""
-    return _check(declared.find(key), value, where)
-
-
 def argv(key, value, where):
-    """The flag that passes ``value`` of setting ``key`` to the program that reads it ([] for None)."""
+    """The flag that passes ``value`` of setting ``key`` (``section.name``) to the program that reads it,
+    checked as a file's value would be and named ``where`` if it is bad ([] for None)."""
     if value is None:
         return []
     setting = declared.find(key)

@@ -125,3 +125,9 @@ def test_cluster_takes_its_settings_from_the_file_and_checks_what_it_passes_on(t
     assert c.engine_args == ["--memory-limit", str(10**9), "-x"]
     with pytest.raises(config.ConfigError, match="scheme: controller.scheme = 'fastest' is not allowed"):
         Cluster(ipythondir=tmp_path, scheme="fastest")
+
+
+def test_the_scheduler_runs_the_declared_schemes():
+    from kernel.controller import scheduler
+
+    assert scheduler.SCHEMES is settings.SCHEMES  # one list: the flag's choices are the schemes that exist
