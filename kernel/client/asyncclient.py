@@ -24,11 +24,12 @@ import threading
 from twisted.internet import defer
 from twisted.python import failure
 
-from kernel.client.multiengine import MultiEngineClient, MultiEngineMapper, ParallelFunction
+from kernel.client.multiengine import MultiEngineClient, MultiEngineMapper
+from kernel.client.parallel import ParallelFunction, TaskParallelFunction
 from kernel.client.remote import CompositeError
 from kernel.client.results import PendingResult
 from kernel.client.task import MapTask, StringTask
-from kernel.client.taskclient import TaskClient, TaskParallelFunction
+from kernel.client.taskclient import TaskClient
 from kernel.errors import AbortedPendingDeferredError, CapabilityRefused, InvalidDeferredID, ResultNotCompleted
 
 __all__ = ["get_multiengine_client", "get_task_client", "get_client", "AsyncMultiEngineClient",

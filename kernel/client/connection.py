@@ -8,16 +8,17 @@ the next call reconnects.
 """
 
 import itertools
+import os
 import select
 import socket
 import ssl
 import threading
 from collections import deque
 
-from kernel import errors, versions
+from kernel import errors, paths, versions
 from kernel import furl as furls
 from kernel.tls import connect_pinned
-from kernel.wire import framing
+from kernel.wire import framing, messages
 from kernel.wire.greeting import greeting
 
 CONNECT_TIMEOUT = 10.0
@@ -40,6 +41,27 @@ def _readable_within(sock, timeout):
     poller = select.poll()
     poller.register(sock, select.POLLIN)
     return bool(poller.poll(None if timeout is None else timeout * 1000))
+
+
+_DEFAULT_FILES = {"mec": ("multiengine", paths.MEC_FURL), "tc": ("task", paths.TC_FURL)}
+
+
+def default_furl_file(name):
+    """The path of the FURL file ``name`` in the security directory ($IPYTHONDIR or ~/.ipython)."""
+    return str(paths.security_dir(paths.ipython_dir()) / name)
+
+
+def furl_or_default(furl_or_file, interface):
+    """``furl_or_file``; if empty, the path of ``interface``'s FURL file, which must exist."""
+    if furl_or_file:
+        return furl_or_file
+    words, name = _DEFAULT_FILES[interface]
+    path = default_furl_file(name)
+    if not os.path.exists(path):
+        raise errors.BadFURLError(
+            f"no {words} FURL file at {path}: is ipcontroller running with this IPython "
+            f"directory ($IPYTHONDIR or --ipythondir)? Otherwise pass the FURL or the path of {name}")
+    return path
 
 
 def remote_error(header):
@@ -81,11 +103,11 @@ class Connection:
         self._decoded = deque()
         sock.sendall(greeting(self.furl.swissnum))
         header, _ = self._next_frame(self.connect_timeout)
-        if header["op"] == "refused":
+        if header["op"] == messages.Refused.op:
             self.close()
             raise errors.CapabilityRefused(
                 f"the controller refused the FURL{self._named_file()}: {header.get('error')}")
-        if header["op"] != "welcome" or header.get("interface") != self.interface:
+        if header["op"] != messages.Welcome.op or header.get("interface") != self.interface:
             self.close()
             raise errors.CapabilityRefused(
                 f"this FURL is for the {header.get('interface')!r} interface, not {self.interface!r}")
@@ -163,7 +185,7 @@ class Connection:
                 self._read(timeout)
             self._waiting.discard(rid)
             header, buffers = self._ready.pop(rid)
-        if header["op"] == "error":
+        if header["op"] == messages.Error.op:
             raise remote_error(header)
         return header, buffers
 
@@ -204,9 +226,15 @@ class Connection:
                 self._ready[rid] = (header, buffers)
 
     def _next_frame(self, timeout):
+        """The next frame from the controller, checked against its declaration (about 0.6 µs)."""
         while True:
             if self._decoded:
-                return self._decoded.popleft()
+                frame = self._decoded.popleft()
+                try:
+                    messages.TO_CLIENT.decode(frame[0])
+                except errors.ProtocolError as e:
+                    self._lost(f"a message from the controller breaks the protocol: {e}")
+                return frame
             if self._sock is None:
                 raise errors.ConnectionLost("not connected to the controller")
             if timeout is not None and not self._sock.pending():

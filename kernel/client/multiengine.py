@@ -4,88 +4,33 @@ Every method takes ``targets=None, block=None`` overriding the instance's
 ``targets`` ('all', an int, or a list of ints) and ``block`` for that call.
 Results are always a list with one entry per target, in target order; a
 failure on any engine raises CompositeError.
+
+This module is the API and its plumbing (one ``call`` message per method,
+fanned out by the controller); the rest lives beside it, one job a module:
+``checks`` (arguments), ``remoteblock`` (``with mec:``), ``tables``
+(``queue_status``), ``parallel`` (``@mec.parallel``), ``undelivered``
+(shared memory at exit) and ``benchmark``. Their public names are importable
+from here too, as 0.10's ``IPython.kernel.multiengineclient`` had them.
 """
 
-import ast
-import atexit
-import inspect
-import linecache
 import os
 import sys
-import textwrap
-import timeit
-
-import numpy
 
 from kernel import config, paths, versions
-from kernel.client import maps
-from kernel.client.connection import Connection
-from kernel.client.progress import progress_bar
+from kernel.client import benchmark as benchmarks
+from kernel.client import checks, maps, undelivered
+from kernel.client.connection import Connection, default_furl_file, furl_or_default
+from kernel.client.parallel import ParallelFunction
 from kernel.client.remote import collect
-from kernel.client.results import PendingResult, ResultList, done
+from kernel.client.remoteblock import remote, remote_block
+from kernel.client.results import PendingResult, ResultList, done, wait_for_all
 from kernel.client.samehost import SameHost
-from kernel.errors import (BadFURLError, MissingBlockArgument, NotAPendingResult, SerializationError,
-                           StopLocalExecution)
-from kernel.wire import framing, serialize, shm, shmpool
+from kernel.client.tables import QueueStatus, format_table
+from kernel.errors import MissingBlockArgument, SerializationError, StopLocalExecution
+from kernel.wire import framing, messages, serialize, shm, shmpool
 
-
-_UNDELIVERED = set()  # non-blocking calls whose shared-memory segments engines may still need
-
-
-def _undelivered(pending):
-    """Keep ``pending`` until answered; at exit, wait for it before the segments go.
-
-    The exit handler is registered with the first one: after ``shmpool``'s
-    (which removes the segments) and after the one ``weakref.finalize`` uses
-    (which would forget the PendingResult's requests), so it runs before both.
-    """
-    global _waiting_at_exit
-    if not _waiting_at_exit:
-        atexit.register(_let_engines_take_their_segments)
-        _waiting_at_exit = True
-    _UNDELIVERED.add(pending)
-
-
-_waiting_at_exit = False
-
-
-def _let_engines_take_their_segments():
-    """A script that ends right after ``push(..., block=False)`` still delivers it."""
-    for pending in list(_UNDELIVERED):
-        try:
-            pending.get_result(block=True)
-        except Exception:
-            pass  # the push failed or the controller is gone: nothing left to wait for
-
-
-def remote():
-    """First statement of a ``with mec:`` block: the rest runs on the engines, not here."""
-    raise StopLocalExecution("this block runs on the engines")
-
-
-def default_furl_file(name):
-    return str(paths.security_dir(paths.ipython_dir()) / name)
-
-
-def _is_int(t):
-    return isinstance(t, int) and not isinstance(t, bool)
-
-
-def _check_targets(targets):
-    if targets == "all" or _is_int(targets):
-        return targets
-    if isinstance(targets, (list, tuple)) and all(_is_int(t) for t in targets):
-        return list(targets)
-    raise ValueError(f"targets must be a str, list, tuple or int: 'all', an engine id or a list "
-                     f"of engine ids, not {targets!r}")
-
-
-def _check_keys(keys, method):
-    if isinstance(keys, str):
-        return keys
-    if isinstance(keys, (list, tuple)) and all(isinstance(k, str) for k in keys):
-        return list(keys)
-    raise TypeError(f"{method}: keys must be a str or a list/tuple of str, not {keys!r}")
+__all__ = ["MultiEngineClient", "MultiEngineMapper", "ParallelFunction", "PendingResult", "ResultList",
+           "QueueStatus", "remote", "format_table", "default_furl_file", "dumps_named"]
 
 
 def dumps_named(values, method):
@@ -133,15 +78,8 @@ class MultiEngineClient:
 
     def __init__(self, furl_or_file="", connect_timeout=10.0, shared_memory=True):
         settings = config.load(paths.ipython_dir(), "client")
-        if not furl_or_file:
-            furl_or_file = default_furl_file(paths.MEC_FURL)
-            if not os.path.exists(furl_or_file):
-                raise BadFURLError(
-                    f"no multiengine FURL file at {furl_or_file}: is ipcontroller running with "
-                    "this IPython directory ($IPYTHONDIR or --ipythondir)? Otherwise pass the "
-                    "FURL or the path of ipcontroller-mec.furl")
-        self._connection = Connection(furl_or_file, "mec", connect_timeout)
-        self._same_host = SameHost(self._connection, shared_memory and settings.shared_memory)
+        self._connection = Connection(furl_or_default(furl_or_file, "mec"), "mec", connect_timeout)
+        self._same_host = SameHost(self.engine_info, shared_memory and settings.shared_memory)
         if self._same_host.key is not None:
             shm.sweep()
         self.targets = "all"
@@ -150,7 +88,7 @@ class MultiEngineClient:
     # -- plumbing ---------------------------------------------------------------
 
     def _resolve(self, targets, block):
-        targets = _check_targets(self.targets if targets is None else targets)
+        targets = checks.targets(self.targets if targets is None else targets)
         block = self.block if block is None else block
         if block is None:
             raise MissingBlockArgument("'block' keyword argument is missing: pass block=True or "
@@ -169,7 +107,7 @@ class MultiEngineClient:
         return pending
 
     def _call_header(self, method, targets, args=None, per_target=None):
-        header = {"op": "call", "method": method, "targets": targets}
+        header = messages.MultiEngineCall.header(method=method, targets=targets)
         if args:
             header["args"] = args
         if per_target is not None:
@@ -190,10 +128,10 @@ class MultiEngineClient:
             return value if block else done(self, value)
         header = self._call_header(method, targets, args, per_target)
 
-        undelivered = []
+        kept = []
 
         def finish(replies):
-            _UNDELIVERED.difference_update(undelivered)
+            undelivered.answered(kept)
             try:
                 values = _values(replies[0], method)
             finally:
@@ -206,24 +144,25 @@ class MultiEngineClient:
             shmpool.withdraw(segments)
             raise
         if segments and not block:
-            undelivered.append(result)
-            _undelivered(result)
+            kept.append(result)
+            undelivered.keep(result)
         return result
 
-    def _simple(self, op, targets=None, block=None, convert=None):
+    def _simple(self, message, targets=None, block=None, convert=None):
+        """Ask the controller itself (not the engines) ``message`` about the targets."""
         targets, block = self._resolve(targets, block)
 
         def finish(replies):
             value = replies[0][0]["value"]
             return convert(value) if convert else value
 
-        return self._submit([({"op": op, "targets": targets}, ())], block, finish)
+        return self._submit([(message.header(targets=targets), ())], block, finish)
 
     def _target_list(self, targets):
-        targets = _check_targets(self.targets if targets is None else targets)
+        targets = checks.targets(self.targets if targets is None else targets)
         if targets == "all":
             return self._ids_or_raise()
-        return [targets] if _is_int(targets) else targets
+        return [targets] if checks.is_int(targets) else targets
 
     def _ids_or_raise(self):
         ids = self.get_ids()
@@ -235,7 +174,17 @@ class MultiEngineClient:
 
     def get_ids(self):
         """The ids of the registered engines (always blocking)."""
-        header, _ = self._connection.call({"op": "get_ids"})
+        header, _ = self._connection.call(messages.GetIds.header())
+        return header["value"]
+
+    def engine_info(self, timeout=None):
+        """What the controller knows of its engines (always blocking).
+
+        ``{'engines': [{'id', 'pid', 'host', 'host_key', 'versions'}, ...],
+        'scheme': the task scheme}``; ``timeout`` (seconds) bounds the wait for
+        the answer (ControllerTimeout).
+        """
+        header, _ = self._connection.call(messages.EngineInfo.header(), timeout=timeout)
         return header["value"]
 
     def get_versions(self):
@@ -244,8 +193,7 @@ class MultiEngineClient:
         Warns (``VersionMismatchWarning``) of each engine whose Python minor
         version or cloudpickle major version differs from this client's.
         """
-        header, _ = self._connection.call({"op": "engine_info"})
-        found = {engine["id"]: engine.get("versions") or {} for engine in header["value"]["engines"]}
+        found = {engine["id"]: engine.get("versions") or {} for engine in self.engine_info()["engines"]}
         for eid, theirs in found.items():
             versions.warn_of_mismatch(theirs, f"engine {eid}")
         return found
@@ -285,7 +233,7 @@ class MultiEngineClient:
 
     def pull(self, keys, targets=None, block=None):
         """Fetch names from each engine: one value per engine, or a list of values for several keys."""
-        args = self._same_host.pull_args({"keys": _check_keys(keys, "pull")})
+        args = self._same_host.pull_args({"keys": checks.keys(keys, "pull")})
         return self._fanout("pull", args, targets=targets, block=block)
 
     def push_function(self, namespace, targets=None, block=None):
@@ -311,7 +259,7 @@ class MultiEngineClient:
 
     def get_result(self, i=None, targets=None, block=None):
         """The result dict of command number ``i`` (default: the latest) on each target."""
-        if i is not None and not _is_int(i):
+        if i is not None and not checks.is_int(i):
             raise TypeError(f"get_result takes a command number (int) or None, not {i!r}")
         return self._fanout("get_result", {"i": i}, targets=targets, block=block,
                             after=ResultList, empty=ResultList())
@@ -330,15 +278,15 @@ class MultiEngineClient:
 
     def interrupt(self, targets=None, block=None):
         """Raise KeyboardInterrupt in the code each engine is running now; the engines live on."""
-        return self._simple("interrupt", targets, block)
+        return self._simple(messages.InterruptEngines, targets, block)
 
     def clear_queue(self, targets=None, block=None):
         """Fail the queued (not yet running) commands with QueueCleared."""
-        return self._simple("clear_queue", targets, block)
+        return self._simple(messages.ClearQueue, targets, block)
 
     def queue_status(self, targets=None, block=None):
         """``[(id, {'queue': [...], 'pending': ...}), ...]``, shown as a table."""
-        return self._simple("queue_status", targets, block,
+        return self._simple(messages.EngineQueueStatus, targets, block,
                             lambda value: QueueStatus(tuple(item) for item in value))
 
     # -- properties ----------------------------------------------------------------
@@ -351,16 +299,16 @@ class MultiEngineClient:
     def get_properties(self, keys=None, targets=None, block=None):
         """A dict of properties per engine (all of them when ``keys`` is None)."""
         if keys is not None:
-            keys = _check_keys(keys, "get_properties")
+            keys = checks.keys(keys, "get_properties")
         return self._fanout("get_properties", {"keys": keys}, targets=targets, block=block)
 
     def has_properties(self, keys, targets=None, block=None):
         """``[[bool, ...], ...]``: whether each engine has each key."""
-        return self._fanout("has_properties", {"keys": _check_keys(keys, "has_properties")},
+        return self._fanout("has_properties", {"keys": checks.keys(keys, "has_properties")},
                             targets=targets, block=block)
 
     def del_properties(self, keys, targets=None, block=None):
-        return self._fanout("del_properties", {"keys": _check_keys(keys, "del_properties")},
+        return self._fanout("del_properties", {"keys": checks.keys(keys, "del_properties")},
                             targets=targets, block=block)
 
     def clear_properties(self, targets=None, block=None):
@@ -456,7 +404,7 @@ class MultiEngineClient:
         """
         targets, block = self._resolve(targets, block)
         pulled = self.pull(keys, targets=targets, block=block)
-        multitarget = not _is_int(targets) and (targets == "all" or len(targets) > 1)
+        multitarget = not checks.is_int(targets) and (targets == "all" or len(targets) > 1)
         several = not isinstance(keys, str) and len(keys) > 1
 
         def arrange(values):
@@ -477,41 +425,7 @@ class MultiEngineClient:
         ``progress=True`` shows a progress bar; None shows one only in an
         interactive terminal or a notebook, for waits longer than about 2 s.
         """
-        if isinstance(pending_results, PendingResult):
-            pending_results = [pending_results]
-        try:
-            pending_results = list(pending_results)
-        except TypeError:
-            raise NotAPendingResult("barrier takes a list of PendingResult instances") from None
-        for pr in pending_results:
-            if not isinstance(pr, PendingResult):
-                raise NotAPendingResult("Objects passed to barrier must be PendingResult instances")
-        bar = progress_bar(progress, len(pending_results), "barrier")
-        if bar is None:
-            for pr in sorted(pending_results):
-                try:
-                    pr.get_result(block=True)
-                except Exception:
-                    pass
-            return
-        with bar:
-            left = sorted(pending_results)
-            while left:
-                try:
-                    left[0].get_result(block=True)
-                except Exception:
-                    pass
-                unread = []
-                for pr in left[1:]:
-                    if not pr.called:
-                        try:
-                            pr.get_result(block=False)
-                        except Exception:
-                            pass
-                    if not pr.called:
-                        unread.append(pr)
-                left = unread
-                bar.update(len(pending_results) - len(left))
+        wait_for_all(pending_results, progress)
 
     def flush(self):
         """Drop every pending result not yet fetched; fetching one then raises InvalidDeferredID."""
@@ -522,21 +436,8 @@ class MultiEngineClient:
     # -- conveniences ----------------------------------------------------------------
 
     def benchmark(self, push_size=10000):
-        """Latency of execute('pass') and push bandwidth, on one and on all engines."""
-        ids = self._ids_or_raise()
-        single = ids[0]
-        data = numpy.zeros(push_size)
-        megabytes = data.nbytes / 1e6
-
-        def best(stmt):
-            return min(timeit.repeat(stmt, number=10, repeat=3)) / 10
-
-        return {
-            "single_engine_latency": (1000 * best(lambda: self.execute("pass", targets=single, block=True)), "msec"),
-            "all_engine_latency": (1000 * best(lambda: self.execute("pass", targets=ids, block=True)), "msec"),
-            "single_engine_push": (megabytes / best(lambda: self.push({"x": data}, targets=single, block=True)), "MB/sec"),
-            "all_engine_push": (len(ids) * megabytes / best(lambda: self.push({"x": data}, targets=ids, block=True)), "MB/sec"),
-        }
+        """Latency of execute('pass') and push bandwidth, on one and on all engines (see ``kernel.client.benchmark``)."""
+        return benchmarks.measure(self, self._ids_or_raise(), push_size)
 
     def activate(self):
         """Make this client the one the %px, %autopx and %result magics use."""
@@ -563,7 +464,7 @@ class MultiEngineClient:
         Any other ``with`` block runs here as usual, and the client's connection
         is closed at its end (a later call reconnects).
         """
-        code = _remote_block(sys._getframe(1))
+        code = remote_block(sys._getframe(1))
         self._with_remote = code is not None
         if code:
             self.execute(code)
@@ -581,72 +482,6 @@ class MultiEngineClient:
 
     def __repr__(self):
         return f"<MultiEngineClient targets={self.targets!r} block={self.block!r}>"
-
-
-def _is_remote_call(statement):
-    if not (isinstance(statement, ast.Expr) and isinstance(statement.value, ast.Call)):
-        return False
-    func = statement.value.func
-    return (isinstance(func, ast.Name) and func.id == "remote") or (
-        isinstance(func, ast.Attribute) and func.attr == "remote")
-
-
-def _remote_block(frame):
-    """The source after ``remote()`` in the ``with`` block at ``frame``'s line, or None."""
-    lines = linecache.getlines(frame.f_code.co_filename, frame.f_globals)
-    if not lines:
-        return None
-    try:
-        tree = ast.parse("".join(lines))
-    except SyntaxError:
-        return None
-    line = frame.f_lineno
-    found = None
-    for node in ast.walk(tree):
-        if isinstance(node, ast.With) and node.lineno <= line < node.body[0].lineno:
-            if found is None or node.lineno >= found.lineno:
-                found = node
-    if found is None or not _is_remote_call(found.body[0]):
-        return None
-    body = found.body[1:]
-    if not body:
-        return ""
-    text = "".join(lines[body[0].lineno - 1:body[-1].end_lineno])
-    return textwrap.dedent(text)
-
-
-def _cell(text, width=40):
-    text = str(text)
-    return text if len(text) <= width else text[:width - 3] + "..."
-
-
-def format_table(headers, rows):
-    """Plain-text columns: a header line, then one line per row."""
-    rows = [[_cell(c) for c in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
-    return "\n".join(lines)
-
-
-class QueueStatus(list):
-    """``mec.queue_status()``: the plain list of ``(id, status)``, shown as a table."""
-
-    def table(self):
-        rows = []
-        for eid, status in self:
-            queue = status.get("queue") or []
-            rows.append([eid, status.get("pending"), len(queue), ", ".join(map(str, queue[:3]))
-                         + (", ..." if len(queue) > 3 else "")])
-        return format_table(["engine", "running", "queued", "queue"], rows)
-
-    def __repr__(self):
-        return self.table()
-
-    __str__ = __repr__
-
-    def _repr_pretty_(self, p, cycle):
-        p.text(self.table())
 
 
 class MultiEngineMapper:
@@ -668,24 +503,3 @@ class MultiEngineMapper:
         if not (isinstance(func, str) or callable(func)):
             raise TypeError(f"func must be a function or a str, not {type(func).__name__}")
         return self.multiengine.raw_map(func, sequences, dist=self.dist, targets=self.targets, block=self.block)
-
-
-class ParallelFunction:
-    """``f(*seqs)`` becomes ``mapper.map(f, *seqs)``."""
-
-    def __init__(self, func, mapper):
-        self.func = func
-        self.mapper = mapper
-        self.__name__ = getattr(func, "__name__", "parallel_function")
-        self.__doc__ = func.__doc__
-        self.__wrapped__ = func
-        try:
-            self.__signature__ = inspect.signature(func)
-        except (TypeError, ValueError):
-            pass
-
-    def __call__(self, *sequences):
-        return self.mapper.map(self.func, *sequences)
-
-    def __repr__(self):
-        return f"<ParallelFunction {self.__name__}>"

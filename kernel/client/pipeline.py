@@ -18,6 +18,7 @@ import atexit
 import weakref
 
 from kernel import errors
+from kernel.wire import messages
 
 LEASE_FIRST = 16  # ids in the first lease; each next lease doubles, up to LEASE_MOST
 LEASE_MOST = 1024
@@ -60,7 +61,7 @@ class Pipeline:
     def _next_id(self):
         taskid = next(self._ids, None)
         if taskid is None:
-            reply, _ = self.connection.call({"op": "lease", "n": self._lease_size})
+            reply, _ = self.connection.call(messages.Lease.header(n=self._lease_size))
             first, end = reply["value"]
             self._lease_size = min(LEASE_MOST, 2 * self._lease_size)
             self._ids = iter(range(first, end))

@@ -1,9 +1,10 @@
-"""What non-blocking calls return, and how execute results print."""
+"""What non-blocking calls return, waiting for many of them, and how execute results print."""
 
 import sys
 import weakref
 
-from kernel.errors import InvalidDeferredID, ResultAlreadyRetrieved
+from kernel.client.progress import progress_bar
+from kernel.errors import InvalidDeferredID, NotAPendingResult, ResultAlreadyRetrieved
 
 
 _COLOURS = {"green": "\033[0;32m", "blue": "\033[0;34m", "red": "\033[0;31m", "normal": "\033[0m"}
@@ -133,3 +134,42 @@ def done(client, value):
     pending = PendingResult(client, (), None)
     pending._store(value, raised=False)
     return pending
+
+
+def _fetch(pending, block):
+    """Take in ``pending``'s result if it is there (or wait, with ``block``); an error stays with it."""
+    try:
+        pending.get_result(block=block)
+    except Exception:
+        pass  # kept: ``r`` and ``get_result`` raise it
+
+
+def wait_for_all(pending_results, progress=None):
+    """``mec.barrier``: wait for every PendingResult, in the order they were made.
+
+    ``progress`` as ``progress_bar`` takes it: with a bar, results that
+    arrived out of order are taken in (and counted) as they come.
+    """
+    if isinstance(pending_results, PendingResult):
+        pending_results = [pending_results]
+    try:
+        pending_results = list(pending_results)
+    except TypeError:
+        raise NotAPendingResult("barrier takes a list of PendingResult instances") from None
+    for pr in pending_results:
+        if not isinstance(pr, PendingResult):
+            raise NotAPendingResult("Objects passed to barrier must be PendingResult instances")
+    left = sorted(pending_results)
+    bar = progress_bar(progress, len(left), "barrier")
+    if bar is None:
+        for pr in left:
+            _fetch(pr, True)
+        return
+    with bar:
+        while left:
+            _fetch(left[0], True)
+            for pr in left[1:]:
+                if not pr.called:
+                    _fetch(pr, False)
+            left = [pr for pr in left[1:] if not pr.called]
+            bar.update(len(pending_results) - len(left))

@@ -13,10 +13,13 @@ from kernel.wire import shm
 
 
 class SameHost:
-    """This client's host key (None: shared memory off) and what the controller says of the engines'."""
+    """This client's host key (None: shared memory off) and what the controller says of the engines'.
 
-    def __init__(self, connection, enabled):
-        self.connection = connection
+    ``engine_info()`` asks the controller (``MultiEngineClient.engine_info``).
+    """
+
+    def __init__(self, engine_info, enabled):
+        self.engine_info = engine_info
         self.key = shm.host_key() if enabled else None
 
     def engines(self, targets):
@@ -25,8 +28,7 @@ class SameHost:
         The pid is None for an engine elsewhere (or with shared memory off),
         and for an id that is not registered.
         """
-        header, _ = self.connection.call({"op": "engine_info"})
-        known = {e["id"]: e for e in header["value"]["engines"]}
+        known = {e["id"]: e for e in self.engine_info()["engines"]}
         if targets == "all":
             ids = sorted(known)
         else:

@@ -7,35 +7,23 @@ results in batches, so a tiny task costs microseconds of client time.
 
 from collections import deque
 
-from kernel import errors, paths
-from kernel.client.connection import Connection
+from kernel import errors
+from kernel.client import checks
+from kernel.client.connection import Connection, furl_or_default
+from kernel.client.parallel import TaskParallelFunction
 from kernel.client.pipeline import Pipeline
-from kernel.client.multiengine import ParallelFunction, default_furl_file, format_table
 from kernel.client.progress import progress_bar
 from kernel.client.remote import rebuild, traceback_text
+from kernel.client.tables import TaskQueueStatus
 from kernel.client.task import BaseTask, MapTask, StringTask, TaskResult
-from kernel.wire import serialize
+from kernel.wire import messages, serialize
 
 SUBMIT_BATCH = 1000  # tasks per run message, and results per fetch, in map
 MAP_WINDOW = 2  # batches a blocking map keeps submitted and unfinished
 PROGRESS_STEPS = 200  # at most this many barrier requests advance a progress bar
 PROGRESS_POLL = 0.25  # seconds between redraws while nothing finishes
 
-__all__ = ["TaskClient", "TaskMapper", "StringTask", "MapTask"]
-
-
-def _check_taskid(taskid):
-    if not isinstance(taskid, int) or isinstance(taskid, bool):
-        raise TypeError(f"an integer task id expected: {taskid!r}")
-    return taskid
-
-
-def _check_taskids(taskids):
-    if isinstance(taskids, int) and not isinstance(taskids, bool):
-        return [taskids]
-    if not isinstance(taskids, (list, tuple, set, frozenset, range)):
-        raise TypeError(f"a task id or a list of task ids expected: {taskids!r}")
-    return [_check_taskid(t) for t in taskids]
+__all__ = ["TaskClient", "TaskMapper", "TaskParallelFunction", "TaskQueueStatus", "StringTask", "MapTask"]
 
 
 def _failure(meta, buffers):
@@ -78,7 +66,7 @@ class TaskClient:
     """
 
     def __init__(self, furl_or_file="", connect_timeout=10.0):
-        furl = furl_or_file or default_furl_file(paths.TC_FURL)
+        furl = furl_or_default(furl_or_file, "tc")
         self._connection = Connection(furl, "tc", connect_timeout)
         self._pipeline = Pipeline(self._connection)
         self._furl_or_file = furl
@@ -139,7 +127,7 @@ class TaskClient:
                 payload = serialize.dumps(t)
                 counts.append(len(payload))
                 buffers.extend(payload)
-        return {"op": "run", "tasks": wire, "counts": counts}, buffers
+        return messages.Run.header(tasks=wire, counts=counts), buffers
 
     def _submit(self, tasks, wait=False):
         """Send tasks; their ids, or with ``wait`` their ``(meta, buffers)`` once finished."""
@@ -160,13 +148,13 @@ class TaskClient:
 
     def resubmit(self, taskid):
         """Run a finished task again (same definition); return the new task id."""
-        value, _ = self._call({"op": "resubmit", "taskid": _check_taskid(taskid)})
+        value, _ = self._call(messages.Resubmit.header(taskid=checks.taskid(taskid)))
         return value
 
     # -- results ---------------------------------------------------------------------------
 
     def _results(self, taskids, block):
-        value, buffers = self._call({"op": "get_results", "taskids": taskids, "block": block})
+        value, buffers = self._call(messages.GetResults.header(taskids=taskids, block=block))
         return self._unpack_results(value, buffers, taskids)
 
     @staticmethod
@@ -187,7 +175,7 @@ class TaskClient:
         """The task's result: a TaskResult for a StringTask; for a MapTask the
         function's value, or its exception raised. None while the task is
         unfinished and ``block`` is False. IndexError for an unknown or cleared id."""
-        [found] = self._results([_check_taskid(taskid)], bool(block))
+        [found] = self._results([checks.taskid(taskid)], bool(block))
         return None if found is None else _outcome(*found)
 
     def barrier(self, taskids, progress=None):
@@ -198,10 +186,10 @@ class TaskClient:
         ``progress=True`` shows a progress bar; None shows one only in an
         interactive terminal or a notebook, for waits longer than about 2 s.
         """
-        taskids = _check_taskids(taskids)
+        taskids = checks.taskids(taskids)
         bar = progress_bar(progress, len(taskids), "barrier")
         if bar is None:
-            self._call({"op": "barrier", "taskids": taskids})
+            self._call(messages.Barrier.header(taskids=taskids))
             return
         with bar:
             self._wait_with(taskids, bar)
@@ -214,7 +202,7 @@ class TaskClient:
         rids = {}
         for i in range(0, len(taskids), step):
             chunk = taskids[i:i + step]
-            rids[connection.request({"op": "barrier", "taskids": chunk})] = len(chunk)
+            rids[connection.request(messages.Barrier.header(taskids=chunk))] = len(chunk)
         done = 0
         try:
             while rids:
@@ -240,7 +228,7 @@ class TaskClient:
         """``{'scheduled', 'pending', 'succeeded', 'failed'}``: counts, or with
         ``verbose=True`` sorted lists of task ids plus ``'waiting'``, a dict
         saying why each waiting task cannot be scheduled yet."""
-        value, _ = self._call({"op": "queue_status", "verbose": bool(verbose)})
+        value, _ = self._call(messages.TaskQueueStatus.header(verbose=bool(verbose)))
         if verbose:
             value["waiting"] = {int(k): why for k, why in value.get("waiting", {}).items()}
         return TaskQueueStatus(value)
@@ -249,8 +237,8 @@ class TaskClient:
         """When and where tasks ran: one dict a task (every known task when None),
         with ``taskid, engineid, submitted, started, finished, completed, status,
         failures`` (failed attempts, so retries show). See ``kernel.client.timeline``."""
-        ids = None if taskids is None else _check_taskids(taskids)
-        value, _ = self._call({"op": "timeline", "taskids": ids})
+        ids = None if taskids is None else checks.taskids(taskids)
+        value, _ = self._call(messages.Timeline.header(taskids=ids))
         return value
 
     def plot_timeline(self, path, taskids=None, **options):
@@ -264,14 +252,14 @@ class TaskClient:
     def task_status(self, taskid):
         """One task's record: ``state`` (scheduled, pending, succeeded, failed),
         ``engineid``, ``waiting`` (why it cannot be scheduled yet, or None) and times."""
-        value, _ = self._call({"op": "task_status", "taskid": _check_taskid(taskid)})
+        value, _ = self._call(messages.TaskStatus.header(taskid=checks.taskid(taskid)))
         return value
 
     def abort(self, taskid):
         """Remove a scheduled task, or mark a running one aborted: either way its
         result is a TaskAborted failure. IndexError if it has finished, was
         already aborted or is unknown; TypeError if ``taskid`` is not an int."""
-        self._call({"op": "abort", "taskid": _check_taskid(taskid)})
+        self._call(messages.Abort.header(taskid=checks.taskid(taskid)))
 
     def spin(self):
         """Run the scheduler once; True if it started a task, else False.
@@ -279,7 +267,7 @@ class TaskClient:
         The scheduler also runs on every event and checks timeouts on its own,
         so this is rarely needed (and mostly says False).
         """
-        value, _ = self._call({"op": "spin"})
+        value, _ = self._call(messages.Spin.header())
         return bool(value)
 
     def clear(self, taskids=None):
@@ -289,8 +277,8 @@ class TaskClient:
         touched. Ids the controller never gave out raise NoSuchTask (a KeyError,
         as in 0.10, and an IndexError) once the others are cleared.
         """
-        ids = None if taskids is None else _check_taskids(taskids)
-        value, _ = self._call({"op": "clear", "taskids": ids})
+        ids = None if taskids is None else checks.taskids(taskids)
+        value, _ = self._call(messages.Clear.header(taskids=ids))
         return value
 
     # -- map and parallel ----------------------------------------------------------------
@@ -333,43 +321,6 @@ class TaskClient:
         self.close()
 
 
-def _ids_text(ids, most=8):
-    ids = list(ids)
-    text = ", ".join(map(str, ids[:most]))
-    return text + (f", ... ({len(ids)} in all)" if len(ids) > most else "")
-
-
-class TaskQueueStatus(dict):
-    """``tc.queue_status()``: the plain dict, shown as a table."""
-
-    STATES = ("scheduled", "pending", "succeeded", "failed")
-
-    def table(self):
-        rows = []
-        for state in self.STATES + tuple(k for k in self if k not in self.STATES + ("waiting",)):
-            if state not in self:
-                continue
-            value = self[state]
-            if isinstance(value, (list, tuple, set)):
-                rows.append([state, len(value), _ids_text(value)])
-            else:
-                rows.append([state, value, ""])
-        text = format_table(["state", "tasks", "ids"] if any(r[2] for r in rows) else ["state", "tasks"],
-                            [r if any(x[2] for x in rows) else r[:2] for r in rows])
-        waiting = self.get("waiting")
-        if waiting:
-            text += "\n" + format_table(["waiting", "why"], sorted(waiting.items()))
-        return text
-
-    def __repr__(self):
-        return self.table()
-
-    __str__ = __repr__
-
-    def _repr_pretty_(self, p, cycle):
-        p.text(self.table())
-
-
 def _call_chunk(func, chunk):
     return [func(*args) for args in chunk]
 
@@ -399,7 +350,7 @@ class TaskMapper:
         if chunksize is None:
             tasks = [MapTask(func, args, **self.options) for args in items]
         else:
-            if not isinstance(chunksize, int) or isinstance(chunksize, bool) or chunksize < 1:
+            if not checks.is_int(chunksize) or chunksize < 1:
                 raise ValueError(f"chunksize must be a positive int, not {chunksize!r}")
             tasks = [MapTask(_call_chunk, (func, items[i:i + chunksize]), **self.options)
                      for i in range(0, len(items), chunksize)]
@@ -433,10 +384,3 @@ class TaskMapper:
                 results.extend(value)
             else:
                 results.append(value)
-
-
-class TaskParallelFunction(ParallelFunction):
-    """``f(*seqs)`` and ``f.map(*seqs)``: a load-balanced map of f."""
-
-    def map(self, *sequences):
-        return self.mapper.map(self.func, *sequences)

@@ -31,6 +31,7 @@ from kernel.client import (
     dependent,
     require,
 )
+from kernel.wire import messages
 from tests.contract.test_tasks_harness import Hold, World, make_backend
 
 N = 3  # engines
@@ -166,7 +167,7 @@ def test_barrier_blocks_until_the_last_task_finishes(tc, hold, tb):
     done = tc.run(StringTask("a = 1"))
     held = tc.run(hold.task())
     tc.barrier(done)
-    rid = tc._connection.request({"op": "barrier", "taskids": [done, held]})
+    rid = tc._connection.request(messages.Barrier.header(taskids=[done, held]))
     tb.settle()
     assert not tc._connection.ready(rid)
     hold.release()
@@ -818,8 +819,8 @@ def test_tasks_wait_for_an_engine_when_none_is_registered(cluster3, tmp_path):
 def test_a_client_that_disconnects_while_waiting_does_not_hurt(tc, tb, hold):
     held = tc.run(hold.task("a = 2", pull="a"))
     other = tb.client()
-    other._connection.request({"op": "get_results", "taskids": [held], "block": True})
-    other._connection.request({"op": "barrier", "taskids": [held]})
+    other._connection.request(messages.GetResults.header(taskids=[held], block=True))
+    other._connection.request(messages.Barrier.header(taskids=[held]))
     other.close()
     assert tc.queue_status()["pending"] == 1
     if isinstance(tb, World):

@@ -5,9 +5,8 @@ import io
 import pytest
 
 from kernel.client import progress
-from kernel.client.multiengine import QueueStatus
 from kernel.client.progress import Progress, progress_bar
-from kernel.client.taskclient import TaskQueueStatus
+from kernel.client.tables import QueueStatus, TaskQueueStatus
 
 
 class Clock:
