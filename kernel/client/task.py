@@ -8,64 +8,37 @@ never unpickles anything.
 """
 
 import importlib
-import sys
 import time
-import types
 
+from kernel.client import checks
+from kernel.dependency import Dependency
 from kernel.errors import UnmetDependency
 
 TIME_FORMAT = "%Y/%m/%d %H:%M:%S"  # the legacy format of TaskResult.submitted and .completed
 
 
-class Dependency(set):
-    """A set of task ids with the 0.11 switches.
-
-    ``all``: every prerequisite must count (True, the default) or any one is
-    enough (False). ``success`` / ``failure``: which outcomes of a prerequisite
-    count (by default successes only). ``Dependency(ids, success=False,
-    failure=True)`` runs a clean-up task only when something failed.
-    """
-
-    def __init__(self, ids=(), all=True, success=True, failure=False):
-        ids = [ids] if isinstance(ids, int) else list(ids)
-        for i in ids:
-            if not isinstance(i, int) or isinstance(i, bool):
-                raise TypeError(f"a Dependency holds task ids (ints), not {i!r}")
-        if not (success or failure):
-            raise ValueError("a Dependency must count success, failure or both")
-        super().__init__(ids)
-        self.all = bool(all)
-        self.success = bool(success)
-        self.failure = bool(failure)
-
-    def as_wire(self):
-        return {"ids": sorted(self), "all": self.all, "success": self.success, "failure": self.failure}
-
-    def __repr__(self):
-        return (f"Dependency({sorted(self)!r}, all={self.all}, success={self.success}, "
-                f"failure={self.failure})")
-
-    def __reduce__(self):
-        return (Dependency, (sorted(self), self.all, self.success, self.failure))
-
-
-def _dependency(value, name):
-    if value is None or isinstance(value, Dependency):
+def _as_dependency(value):
+    """A task id, a collection of them or a Dependency as a Dependency; None if it is none of these."""
+    if isinstance(value, Dependency):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return Dependency([value])
-    if isinstance(value, (list, tuple, set, frozenset)):
+    if checks.is_int(value) or isinstance(value, (list, tuple, set, frozenset)):
         try:
             return Dependency(value)
         except TypeError:
             pass
-    raise TypeError(f"{name} must be a task id, a list of task ids or a Dependency, not {value!r}")
+    return None
 
 
-def _flag(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, not {value!r}")
-    return value
+def _dependency(value, name):
+    """The ``after`` or ``follow`` option, checked (None stays None)."""
+    if value is None:
+        return None
+    dependency = _as_dependency(value)
+    if dependency is None:
+        raise TypeError(f"{name} must be a task id, a list of task ids or a Dependency, not {value!r}")
+    if not (dependency.success or dependency.failure):
+        raise ValueError(f"{name} counts neither success nor failure, so it could never be met: {value!r}")
+    return dependency
 
 
 class BaseTask:
@@ -82,30 +55,28 @@ class BaseTask:
     - ``after`` / ``follow``: task ids (or a :class:`Dependency`) that must
       have finished first / on whose engine this task must run.
     - ``timeout``: seconds after which a task that could not start yet fails
-      with DependencyTimeout (None: wait for ever).
+      with DependencyTimeout (None or 0: wait for ever).
+
+    A bad option raises TypeError (wrong type) or ValueError (a negative
+    ``retries``, a ``timeout`` that is negative, NaN or infinite) naming it.
     """
 
     kind = None
 
     def __init__(self, clear_before=False, clear_after=False, retries=0, recovery_task=None,
                  depend=None, after=None, follow=None, timeout=None):
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise TypeError(f"retries must be a non-negative int, not {retries!r}")
         if recovery_task is not None and not isinstance(recovery_task, BaseTask):
             raise TypeError(f"recovery_task must be a StringTask or MapTask, not {type(recovery_task).__name__}")
         if depend is not None and not callable(depend):
             raise TypeError(f"depend must be a function of the engine's properties dict, not {depend!r}")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or timeout < 0):
-            raise TypeError(f"timeout must be a non-negative number of seconds, not {timeout!r}")
-        self.clear_before = _flag(clear_before, "clear_before")
-        self.clear_after = _flag(clear_after, "clear_after")
-        self.retries = retries
+        self.clear_before = checks.flag(clear_before, "clear_before")
+        self.clear_after = checks.flag(clear_after, "clear_after")
+        self.retries = checks.retries(retries)
         self.recovery_task = recovery_task
         self.depend = depend
         self.after = _dependency(after, "after")
         self.follow = _dependency(follow, "follow")
-        self.timeout = timeout or None
+        self.timeout = checks.timeout(timeout)
         self.taskid = None  # set by TaskClient.run
 
     def chain(self):
@@ -175,9 +146,10 @@ class MapTask(BaseTask):
     """Call ``function(*args, **kwargs)`` on an engine; the result is its return value.
 
     A function that travels by value (defined in a script or interactively)
-    runs with its own globals first, then the engine's namespace: names the
-    client did not have, such as the engine's ``id`` or values pushed with
-    the multiengine client, are found there.
+    looks its global names up in the engine's namespace, as ``mec.map``'s
+    and pushed functions do (``kernel.engine.interpreter.rebind``): it sees
+    the engine's ``id`` and values pushed with the multiengine client, and
+    what it used here is added where the name is still free.
     """
 
     kind = "map"
@@ -195,37 +167,19 @@ class MapTask(BaseTask):
         self.kwargs = dict(kwargs or {})
 
     def run_on(self, interpreter):
-        return in_namespace(self.function, interpreter.namespace)(*self.args, **self.kwargs)
+        return _on_engine(self.function, interpreter)(*self.args, **self.kwargs)
 
     def __repr__(self):
         return f"MapTask({getattr(self.function, '__name__', self.function)!r})"
 
 
-_MODULE_NAMES = {"__name__", "__builtins__", "__package__", "__file__", "__path__",
-                 "__loader__", "__spec__", "__doc__", "__cached__"}
-
-
-def _travelled_by_value(func):
-    module = sys.modules.get(getattr(func, "__module__", None) or "")
-    return module is None or getattr(module, "__dict__", None) is not func.__globals__
-
-
-def in_namespace(func, namespace):
-    """``func`` for running on an engine: a function that travelled by value sees
-    its own globals first, then the engine's ``namespace`` (which is not changed).
-    Functions of importable modules and other callables are returned as they are."""
+def _on_engine(func, interpreter):
+    """``func`` ready to run on the engine of ``interpreter``: the engine's one rule
+    (``Interpreter.adopt``), applied to each function a ``dependent`` wraps."""
     if isinstance(func, dependent):
-        return func.on_engine(namespace)
-    if not isinstance(func, types.FunctionType) or not _travelled_by_value(func):
-        return func
-    scope = {k: v for k, v in namespace.items() if k not in _MODULE_NAMES}
-    scope.update(func.__globals__)
-    new = types.FunctionType(func.__code__, scope, func.__name__, func.__defaults__, func.__closure__)
-    new.__kwdefaults__ = func.__kwdefaults__
-    new.__dict__.update(func.__dict__)
-    new.__qualname__ = func.__qualname__
-    new.__doc__ = func.__doc__
-    return new
+        return dependent(_on_engine(func.f, interpreter), _on_engine(func.g, interpreter),
+                         *func.dargs, **func.dkwargs)
+    return interpreter.adopt(func)
 
 
 class ResultNS:
@@ -325,10 +279,6 @@ class dependent:
                 setattr(self, attr, getattr(f, attr))
             except AttributeError:
                 pass
-
-    def on_engine(self, namespace):
-        return dependent(in_namespace(self.f, namespace), in_namespace(self.g, namespace),
-                         *self.dargs, **self.dkwargs)
 
     def __call__(self, *args, **kwargs):
         if self.g(*self.dargs, **self.dkwargs) is False:

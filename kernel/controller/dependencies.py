@@ -2,7 +2,7 @@
 
 A task may name earlier tasks it must run ``after`` (a constraint on time) or
 ``follow`` (a constraint on place: run where they ran). Both are a
-:class:`Dependency`. The scheduler keeps one :class:`Watch` per dependency of a
+:class:`kernel.dependency.Dependency`, the type the client builds. The scheduler keeps one :class:`Watch` per dependency of a
 waiting task and tells it each prerequisite's outcome as it finishes, so a
 task that waits for thousands of others costs O(1) per finished prerequisite
 instead of a rescan of all of them.
@@ -10,38 +10,13 @@ instead of a rescan of all of them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Optional
 
+from kernel.dependency import Dependency
+
+__all__ = ["Dependency", "Watch", "WAITING", "MET", "IMPOSSIBLE"]
+
 WAITING, MET, IMPOSSIBLE = "waiting", "met", "impossible"
-
-
-@dataclass
-class Dependency:
-    """Earlier task ids a task depends on, with the 0.11 switches.
-
-    ``all``: every prerequisite must count (True) or any one is enough (False).
-    ``success`` / ``failure``: which outcomes of a prerequisite count.
-    ``failure=True, success=False`` is the way to run a clean-up task only
-    when something failed.
-    """
-
-    ids: frozenset[int]
-    all: bool = True
-    success: bool = True
-    failure: bool = False
-
-    def __post_init__(self):
-        self.ids = frozenset(self.ids)
-
-    def counts(self, succeeded: bool) -> bool:
-        return self.success if succeeded else self.failure
-
-    def wanted(self) -> str:
-        """The counted outcome, in the past tense, for messages."""
-        if self.success and self.failure:
-            return "finished"
-        return "succeeded" if self.success else "failed"
 
 
 class Watch:

@@ -94,15 +94,21 @@ def shipped_by_value(func):
 
 
 def rebind(func, namespace):
-    """A copy of ``func`` whose globals are the engine's namespace.
+    """``func`` as it runs on this engine: the one rule for pushed functions, ``mec.map`` and tasks.
 
-    As in the legacy engines, a pushed function sees the names pushed to or
-    defined on the engine. The globals it brought along (imports and values
-    it uses) are added to the namespace only where the name is still free,
-    so they never overwrite the engine's own values. Defaults, keyword
-    defaults, closures and attributes are kept.
+    0.10's engines rebuilt every function they were sent with the engine's
+    namespace as its globals (``FunctionType(code, user_ns)``, for
+    ``push_function``, ``map`` and ``MapTask`` alike), so it saw what was
+    pushed or defined there and a ``global`` statement wrote there. So here:
+    a function that arrived as code gets the engine's namespace as its
+    globals. The globals it brought along (imports and values it uses, which
+    0.10 did not send) are added to the namespace only where the name is
+    still free, so they never overwrite the engine's own values. Defaults,
+    keyword defaults, closures and attributes are kept. Anything else
+    (builtins, functions of modules the engine imports, other callables) is
+    returned as it is.
     """
-    if func.__globals__ is namespace:
+    if not isinstance(func, types.FunctionType) or func.__globals__ is namespace or not shipped_by_value(func):
         return func
     for name, value in func.__globals__.items():
         if name not in _MODULE_DUNDERS:
@@ -185,13 +191,12 @@ class Interpreter:
 
     # -- namespace ----------------------------------------------------------
 
+    def adopt(self, func):
+        """``func`` rebound to run here (see ``rebind``): what tasks call, by duck typing."""
+        return rebind(func, self.namespace)
+
     def push(self, namespace):
-        adopted = {}
-        for key, value in namespace.items():
-            if isinstance(value, types.FunctionType) and shipped_by_value(value):
-                value = rebind(value, self.namespace)
-            adopted[key] = value
-        self.namespace.update(adopted)
+        self.namespace.update({key: rebind(value, self.namespace) for key, value in namespace.items()})
         if "id" in namespace:
             self.namespace["id"] = self.engine_id
 

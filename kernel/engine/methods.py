@@ -1,9 +1,6 @@
 """The table of commands an engine understands."""
 
-import types
-
 from kernel.engine import tasks
-from kernel.engine.interpreter import rebind, shipped_by_value
 from kernel.engine.replies import failure, success
 from kernel.wire import serialize, shm
 
@@ -69,9 +66,7 @@ def _map(interp, args, buffers):
     """
     n = args.get("func_n", 0)
     if n:
-        func = serialize.loads(buffers[:n])
-        if isinstance(func, types.FunctionType) and shipped_by_value(func):
-            func = rebind(func, interp.namespace)
+        func = interp.adopt(serialize.loads(buffers[:n]))
     else:
         func = eval(args["name"], interp.namespace)
     if not callable(func):

@@ -14,7 +14,6 @@ from kernel.client.task import (
     TaskResult,
     depend,
     dependent,
-    in_namespace,
     require,
 )
 from kernel.client.taskclient import TaskClient, _outcome
@@ -39,13 +38,12 @@ def f(x, y=10):
     (lambda: StringTask("a = 1", push=[("a", 1)]), "push"),
     (lambda: StringTask("a = 1", clear_before="yes"), "clear_before"),
     (lambda: StringTask("a = 1", clear_after=1), "clear_after"),
-    (lambda: StringTask("a = 1", retries=-1), "retries"),
     (lambda: StringTask("a = 1", retries="2"), "retries"),
     (lambda: StringTask("a = 1", retries=True), "retries"),
     (lambda: StringTask("a = 1", recovery_task="a = 2"), "recovery_task"),
     (lambda: StringTask("a = 1", depend=True), "depend"),
     (lambda: StringTask("a = 1", timeout="1"), "timeout"),
-    (lambda: StringTask("a = 1", timeout=-1), "timeout"),
+    (lambda: StringTask("a = 1", timeout=True), "timeout"),
     (lambda: StringTask("a = 1", after="3"), "after"),
     (lambda: StringTask("a = 1", follow=[1.5]), "follow"),
     (lambda: MapTask("asdfasdf"), "function"),
@@ -56,6 +54,31 @@ def f(x, y=10):
 def test_bad_arguments_raise_type_error_naming_them(make, name):
     with pytest.raises(TypeError, match=name):
         make()
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda: StringTask("a = 1", retries=-1), "retries"),
+    (lambda: MapTask(f, (1,), retries=-5), "retries"),
+    (lambda: StringTask("a = 1", timeout=-1), "timeout"),
+    (lambda: StringTask("a = 1", timeout=float("nan")), "timeout"),
+    (lambda: MapTask(f, (1,), timeout=float("inf")), "timeout"),
+    (lambda: MapTask(f, (1,), timeout=-float("inf")), "timeout"),
+    (lambda: MapTask(f, (1,), timeout=10 ** 400), "timeout"),
+    (lambda: StringTask("a = 1", after=Dependency([1], success=False)), "after"),
+])
+def test_bad_values_raise_value_error_naming_them(make, name):
+    with pytest.raises(ValueError, match=f"^{name} "):
+        make()
+
+
+def test_what_a_task_accepts_the_controller_accepts():
+    """The client's checks and the declared TASK_SPEC agree at the edges."""
+    from kernel.wire import messages
+
+    for options in ({"retries": 0, "timeout": 0}, {"retries": 2 ** 40, "timeout": 1e300},
+                    {"timeout": 0.001, "after": Dependency([3], success=False, failure=True)}):
+        spec = StringTask("a = 1", **options).spec()
+        assert messages.TASK_SPEC.check(spec, "spec") is spec
 
 
 def test_options_are_kept_and_normalised():
@@ -80,10 +103,18 @@ def test_dependency_switches():
     assert d == {1, 2} and (d.all, d.success, d.failure) == (False, False, True)
     assert pickle.loads(pickle.dumps(d)).as_wire() == d.as_wire()
     assert Dependency(5) == {5}
-    with pytest.raises(ValueError):
-        Dependency([1], success=False, failure=False)
+    assert d != Dependency([1, 2]) and d == Dependency([2, 1], all=False, success=False, failure=True)
+    assert Dependency.from_wire(d.as_wire()) == d
     with pytest.raises(TypeError):
         Dependency(["1"])
+
+
+def test_the_controller_tracks_the_type_the_client_builds():
+    from kernel.controller import dependencies, scheduler
+
+    assert dependencies.Dependency is scheduler.Dependency is Dependency
+    assert Dependency([1], success=False, failure=True).counts(False)
+    assert not Dependency([1]).counts(False) and Dependency([1]).wanted() == "succeeded"
 
 
 def test_recovery_chain_and_loops():
@@ -154,22 +185,28 @@ def test_require_checks_imports_and_provides_the_modules():
         return colorsys.rgb_to_hsv(0, 1, 0)[0]  # noqa: F821
 
     hue = cloudpickle.loads(cloudpickle.dumps(hue))  # as on an engine: by value
-    assert in_namespace(hue, namespace)() == pytest.approx(1 / 3)
-    assert namespace == {}  # the engine's namespace is not changed
+    interp = Interpreter()
+    assert interp.execute("import colorsys as c") and "colorsys" not in interp.namespace
+    assert MapTask(hue).run_on(interp) == pytest.approx(1 / 3)
+    assert interp.namespace["colorsys"] is interp.namespace["c"]  # imported into the namespace, as in 0.11
     with pytest.raises(UnmetDependency):
         require("kernel_no_such_module")(f)(1)
     with pytest.raises(TypeError):
         require(42)
 
 
-def test_in_namespace_own_globals_first_then_the_engines():
-    code = "def g():\n    return (a, b)\n"
-    scope = {"a": "own"}
+def test_a_task_function_sees_the_engines_names_first_then_its_own():
+    code = "def g():\n    return (a, b)\n\ndef engine_a():\n    return a == 'engine'\n"
+    scope = {"a": "own", "b": "own"}
     exec(code, scope)
-    g = scope["g"]
-    assert in_namespace(g, {"a": "engine", "b": "engine"})() == ("own", "engine")
-    assert in_namespace(f, {"y": 0}) is f  # importable functions keep their module's globals
-    assert in_namespace(len, {}) is len
+    interp = Interpreter()
+    interp.push({"a": "engine"})
+    assert MapTask(scope["g"]).run_on(interp) == ("engine", "own")  # as mec.map's: rebind
+    assert interp.namespace["b"] == "own"  # added where the name was free
+    wrapped = depend(scope["engine_a"])(scope["g"])  # the predicate sees the engine's names too
+    assert MapTask(wrapped).run_on(interp) == ("engine", "own")
+    assert MapTask(f, (1,)).run_on(interp) == 11  # importable functions keep their module's globals
+    assert MapTask(len, ("ab",)).run_on(interp) == 2
 
 
 # -- the engine side -------------------------------------------------------------------------------
@@ -222,7 +259,9 @@ def test_engine_clears_the_namespace_before_and_after():
 
 def test_mapper_checks_its_options_at_once():
     tc = TaskClient._over(connection=None)
-    with pytest.raises(TypeError, match="retries"):
+    with pytest.raises(ValueError, match="retries"):
         tc.mapper(retries=-1)
+    with pytest.raises(ValueError, match="timeout"):
+        tc.mapper(timeout=float("nan"))
     with pytest.raises(TypeError, match="depend"):
         tc.parallel(depend=3)
