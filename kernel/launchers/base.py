@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernel.launchers import process
+from kernel.settings import ClusterSettings
 
 
 class LaunchError(Exception):
@@ -92,7 +93,7 @@ class EngineSetLauncher:
     def start(self):
         raise NotImplementedError
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=ClusterSettings.stop_timeout):
         raise NotImplementedError
 
     def failure(self):

@@ -5,6 +5,7 @@ from pathlib import Path
 from kernel.launchers import process
 from kernel.launchers.base import EngineSetLauncher, LaunchError
 from kernel.launchers.supervisor import why
+from kernel.settings import ClusterSettings
 
 
 class ControllerLauncher:
@@ -48,7 +49,7 @@ class ControllerLauncher:
     def report(self):
         return process.tail_report("controller output", [self.output, self.log_file] if self.proc else [])
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=ClusterSettings.stop_timeout):
         if self.proc is not None:
             process.terminate([self.proc], timeout)
 
@@ -104,7 +105,7 @@ class LocalEngineSetLauncher(EngineSetLauncher):
             files += [self.outputs[i], Path(self.context.logdir) / f"ipengine-{p.pid}.log"]
         return process.tail_report("engine output", files)
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=ClusterSettings.stop_timeout):
         process.terminate(self.procs, timeout)
 
     def describe(self):

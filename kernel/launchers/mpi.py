@@ -9,6 +9,7 @@ import shutil
 
 from kernel.launchers import process
 from kernel.launchers.base import EngineSetLauncher, LaunchError, split_command
+from kernel.settings import ClusterSettings
 
 
 class MPIExecEngineSetLauncher(EngineSetLauncher):
@@ -46,7 +47,7 @@ class MPIExecEngineSetLauncher(EngineSetLauncher):
         return process.tail_report(f"{self.kind} output",
                                    [self.output, *self.context.recent_engine_logs()])
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=ClusterSettings.stop_timeout):
         if self.proc is not None:
             process.terminate([self.proc], timeout)
 

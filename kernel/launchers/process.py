@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from kernel.proctable import descendants, same_alive
+from kernel.settings import ClusterSettings
 
 POLL = 0.05
 PR_SET_PDEATHSIG = 1
@@ -58,7 +59,7 @@ def _signal(pid, sig):
         pass
 
 
-def terminate(procs, timeout=5.0, sig=signal.SIGTERM):
+def terminate(procs, timeout=ClusterSettings.stop_timeout, sig=signal.SIGTERM):
     """Stop Popen objects and everything they started; return once all are gone.
 
     ``sig`` goes to each child (mpiexec forwards it to its ranks); after

@@ -22,6 +22,7 @@ import subprocess
 from pathlib import Path
 
 from kernel.launchers.base import EngineSetLauncher, LaunchError, split_command
+from kernel.settings import ClusterSettings
 
 SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
 ENGINE_FURL_NAME = "ipcontroller-engine.furl"
@@ -158,7 +159,7 @@ class SSHEngineSetLauncher(EngineSetLauncher):
         return "; ".join(f"{host}: exit {code}: {(err or out).strip()[-500:]}"
                          for host, (code, out, err) in failed.items())
 
-    def stop(self, timeout=5.0):
+    def stop(self, timeout=ClusterSettings.stop_timeout):
         if not self.pids:
             return
         steps = max(1, int(timeout * 10))
