@@ -255,8 +255,7 @@ def _status(args, stdout, stderr):
               file=stderr)
         return 1
     try:
-        reply, _ = mec._connection.call({"op": "engine_info"}, timeout=timeout)
-        info = reply["value"]
+        info = mec.engine_info(timeout=timeout)
         engines = info["engines"]
         queues = dict(mec.queue_status(targets=[e["id"] for e in engines])) if engines else {}
         tasks = None
