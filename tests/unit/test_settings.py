@@ -131,3 +131,10 @@ def test_the_scheduler_runs_the_declared_schemes():
     from kernel.controller import scheduler
 
     assert scheduler.SCHEMES is settings.SCHEMES  # one list: the flag's choices are the schemes that exist
+
+
+def test_the_whole_kernel_toml_of_the_document_loads_as_the_defaults(tmp_path):
+    document = settings.markdown()
+    (tmp_path / "kernel.toml").write_text(document.split("```toml\n")[1].split("```")[0])
+    for section, cls in settings.SECTIONS.items():
+        assert config.load(tmp_path, section, environ={}).values == cls()
