@@ -21,6 +21,17 @@ Timeouts fail a task only while it *cannot* run (prerequisites unfinished, no
 engine alive, or every live engine refused it): a task merely queued behind
 busy engines is never timed out.
 
+Rounds. A task that raises UnmetDependency on an engine is not offered to it
+again until every live engine has refused it (declined or unmet, at least one
+unmet). That ends a round and costs a retry: the task rests for
+``round_delay`` seconds (engine namespaces may change meanwhile, unseen) and
+then goes round them all again; a property change on an engine that refused
+it, or ``spin``, ends the rest at once, and a new engine may take it at any
+time. With no retries left the recovery spec takes over, or a task with a
+timeout waits it out, or it fails with UnmetDependency naming the engines.
+Declines alone never end a round: property changes, which the controller
+sees, decide those.
+
 Engines are told apart by an incarnation number as well as their id: an id
 may be reused by a new engine, which must not inherit its predecessor's
 ``follow`` tasks or refusals.
@@ -48,6 +59,7 @@ ENGINE_DIED = "EngineDied"
 POISON_TASK = "PoisonTask"
 TASK_ABORTED = "TaskAborted"
 IMPOSSIBLE_DEPENDENCY = "ImpossibleDependency"
+UNMET_DEPENDENCY = "UnmetDependency"
 DEPENDENCY_TIMEOUT = "DependencyTimeout"
 
 # Where a live task is. Scheduled tasks are in one of the first three.
@@ -113,7 +125,8 @@ class _Engine:
 
 class _Task:
     __slots__ = ("taskid", "spec", "gen", "where", "engine", "pseq", "retries", "deaths",
-                 "killed", "declined", "unmet", "failed_on", "after", "follow", "deadline")
+                 "killed", "declined", "unmet", "failed_on", "after", "follow", "deadline",
+                 "rounds", "rest", "rest_until")
 
     def __init__(self, taskid: int, spec: TaskSpec):
         self.taskid = taskid
@@ -130,11 +143,14 @@ class _Task:
         self.deaths = 0
         self.killed: Optional[list] = None  # ids of engines that died running it
         self.declined: Optional[set] = None  # engine serials; cleared by properties_changed
-        self.unmet: Optional[set] = None  # engine serials; for good
+        self.unmet: Optional[set] = None  # engine serials; until the round ends
         self.failed_on: Optional[set] = None  # engine serials to avoid while possible
         self.after: Optional[Watch] = None
         self.follow: Optional[Watch] = None
         self.deadline: Optional[float] = None
+        self.rounds = 0  # times every live engine refused it
+        self.rest: Optional[int] = None  # set while resting after a round (see _rest)
+        self.rest_until: Optional[float] = None  # when the rest ends; None: only by an event
 
 
 class _IndexedSet:
@@ -253,15 +269,20 @@ class Scheduler:
 
     ``hwm`` is the most tasks outstanding on one engine (0: no limit);
     ``poison_after`` is how many engines may die running one task before it
-    is failed as poison (0 or None: never).
+    is failed as poison (0 or None: never); ``round_delay`` is how long a task
+    every engine refused rests before it goes round them again.
     """
 
     def __init__(self, scheme: str = "leastload", *, hwm: int = 2,
-                 poison_after: Optional[int] = 3, rng: Optional[random.Random] = None):
+                 poison_after: Optional[int] = 3, rng: Optional[random.Random] = None,
+                 round_delay: float = 1.0):
         if scheme not in SCHEMES:
             raise ValueError(f"unknown scheduler scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
         if hwm < 0:
             raise ValueError(f"hwm must be 0 (no limit) or positive, not {hwm!r}")
+        if not isinstance(round_delay, (int, float)) or not round_delay >= 0:
+            raise ValueError(f"round_delay must be a number of seconds, 0 or more, not {round_delay!r}")
+        self.round_delay = round_delay
         self.scheme = scheme
         self.hwm = hwm
         self.poison_after = poison_after
@@ -284,6 +305,9 @@ class Scheduler:
         self._followers: dict[int, _Task] = {}  # scheduled tasks with a follow
         self._deadlines: list[tuple] = []  # heap of (deadline, taskid, gen)
         self._overdue: dict[int, _Task] = {}  # past deadline, not dispatched yet
+        self._resting: dict[int, _Task] = {}  # refused by every engine, between rounds
+        self._wakeups: list[tuple] = []  # heap of (rest_until, rest, taskid); stale ones skipped
+        self._rests = 0
         self._fresh: list[_Engine] = []  # engines that just got a free slot
         self._finished: deque[int] = deque()  # finished tasks whose dependents must hear of it
         self._n_pending = self._n_succeeded = self._n_failed = 0
@@ -325,15 +349,16 @@ class Scheduler:
                 self._engine_died(t, eid, reason, now, actions)
         e.running.clear()
         # Tasks that follow this engine, or would rather avoid the survivors,
-        # may now be impossible or less picky.
+        # may now be impossible or less picky; the survivors may all have refused some.
         affected = dict(self._followers)
         for t, seq in zip(self._picky, self._picky_seq):
-            if t.pseq == seq and t.where is _PICKY and t.failed_on:
+            if t.pseq == seq and t.where is _PICKY and (t.failed_on or t.unmet):
                 affected[t.taskid] = t
         for t in affected.values():
             if t.where is _DEPS or t.where is _PICKY:
                 self._unplace(t)
                 self._check(t, actions)
+                self._end_round_if_refused(t, now, actions)
         return self._settle(actions)
 
     def restore_finished(self, taskid: int, succeeded: bool, counted: bool = True) -> None:
@@ -393,17 +418,18 @@ class Scheduler:
                 self._recover(t, now, actions)
             else:
                 self._finish(t, False, None, "", actions, e.serial)
-        elif outcome == "declined":
-            t.declined = (t.declined or set()) | {e.serial}
-            e.declined_by.add(taskid)
-            self._requeue(t, now, actions)
         else:
-            t.unmet = (t.unmet or set()) | {e.serial}
+            if outcome == "declined":
+                t.declined = (t.declined or set()) | {e.serial}
+                e.declined_by.add(taskid)
+            else:
+                t.unmet = (t.unmet or set()) | {e.serial}
             self._requeue(t, now, actions)
+            self._end_round_if_refused(t, now, actions)
         return self._settle(actions)
 
     def properties_changed(self, eid: int, now: float) -> list[Action]:
-        """The engine may now accept tasks its depend() declined before."""
+        """The engine may now accept tasks its depend() declined, or that raised UnmetDependency there."""
         e = self._engines[eid]
         actions: list[Action] = []
         for taskid in sorted(e.declined_by):
@@ -414,6 +440,17 @@ class Scheduler:
                     self._unplace(t)
                     self._check(t, actions)
         e.declined_by.clear()
+        for t in list(self._resting.values()):
+            if t.rest is not None and t.unmet and e.serial in t.unmet:
+                self._wake(t, actions)
+        return self._settle(actions)
+
+    def spin(self, now: float) -> list[Action]:
+        """``tick``, then end every rest: tasks that every engine refused go round them again now."""
+        actions = self.tick(now)
+        for t in list(self._resting.values()):
+            if t.rest is not None:
+                self._wake(t, actions)
         return self._settle(actions)
 
     def abort(self, taskid: int, now: float) -> list[Action]:
@@ -452,6 +489,12 @@ class Scheduler:
             if why:  # otherwise it can run and only waits for a free slot
                 self._finish(t, False, DEPENDENCY_TIMEOUT,
                              f"task {taskid} timed out after {t.spec.timeout:g} s {why}", actions)
+        wakeups = self._wakeups
+        while wakeups and wakeups[0][0] <= now:
+            _, rest, taskid = heapq.heappop(wakeups)
+            t = self._resting.get(taskid)
+            if t is not None and t.rest == rest:
+                self._wake(t, actions)
         return self._settle(actions)
 
     # ---------------------------------------------------------------- queries
@@ -486,6 +529,13 @@ class Scheduler:
         if t.where is _RUNNING:
             return None
         return self._blocker(t) or "waiting for a free engine slot (engines are at their hwm)"
+
+    def rounds(self, taskid: int) -> int:
+        """How many times every live engine has refused the task (its current spec); 0 once finished."""
+        t = self._tasks.get(taskid)
+        if t is None and taskid not in self._done:
+            raise KeyError(f"No task #{taskid}")
+        return 0 if t is None else t.rounds
 
     def engine_load(self, eid: int) -> int:
         """Tasks outstanding on the engine, aborted ones still running included."""
@@ -576,6 +626,7 @@ class Scheduler:
 
     def _recover(self, t: _Task, now: float, actions: list) -> None:
         """Retries ran out: the recovery spec takes over the task id."""
+        self._end_rest(t)
         t.gen += 1
         t.rearm(t.spec.recovery)
         self._followers.pop(t.taskid, None)
@@ -602,9 +653,53 @@ class Scheduler:
             msg = f"engine {eid} died while running task {t.taskid}" + (f": {reason}" if reason else "")
             self._finish(t, False, ENGINE_DIED, msg, actions, place)
 
+    def _end_round_if_refused(self, t: _Task, now: float, actions: list) -> None:
+        """If every live engine has now refused ``t`` (one at least by UnmetDependency), the
+        round is over: a retry buys the next one after a rest; without one the recovery spec
+        takes over, a task with a timeout waits it out, and any other fails."""
+        if (t.where is not _PICKY or t.rest is not None or not t.unmet
+                or not any(s in self._live for s in t.unmet)
+                or any(self._hard_fits(t, e) for e in self._live.values())):
+            return
+        t.rounds += 1
+        if t.retries > 0:
+            t.retries -= 1
+            self._rest(t, now + self.round_delay)
+        elif t.spec.recovery is not None:
+            self._unplace(t)
+            self._recover(t, now, actions)
+        elif t.deadline is not None:
+            self._rest(t, None)
+        else:
+            rounds = f"{t.rounds} round{'s' if t.rounds > 1 else ''}"
+            msg = (f"task {t.taskid} was refused by every engine in {rounds} "
+                   f"({self._refusals(t)}) and has no retries left")
+            self._finish(t, False, UNMET_DEPENDENCY, msg, actions)
+
+    def _rest(self, t: _Task, until: Optional[float]) -> None:
+        """Park ``t`` (in the picky list, where only a new engine fits it) until ``until`` or an event."""
+        self._rests += 1
+        t.rest, t.rest_until = self._rests, until
+        self._resting[t.taskid] = t
+        if until is not None:
+            heapq.heappush(self._wakeups, (until, t.rest, t.taskid))
+
+    def _end_rest(self, t: _Task) -> None:
+        if t.rest is not None:
+            del self._resting[t.taskid]
+            t.rest = t.rest_until = None
+
+    def _wake(self, t: _Task, actions: list) -> None:
+        """The next round: the engines that raised UnmetDependency may be offered ``t`` again."""
+        self._end_rest(t)
+        t.unmet = None
+        self._unplace(t)
+        self._check(t, actions)
+
     def _finish(self, t: _Task, ok: bool, error: Optional[str], message: str,
                 actions: list, place: Optional[int] = None) -> None:
         """Record the outcome; only (succeeded, engine) stays behind for dependents and status."""
+        self._end_rest(t)
         self._unplace(t)
         taskid = t.taskid
         del self._tasks[taskid]
@@ -659,6 +754,7 @@ class Scheduler:
             i += 1
 
     def _dispatch(self, t: _Task, e: _Engine, actions: list) -> None:
+        self._end_rest(t)
         self._unplace(t)
         t.where, t.engine = _RUNNING, e
         self._n_pending += 1
@@ -725,16 +821,26 @@ class Scheduler:
         if not self._live:
             return "waiting for an engine"
         if t.where is _PICKY and not any(self._fits(t, e) for e in self._live.values()):
-            parts = []
-            for word, serials in (("declined by", t.declined), ("unmet on", t.unmet)):
-                eids = sorted(self._live[s].eid for s in serials or () if s in self._live)
-                if eids:
-                    parts.append(f"{word} {', '.join(map(str, eids))}")
+            parts = [self._refusals(t)] if t.declined or t.unmet else []
             if t.follow is not None:
                 eids = sorted(self._live[s].eid for s in t.follow.where if s in self._live)
                 parts.append(f"must follow tasks {sorted(t.follow.dep.ids)} on engines {eids}")
-            return f"waiting for a dependency: no engine accepted it ({'; '.join(parts)})"
+            why = f"waiting for a dependency: no engine accepted it ({'; '.join(p for p in parts if p)})"
+            if t.rest is not None and t.rest_until is not None:
+                why += f"; it goes round them again shortly, {t.retries} retries left"
+            elif t.rest is not None:
+                why += "; no retries left: a new engine, a property change or spin() may still take it"
+            return why
         return None
+
+    def _refusals(self, t: _Task) -> str:
+        """The live engines that refused ``t``, for messages: ``declined by 0; unmet on 1, 2``."""
+        parts = []
+        for word, serials in (("declined by", t.declined), ("unmet on", t.unmet)):
+            eids = sorted(self._live[s].eid for s in serials or () if s in self._live)
+            if eids:
+                parts.append(f"{word} {', '.join(map(str, eids))}")
+        return "; ".join(parts)
 
 
 def _validate_chain(spec: TaskSpec) -> None:

@@ -19,7 +19,7 @@ from twisted.logger import Logger
 from kernel import paths
 from kernel.controller.dependencies import Dependency
 from kernel.controller.engines import Command, synthetic_error
-from kernel.controller.scheduler import Dispatch, Scheduler, TaskSpec
+from kernel.controller.scheduler import UNMET_DEPENDENCY, Dispatch, Scheduler, TaskSpec
 from kernel.controller.sessions import Session
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import BadRequest, NoSuchTask, ProtocolError, TaskNotFinished
@@ -84,7 +84,8 @@ class TaskController:
         self.config = config = service.config  # a ControllerConfig: its settings, its directory
         self.clock = service.reactor
         self.registry = service.registry
-        self.scheduler = Scheduler(config.scheme, poison_after=config.poison_after)
+        self.scheduler = Scheduler(config.scheme, poison_after=config.poison_after,
+                                   round_delay=config.round_delay)
         self.store = TaskStore.open(paths.db_dir(config.ipythondir), self.clock, reset=config.reset_db)
         self.max_results = config.max_results
         self.result_ttl = config.result_ttl
@@ -163,8 +164,9 @@ class TaskController:
         self.perform(self.scheduler.tick(self.now()))
 
     def spin(self):
-        """Run the scheduler once; whether that started a task (0.10's spin() said so)."""
-        actions = self.scheduler.tick(self.now())
+        """Run the scheduler once, giving tasks every engine refused their next round at once;
+        whether that started a task (0.10's spin() said so)."""
+        actions = self.scheduler.spin(self.now())
         self.perform(actions)
         return any(isinstance(action, Dispatch) for action in actions)
 
@@ -294,6 +296,9 @@ class TaskController:
                 live.command = None
         if status == "error":
             self.store.note_failure(taskid)
+        elif status == "unmet":
+            self.log.info("task {taskid} refused by engine {eid}: {etype}: {message}", taskid=taskid,
+                          eid=eid, etype=header.get("etype"), message=header.get("message"))
         self.perform(self.scheduler.task_done(taskid, eid, OUTCOME[status], self.now()))
 
     def _finish(self, action):
@@ -304,6 +309,9 @@ class TaskController:
         buffers = []
         if action.error is not None:
             meta["error"] = {"etype": action.error, "message": action.message, "traceback": ""}
+            last = live.last
+            if action.error == UNMET_DEPENDENCY and last is not None and last[2].get("status") == "unmet":
+                meta["error"]["message"] += f"; engine {last[0]} said: {last[2].get('message')}"
         elif live.last is not None:
             eid, kind, header, buffers = live.last
             meta.update(engineid=eid, kind=kind, started=header.get("started"), finished=header.get("finished"))
@@ -363,13 +371,15 @@ class TaskController:
         return None if why is None or why.startswith("waiting for a free engine slot") else why
 
     def record(self, taskid):
-        """What is known of one task: its state, engine, and why it waits if it does."""
+        """What is known of one task: its state, engine, and why it waits if it does (with
+        ``rounds``, the times every engine refused it, while it has not finished)."""
         self._remember(taskid)
         state = self.scheduler.state(taskid)
         live = self.live.get(taskid)
         record = {"taskid": taskid, "state": state, "waiting": None, "engineid": None}
         if live is not None:
             record.update(submitted=live.submitted, engineid=live.eid if state == "pending" else None,
+                          rounds=self.scheduler.rounds(taskid),
                           waiting=self._waiting_reason(taskid) if state == "scheduled" else None)
         else:
             found = self.store.get_result(taskid)

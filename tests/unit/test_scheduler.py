@@ -12,9 +12,9 @@ it is about 2.1 s, so the cost per task does not grow with the queue.
 import random
 
 import pytest
-from hypothesis import HealthCheck, assume, settings
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from kernel.controller.scheduler import (
     OUTCOMES,
@@ -430,21 +430,147 @@ def test_properties_changed_reoffers_only_declined_tasks():
     assert sent(s.properties_changed(0, 4)) == [(0, 0)]
 
 
-def test_unmet_is_for_good_but_a_new_engine_may_take_it():
-    s = make(engines=[0], hwm=1)
-    s.submit(TaskSpec(0), 0)
+def test_unmet_is_not_offered_again_within_a_round():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, retries=3), 0)
+    assert sent(s.task_done(0, 0, "unmet", 1)) == [(0, 1)]
+    assert s.properties_changed(1, 2) == []  # running on 1: nothing to wake
+    assert s.rounds(0) == 0
+
+
+def test_a_round_refused_by_every_engine_costs_a_retry_and_rests():
+    s = make(engines=[0, 1], hwm=1, round_delay=1.5)
+    s.submit(TaskSpec(0, retries=2), 0)
+    s.task_done(0, 0, "unmet", 1)
+    assert s.task_done(0, 1, "unmet", 2) == []  # no busy loop: it rests
+    assert s.rounds(0) == 1 and s.state(0) == "scheduled"
+    assert s.waiting_reason(0) == ("waiting for a dependency: no engine accepted it (unmet on 0, 1); "
+                                   "it goes round them again shortly, 1 retries left")
+    assert s.tick(3.4) == []
+    assert sent(s.tick(3.5)) == [(0, 0)]  # every engine may have it again
+    assert sent(s.task_done(0, 0, "unmet", 4)) == [(0, 1)]
+    assert ended(s.task_done(0, 1, "success", 5)) == [(0, True, None)]
+
+
+def test_with_no_retries_left_the_last_round_fails_naming_the_engines():
+    s = make(engines=[0, 1], hwm=1, round_delay=1)
+    s.submit(TaskSpec(0, retries=1), 0)
+    s.task_done(0, 0, "unmet", 1)
+    s.task_done(0, 1, "unmet", 2)
+    s.tick(3)
+    s.task_done(0, 0, "unmet", 4)
+    finish = only_finish(s.task_done(0, 1, "unmet", 5))
+    assert (finish.taskid, finish.succeeded, finish.error) == (0, False, "UnmetDependency")
+    assert finish.message == "task 0 was refused by every engine in 2 rounds (unmet on 0, 1) and has no retries left"
+    assert s.state(0) == "failed" and s.rounds(0) == 0
+
+
+def test_a_failure_and_a_round_draw_on_the_same_retries():
+    s = make(engines=[0], hwm=1, round_delay=1)
+    s.submit(TaskSpec(0, retries=1), 0)
+    assert sent(s.task_done(0, 0, "failure", 1)) == [(0, 0)]  # the only retry
+    assert ended(s.task_done(0, 0, "unmet", 2)) == [(0, False, "UnmetDependency")]
+
+
+def test_a_new_engine_takes_a_resting_task_at_once():
+    s = make(engines=[0], hwm=1, round_delay=100)
+    s.submit(TaskSpec(0, retries=1), 0)
     assert s.task_done(0, 0, "unmet", 1) == []
-    assert s.properties_changed(0, 2) == []
-    assert "unmet on 0" in s.waiting_reason(0)
-    assert sent(s.add_engine(1, 3)) == [(0, 1)]
+    assert sent(s.add_engine(1, 2)) == [(0, 1)]
+    assert ended(s.task_done(0, 1, "success", 3)) == [(0, True, None)]
+    assert s.tick(200) == []  # the rest it left behind is stale
+
+
+def test_a_property_change_on_a_refusing_engine_ends_the_rest():
+    s = make(engines=[0, 1], hwm=1, round_delay=100)
+    s.submit(TaskSpec(0, retries=1, has_depend=True), 0)
+    s.task_done(0, 0, "unmet", 1)
+    assert s.task_done(0, 1, "declined", 2) == []  # the round ends on a decline too
+    assert s.rounds(0) == 1
+    assert sent(s.properties_changed(0, 3)) == [(0, 0)]  # 1 still declines it
+    finish = only_finish(s.task_done(0, 0, "unmet", 4))  # round 2, with no retries left
+    assert "in 2 rounds (declined by 1; unmet on 0)" in finish.message
+
+
+def test_spin_ends_every_rest():
+    s = make(engines=[0], hwm=1, round_delay=100)
+    submit_all(s, [0, 1], retries=5)
+    s.task_done(0, 0, "unmet", 1)  # 0 rests; 1 goes to engine 0
+    s.task_done(1, 0, "unmet", 2)  # so does 1
+    assert s.spin(3) and sent(s.spin(3)) == []  # the first spin sent 0; 1 waits for the slot
+    assert sent(s.task_done(0, 0, "success", 4)) == [(1, 0)]
+    assert s.spin(5) == []
+
+
+def test_declines_alone_never_end_a_round():
+    s = make(engines=[0, 1], hwm=1)
+    s.submit(TaskSpec(0, has_depend=True), 0)
+    s.task_done(0, 0, "declined", 1)
+    assert s.task_done(0, 1, "declined", 2) == []
+    assert s.rounds(0) == 0 and s.tick(1000) == [] and s.spin(1000) == []
+    assert sent(s.properties_changed(1, 1001)) == [(0, 1)]
+
+
+def test_with_a_timeout_and_no_retries_the_task_waits_it_out():
+    s = make(engines=[0], hwm=1, round_delay=1)
+    s.submit(TaskSpec(0, timeout=10), 0)
+    assert s.task_done(0, 0, "unmet", 1) == []
+    assert s.waiting_reason(0).endswith("no retries left: a new engine, a property change or spin() may still take it")
+    assert s.tick(5) == []  # no timer: only events or the timeout end this rest
+    assert sent(s.spin(6)) == [(0, 0)]
+    assert s.task_done(0, 0, "unmet", 7) == []
+    finish = only_finish(s.tick(10))
+    assert finish.error == "DependencyTimeout" and "unmet on 0" in finish.message
+
+
+def test_when_the_rounds_run_out_the_recovery_task_takes_over():
+    s = make(engines=[0], hwm=1)
+    recovery = TaskSpec(0)
+    s.submit(TaskSpec(0, recovery=recovery), 0)
+    actions = s.task_done(0, 0, "unmet", 1)
+    assert [(a.taskid, a.eid, a.spec) for a in actions] == [(0, 0, recovery)]
+    assert s.rounds(0) == 0  # a fresh spec, fresh rounds
+
+
+def test_an_engine_dying_can_end_a_round():
+    s = make(engines=[0, 1], hwm=1, round_delay=1)
+    submit_all(s, [0, 1])  # 0 on engine 0, 1 on engine 1
+    s.submit(TaskSpec(2, retries=1), 0)
+    s.task_done(0, 0, "success", 1)  # 2 goes to engine 0...
+    assert s.task_done(2, 0, "unmet", 2) == []  # ...which refuses it; engine 1 is busy
+    assert "goes round" not in s.waiting_reason(2)
+    s.remove_engine(1, 3, "gone", unstarted={1})  # task 1 had not started
+    assert s.rounds(2) == 1 and "goes round them again" in s.waiting_reason(2)
 
 
 def test_a_new_engine_reusing_an_id_is_a_different_engine():
-    s = make(engines=[0], hwm=1)
-    s.submit(TaskSpec(0), 0)
+    s = make(engines=[0], hwm=1, round_delay=100)
+    s.submit(TaskSpec(0, retries=1), 0)
     s.task_done(0, 0, "unmet", 1)
     s.remove_engine(0, 2, "shut down")
     assert sent(s.add_engine(0, 3)) == [(0, 0)]
+
+
+def test_a_follow_task_goes_round_its_one_engine_and_fails_as_unmet():
+    s = make(engines=[0, 1], hwm=1, round_delay=1)
+    s.submit(TaskSpec(0), 0)  # engine 0
+    s.task_done(0, 0, "success", 1)
+    assert sent(s.submit(TaskSpec(1, retries=1, follow=Dependency({0})), 1)) == [(1, 0)]
+    assert s.task_done(1, 0, "unmet", 2) == []  # engine 1 never fits: the round is over
+    assert sent(s.tick(3)) == [(1, 0)]
+    assert ended(s.task_done(1, 0, "unmet", 4)) == [(1, False, "UnmetDependency")]
+    assert sent(s.submit(TaskSpec(3, retries=5, follow=Dependency({0})), 6)) == [(3, 0)]
+    s.task_done(3, 0, "unmet", 7)
+    finish = only_finish(s.remove_engine(0, 8, "gone"))  # a place that can never be had again
+    assert finish.error == "ImpossibleDependency" and "gone" in finish.message
+
+
+def test_round_delay_must_be_a_duration():
+    for bad in (-1, None, float("nan")):
+        with pytest.raises(ValueError, match="round_delay"):
+            Scheduler(round_delay=bad)
+    with pytest.raises(KeyError):
+        make().rounds(3)
 
 
 def test_many_restricted_tasks_keep_their_order():
@@ -955,11 +1081,15 @@ def test_the_dependency_ids_become_a_frozenset():
 
 
 class SchedulerMachine(RuleBasedStateMachine):
-    """Random events; checks hwm, that nothing is lost, and that refusals are honoured."""
+    """Random events; checks hwm, that nothing is lost, and that refusals are honoured:
+    a decline until the engine's properties change, an UnmetDependency until a round
+    has ended, in an earlier event (a rest, not a busy loop), each round paid for by a
+    retry unless the task waits out a timeout."""
 
-    @initialize(scheme=st.sampled_from(SCHEMES), hwm=st.integers(0, 3), seed=st.integers(0, 2**32))
-    def setup(self, scheme, hwm, seed):
-        self.s = Scheduler(scheme, hwm=hwm, poison_after=2, rng=random.Random(seed))
+    @initialize(scheme=st.sampled_from(SCHEMES), hwm=st.integers(0, 3), seed=st.integers(0, 2**32),
+                round_delay=st.sampled_from([0, 1, 5]), engines=st.integers(0, 3))
+    def setup(self, scheme, hwm, seed, round_delay, engines):
+        self.s = Scheduler(scheme, hwm=hwm, poison_after=2, rng=random.Random(seed), round_delay=round_delay)
         self.hwm = hwm
         self.now = 0.0
         self.live = {}  # eid -> incarnation
@@ -967,36 +1097,53 @@ class SchedulerMachine(RuleBasedStateMachine):
         self.running = {}  # taskid -> eid, until the engine reports (aborted ones too)
         self.finished = {}  # taskid -> Finish
         self.submitted = []
-        self.refused = {}  # (taskid, incarnation, spec id) not to be offered again -> outcome
+        self.refused = {}  # (taskid, incarnation, spec id) -> (outcome, rounds when refused)
         self.spec_of = {}
+        for eid in range(engines):
+            self.new_engine(eid)
 
-    def apply(self, actions):
+    def rounds(self):
+        return {t: self.s.rounds(t) for t in self.submitted if t not in self.finished}
+
+    def apply(self, actions, before):
+        """Check an event's actions; ``before`` is ``rounds()`` from before the event."""
         for a in actions:
             if isinstance(a, Dispatch):
                 assert a.eid in self.live
                 assert a.taskid not in self.finished
                 assert a.taskid not in self.running
-                assert (a.taskid, self.live[a.eid], id(a.spec)) not in self.refused, "refused"
+                why, when = self.refused.get((a.taskid, self.live[a.eid], id(a.spec)), (None, None))
+                assert why != "declined", "offered again where it was declined"
+                assert why is None or before[a.taskid] > when, "offered again in the same round"
+                assert a.spec.timeout or self.s.rounds(a.taskid) <= a.spec.retries, "a round not paid for"
                 self.running[a.taskid] = a.eid
                 self.spec_of[a.taskid] = a.spec
             else:
                 assert a.taskid not in self.finished, f"second Finish for {a.taskid}"
+                assert a.error != "UnmetDependency" or not self.spec_of[a.taskid].timeout
                 self.finished[a.taskid] = a
 
-    @rule(eid=st.integers(0, 4))
-    def add_engine(self, eid):
-        assume(eid not in self.live)
+    def event(self, call, *args):
+        before = self.rounds()
+        self.apply(call(*args), before)
+
+    @precondition(lambda self: len(self.live) < 5)
+    @rule(data=st.data())
+    def add_engine(self, data):
+        self.new_engine(data.draw(st.sampled_from(sorted(set(range(5)) - self.live.keys()))))
+
+    def new_engine(self, eid):
         self.incarnations += 1
         self.live[eid] = self.incarnations
-        self.apply(self.s.add_engine(eid, self.now))
+        self.event(self.s.add_engine, eid, self.now)
 
+    @precondition(lambda self: self.live)
     @rule(data=st.data())
     def remove_engine(self, data):
-        assume(self.live)
         eid = data.draw(st.sampled_from(sorted(self.live)))
         del self.live[eid]
         self.running = {t: e for t, e in self.running.items() if e != eid}
-        self.apply(self.s.remove_engine(eid, self.now, "test"))
+        self.event(self.s.remove_engine, eid, self.now, "test")
 
     @rule(data=st.data())
     def submit(self, data):
@@ -1014,42 +1161,60 @@ class SchedulerMachine(RuleBasedStateMachine):
                 after=dependency(), follow=dependency(), timeout=st.none() | st.floats(1, 20),
                 recovery=spec(depth - 1) if depth else st.none())
 
+        spec_ = data.draw(spec(2))
+        before = self.rounds()
         self.submitted.append(taskid)
-        self.apply(self.s.submit(data.draw(spec(2)), self.now))
+        self.apply(self.s.submit(spec_, self.now), before)
 
+    @precondition(lambda self: self.running)
     @rule(data=st.data(), outcome=st.sampled_from(OUTCOMES))
     def task_done(self, data, outcome):
-        assume(self.running)
-        taskid = data.draw(st.sampled_from(sorted(self.running)))
+        self.task_done_on(data.draw(st.sampled_from(sorted(self.running))), outcome)
+
+    def task_done_on(self, taskid, outcome):
         eid = self.running.pop(taskid)
         if outcome in ("declined", "unmet") and taskid not in self.finished:
-            self.refused[taskid, self.live[eid], id(self.spec_of[taskid])] = outcome
-        self.apply(self.s.task_done(taskid, eid, outcome, self.now))
+            self.refused[taskid, self.live[eid], id(self.spec_of[taskid])] = (outcome, self.s.rounds(taskid))
+        self.event(self.s.task_done, taskid, eid, outcome, self.now)
 
-    @rule(eid=st.integers(0, 4))
-    def properties_changed(self, eid):
-        assume(eid in self.live)
+    @precondition(lambda self: self.running)
+    @rule(data=st.data())
+    def refused_wherever_it_goes(self, data):
+        """One task raises UnmetDependency on every engine it is sent to, so rounds end."""
+        taskid = data.draw(st.sampled_from(sorted(self.running)))
+        for _ in range(6):
+            if taskid in self.running:
+                self.task_done_on(taskid, "unmet")
+
+    @precondition(lambda self: self.live)
+    @rule(data=st.data())
+    def properties_changed(self, data):
+        eid = data.draw(st.sampled_from(sorted(self.live)))
         self.forget_declines(eid)
-        self.apply(self.s.properties_changed(eid, self.now))
+        self.event(self.s.properties_changed, eid, self.now)
 
     def forget_declines(self, eid):
         inc = self.live[eid]
-        self.refused = {r: why for r, why in self.refused.items() if r[1] != inc or why == "unmet"}
+        self.refused = {r: why for r, why in self.refused.items() if r[1] != inc or why[0] == "unmet"}
 
+    @rule()
+    def spin(self):
+        self.event(self.s.spin, self.now)
+
+    @precondition(lambda self: self.submitted)
     @rule(data=st.data())
     def abort(self, data):
-        assume(self.submitted)
         taskid = data.draw(st.sampled_from(self.submitted))
         if taskid in self.finished:
             with pytest.raises(IndexError):
                 self.s.abort(taskid, self.now)
         else:
-            self.apply(self.s.abort(taskid, self.now))
+            self.event(self.s.abort, taskid, self.now)
 
     @rule(dt=st.floats(0, 10))
     def tick(self, dt):
         self.now += dt
-        self.apply(self.s.tick(self.now))
+        self.event(self.s.tick, self.now)
 
     @invariant()
     def never_above_hwm_and_books_balance(self):
@@ -1073,13 +1238,13 @@ class SchedulerMachine(RuleBasedStateMachine):
             eid = 100 + round_
             self.incarnations += 1
             self.live[eid] = self.incarnations
-            self.apply(self.s.add_engine(eid, self.now))
+            self.event(self.s.add_engine, eid, self.now)
             for e in sorted(self.live):
                 self.forget_declines(e)
-                self.apply(self.s.properties_changed(e, self.now))
+                self.event(self.s.properties_changed, e, self.now)
             for taskid, e in sorted(self.running.items()):
                 del self.running[taskid]
-                self.apply(self.s.task_done(taskid, e, "success", self.now))
+                self.event(self.s.task_done, taskid, e, "success", self.now)
         assert sorted(self.finished) == self.submitted
         assert not self.running
         assert self.s.status()["scheduled"] == self.s.status()["pending"] == 0
