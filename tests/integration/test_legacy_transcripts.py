@@ -106,7 +106,8 @@ def test_the_mpi_psum_session(tmp_path):
     if os.geteuid() == 0:
         env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     # $ ipcluster mpiexec -n 4   (in the directory of psum.py, engines started with --mpi=mpi4py)
-    with Cluster(n=4, ipythondir=tmp_path / "ipython", launcher="mpiexec", mpi="mpi4py", work_dir=work, env=env):
+    with Cluster(n=4, ipythondir=tmp_path / "ipython", launcher="mpiexec", mpi="mpi4py", work_dir=work, env=env,
+                 timeout=120):
         env["IPYTHONDIR"] = str(tmp_path / "ipython")
         env.pop("PYTHONPATH", None)
         result = subprocess.run([sys.executable, str(IPY_RUNNER), "parallel_mpi.ipy"], cwd=work, env=env,
@@ -485,12 +486,14 @@ def test_map_default_and_noblock(mec):
     assert mec.mapper(block=False).map(lambda x: 2*x, range(10)).get_result() == [2*x for x in range(10)]
 
 
-def test_mapper_and_parallel_fail(mec):
-    # test_mapper_fail, test_parallel_fail
+@pytest.mark.parametrize("which", ["mec", "tc"])
+def test_mapper_and_parallel_fail(request, which):
+    # test_multienginefc.py and test_taskfc.py: test_mapper_fail, test_parallel_fail
+    rc = request.getfixturevalue(which)
     with pytest.raises(ZeroDivisionError):
-        raise_it(mec.mapper().map, lambda x: 1/0, range(10))
+        raise_it(rc.mapper().map, lambda x: 1/0, range(10))
 
-    @mec.parallel()
+    @rc.parallel()
     def f(x):
         return 1/0
 
@@ -664,7 +667,7 @@ def test_task_map_default_and_noblock(tc):
 
 
 def test_task_parallel(tc):
-    # test_parallel, test_parallel_noblock (ids), test_mapper_fail, test_parallel_fail
+    # test_parallel, test_parallel_noblock (ids)
     @tc.parallel()
     def f(x):
         return 2*x
@@ -677,13 +680,4 @@ def test_task_parallel(tc):
 
     ids = g(range(10))
     assert ids == list(range(ids[0], ids[0] + 10))
-    with pytest.raises(ZeroDivisionError):
-        raise_it(tc.mapper().map, lambda x: 1/0, range(10))
-
-    @tc.parallel()
-    def h(x):
-        return 1/0
-
-    with pytest.raises(ZeroDivisionError):
-        raise_it(h, range(10))
 
