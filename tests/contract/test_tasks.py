@@ -755,6 +755,74 @@ def test_a_task_every_engine_rejects_waits_then_times_out(tc):
         tc.get_task_result(taskid, block=True)
 
 
+# -- rejection: rounds of refusals, each costing a retry --------------------------------------
+
+
+def ready_here():
+    if not ready:  # noqa: F821 (set on the engines)
+        raise TaskRejectError("not ready")
+    return id
+
+
+def wait_until_every_engine_refused(tc, tb, taskid):
+    tb.run_until(lambda: "no retries left" in (tc.task_status(taskid)["waiting"] or ""),
+                 what="every engine to refuse the task")
+
+
+def test_a_task_every_engine_rejects_fails_naming_them_when_no_retries_are_left(tc, tb):
+    tb.execute("ready = False")
+    with pytest.raises(TaskRejectError) as caught:
+        tc.run(MapTask(ready_here), block=True)
+    assert isinstance(caught.value, UnmetDependency) and not isinstance(caught.value, ImpossibleDependency)
+    assert re.fullmatch(r"task \d+ was refused by every engine in 1 round \(unmet on 0, 1, 2\) "
+                        r"and has no retries left; engine [012] said: not ready", str(caught.value))
+
+
+def test_each_round_of_refusals_costs_a_retry(tc, tmp_path):
+    def rejected_three_times(d):
+        import pathlib
+
+        tries = len(list(pathlib.Path(d).iterdir()))
+        (pathlib.Path(d) / f"try-{tries}-{id}").touch()
+        if tries < 3:
+            raise TaskRejectError(f"try {tries}")
+        return id
+
+    def engines_tried(d):
+        return [int(p.name.split("-")[2]) for p in sorted(d.iterdir(), key=lambda p: int(p.name.split("-")[1]))]
+
+    once, twice = tmp_path / "once", tmp_path / "twice"
+    once.mkdir(), twice.mkdir()
+    assert tc.run(MapTask(rejected_three_times, (str(twice),), retries=1), block=True) in range(N)
+    tried = engines_tried(twice)
+    assert sorted(tried[:3]) == [0, 1, 2] and len(tried) == 4  # every engine once, then round 2
+    with pytest.raises(TaskRejectError, match="in 1 round .* said: try 2"):
+        tc.run(MapTask(rejected_three_times, (str(once),)), block=True)
+    assert sorted(engines_tried(once)) == [0, 1, 2]
+
+
+def test_spin_and_property_changes_give_a_refused_task_another_round(tc, tb):
+    tb.execute("ready = False")
+    taskid = tc.run(MapTask(ready_here, timeout=600))  # a timeout: it waits, with no retries left
+    wait_until_every_engine_refused(tc, tb, taskid)
+    assert tc.task_status(taskid)["rounds"] == 1
+    tb.execute("ready = True", targets=[1])
+    tc.spin()
+    assert tc.get_task_result(taskid, block=True) == 1
+    tb.execute("ready = False", targets=[1])
+    taskid = tc.run(MapTask(ready_here, timeout=600))
+    wait_until_every_engine_refused(tc, tb, taskid)
+    tb.execute("ready = True", targets=[2])
+    tb.set_properties({"ready": True}, targets=[2])
+    assert tc.get_task_result(taskid, block=True) == 2
+
+
+def test_retries_do_not_help_impossible_graph_dependencies(tc):
+    failed = tc.run(StringTask("1/0"))
+    tr = tc.run(StringTask("a = 1", after=[failed], retries=5), block=True)
+    assert isinstance(tr.failure, ImpossibleDependency) and "can never run" in str(tr.failure)
+
+
 def test_require_runs_where_the_modules_import_and_imports_them(tc):
     @require("colorsys", "xml.dom")
     def hue():

@@ -303,3 +303,50 @@ def test_at_exit_every_client_waits_for_the_answers_to_its_runs(tmp_path):
         assert w.tc._pipeline._unanswered == {} and all(w.controller.submitted(t) for t in ids)
     finally:
         w.stop()
+
+
+# -- rejection: rounds rest on the clock, never a busy loop ----------------------------------------
+
+
+def never_here():
+    from kernel.errors import TaskRejectError
+
+    raise TaskRejectError(f"not on engine {id}")
+
+
+def refusals(events):
+    return [e for e in events if e.get("log_format", "").startswith("task {taskid} refused by engine")]
+
+
+def test_a_task_every_engine_refuses_rests_between_rounds(world):
+    w = world(engines=2)
+    with capturedLogs() as events:
+        taskid = w.tc.run(MapTask(never_here, retries=1000))
+        start = w.clock.seconds()
+        w.run_until(lambda: w.clock.seconds() >= start + 10, what="10 s of virtual time")
+        w.run_until(lambda: "goes round them again shortly" in (w.tc.task_status(taskid)["waiting"] or ""),
+                    what="the task to rest")
+        tried = refusals(events)
+        rounds = w.tc.task_status(taskid)["rounds"]
+    assert {(e["taskid"], e["eid"]) for e in tried} == {(taskid, 0), (taskid, 1)}
+    assert tried[0]["message"] in ("not on engine 0", "not on engine 1")
+    # each engine once a round, and a round at most every round_delay (1 s)
+    assert len(tried) == 2 * rounds and 2 <= rounds <= 12
+
+
+def test_a_new_engine_takes_a_task_every_engine_refused(world):
+    w = world(engines=1)
+
+    def only_on_1():
+        from kernel.errors import TaskRejectError
+
+        if id != 1:
+            raise TaskRejectError("not here")
+        return id
+
+    taskid = w.tc.run(MapTask(only_on_1, timeout=600))
+    w.run_until(lambda: w.tc.task_status(taskid)["rounds"] == 1, what="engine 0 to refuse the task")
+    assert w.tc.spin() is True  # a timeout, no retries: only an event starts another round
+    w.run_until(lambda: w.tc.task_status(taskid)["rounds"] == 2, what="engine 0 to refuse it again")
+    w.add_engine()
+    assert w.tc.get_task_result(taskid, block=True) == 1
