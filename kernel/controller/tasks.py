@@ -334,6 +334,17 @@ class TaskController:
 
     known = submitted
 
+    def known_among(self, taskids):
+        """Which of ``taskids`` were accepted: duplicates count once, and the store is asked once.
+
+        A request may list millions of ids: looking each up in turn stalled
+        the controller, and every engine's heartbeat with it.
+        """
+        asked = set(taskids)
+        found = {t for t in asked if t in self.live or self.scheduler.knows(t)}
+        maybe = {t for t in asked - found if 0 <= t < self.next_id}
+        return found | self.store.stored_among(maybe) if maybe else found
+
     def when_finished(self, taskids, callback):
         """Call ``callback()`` once every task in ``taskids`` has finished.
 
@@ -515,9 +526,9 @@ class TaskSession(Session):
         self._result(rid, [first, first + header["n"]])
 
     def _check_known(self, taskids):
-        for taskid in taskids:
-            if not self.controller.known(taskid):
-                raise NoSuchTask(f"task ID not registered: {taskid}")
+        unknown = set(taskids) - self.controller.known_among(taskids)
+        if unknown:
+            raise NoSuchTask(f"task ID not registered: {min(unknown)}")
 
     @responder(messages.GetResults)
     def _get_results(self, rid, header, buffers):
@@ -529,12 +540,14 @@ class TaskSession(Session):
             self._send_results(rid, taskids)
 
     def _send_results(self, rid, taskids):
-        entries, out = [], []
+        entries, out, read = [], [], {}  # each distinct id is read from the store once
         for taskid in taskids:
             if taskid in self.controller.live:
                 entries.append(None)
                 continue
-            found = self.controller.store.get_result(taskid)
+            if taskid not in read:
+                read[taskid] = self.controller.store.get_result(taskid)
+            found = read[taskid]
             if found is None:
                 entries.append({"taskid": taskid, "cleared": True})
                 continue
@@ -545,7 +558,7 @@ class TaskSession(Session):
 
     @responder(messages.Barrier)
     def _barrier(self, rid, header, buffers):
-        taskids = [t for t in _ids(header["taskids"]) if self.controller.known(t)]
+        taskids = self.controller.known_among(_ids(header["taskids"]))
         self._wait(taskids, lambda: self._result(rid, None))
 
     @responder(messages.TaskQueueStatus)
@@ -574,8 +587,9 @@ class TaskSession(Session):
         taskids, unknown = header.get("taskids"), []
         if taskids is not None:
             taskids = _ids(taskids)
-            unknown = [t for t in taskids if not self.controller.known(t)]
-            taskids = [t for t in taskids if self.controller.known(t) and t not in self.controller.live]
+            known = self.controller.known_among(taskids)
+            unknown = sorted(set(taskids) - known)
+            taskids = [t for t in known if t not in self.controller.live]
         cleared = self.controller.store.delete_results(taskids)
         if unknown:
             raise NoSuchTask(f"Cleared {cleared} results, but no tasks found for ids: {', '.join(map(str, unknown))}")

@@ -173,6 +173,15 @@ class TaskStore:
             return True
         return self.db.execute("SELECT 1 FROM tasks WHERE taskid = ?", (taskid,)).fetchone() is not None
 
+    def stored_among(self, taskids):
+        """Which of ``taskids`` (a set) have a stored task: one query for all of them, not one each."""
+        found = taskids & self._parked["tasks"].keys()
+        rest = sorted(taskids - found)
+        if rest:
+            found.update(row[0] for row in self.db.execute(
+                "SELECT taskid FROM tasks WHERE taskid IN (SELECT value FROM json_each(?))", (json.dumps(rest),)))
+        return found
+
     def note_failure(self, taskid):
         """One more reported failure (a restart charges it against the task's retries)."""
         self._failures[taskid] = self._failures.get(taskid, 0) + 1

@@ -350,3 +350,35 @@ def test_a_new_engine_takes_a_task_every_engine_refused(world):
     w.run_until(lambda: w.tc.task_status(taskid)["rounds"] == 2, what="engine 0 to refuse it again")
     w.add_engine()
     assert w.tc.get_task_result(taskid, block=True) == 1
+
+
+class CountingDB:
+    """The store's SQLite connection, counting the statements run through it."""
+
+    def __init__(self, db):
+        self.db = db
+        self.statements = 0
+
+    def execute(self, *args):
+        self.statements += 1
+        return self.db.execute(*args)
+
+    def __getattr__(self, name):
+        return getattr(self.db, name)
+
+
+def test_a_barrier_listing_millions_of_ids_costs_one_store_query(world, monkeypatch):
+    w = world(engines=1)
+    old = w.tc.run(StringTask("a = 1"))
+    w.tc.barrier(old)
+    w.controller.store.flush()
+    for taskid in list(w.controller._finished):  # as if finished long ago: only the store knows it
+        w.controller.scheduler.forget_finished(taskid)
+    counting = CountingDB(w.controller.store.db)
+    monkeypatch.setattr(w.controller.store, "db", counting)
+    session = w.tc._connection.session
+    sent = []
+    monkeypatch.setattr(session, "send", lambda header, buffers=(): sent.append(header))
+    session.message({"op": "barrier", "rid": 5, "taskids": [old] * 4_000_000 + list(range(10, 100_000))}, [])
+    assert sent == [{"op": "result", "rid": 5, "value": None}]
+    assert counting.statements <= 1
