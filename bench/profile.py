@@ -1,10 +1,14 @@
-"""python -m bench.profile [--workload latency|bandwidth|task] [--seconds 15] [--rate 250] [--all] [--strace] [--cprofile]
+"""python -m bench.profile [--workload latency|bandwidth|task|submit] [--engines 2] [--seconds 15] [--rate 250] [--all] [--strace] [--cprofile]
 
 Profile our cluster under one workload: start ipcontroller and two ipengines
 and run, in a loop, ``execute('pass', targets=0)`` (``--all``: on all
 engines), with ``--workload bandwidth`` a push and a pull of a ``--size``
-MB array to engine 0, or with ``--workload task`` one load-balanced task
-(``run(MapTask(f), block=True)``, either engine), in three phases:
+MB array to engine 0, with ``--workload task`` one load-balanced task
+(``run(MapTask(f), block=True)``, any engine), or with ``--workload submit``
+100 tiny tasks submitted one by one and a ``barrier`` (the scale bench's
+"one by one" row; the figures are then per task). ``--engines N`` starts N
+engines instead of two (idle ones included: to see what grows with N).
+In three phases:
 
 1. no profiler: latency, and CPU time per call of the controller, engine 0
    and this client (from /proc, all threads);
@@ -40,6 +44,9 @@ from bench.remote import noop
 from bench.report import RESULTS
 from bench.systems.kernel import KernelSystem
 from bench.timing import MB, latency_stats
+
+
+SUBMIT_TASKS = 100  # tasks per call of the submit workload
 
 
 def py_spy():
@@ -154,7 +161,7 @@ def syscalls(call, targets, seconds, prefix, top=12):
     return "\n".join(lines)
 
 
-def cprofiled(system, call, targets, seconds, client_out, top=15):
+def cprofiled(system, call, targets, seconds, client_out, top=15, per_call=1):
     """Phase 4: CPU time by function (cProfile on each thread's CPU clock)."""
     import cProfile
     import pstats
@@ -177,13 +184,18 @@ def cprofiled(system, call, targets, seconds, client_out, top=15):
                 files[f"{name} {thread} thread"] = str(wait_file(path, 5.0 if thread == "main" else 2.0))
             except TimeoutError:
                 pass
-    lines = [f"cProfile, CPU clock, {n} calls (cProfile's own overhead inflates small functions):"]
+    unit = "task" if per_call > 1 else "call"
+    lines = [f"cProfile, CPU clock, {n * per_call} {unit}s (cProfile's own overhead inflates small functions):"]
     for name, path in files.items():
         stats = pstats.Stats(path).stats
         total = sum(v[2] for v in stats.values())
-        lines.append(f"\n{name}: {total / n * 1e6:.0f} µs CPU per call under cProfile; by own time:")
+        lines.append(f"\n{name}: {total / n / per_call * 1e6:.0f} µs CPU per {unit} under cProfile; by own time "
+                     f"(µs per {unit}, calls per {unit}), then by time including callees:")
         for key, v in sorted(stats.items(), key=lambda kv: -kv[1][2])[:top]:
-            lines.append(f"  {100 * v[2] / total:5.1f}%  {v[1]:>8} calls  {_where(key)}")
+            lines.append(f"  {100 * v[2] / total:5.1f}%  {v[2] / n / per_call * 1e6:7.1f} µs  "
+                         f"{v[1] / n / per_call:8.2f}  {_where(key)}")
+        for key, v in sorted(stats.items(), key=lambda kv: -kv[1][3])[:top]:
+            lines.append(f"  incl. {v[3] / n / per_call * 1e6:7.1f} µs  {v[1] / n / per_call:8.2f}  {_where(key)}")
     return "\n".join(lines)
 
 
@@ -208,7 +220,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__.split("\n\n")[1])
     p.add_argument("--seconds", type=float, default=15.0)
     p.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
-    p.add_argument("--workload", choices=("latency", "bandwidth", "task"), default="latency")
+    p.add_argument("--workload", choices=("latency", "bandwidth", "task", "submit"), default="latency")
+    p.add_argument("--engines", type=int, default=2, help="engines to start (default 2)")
     p.add_argument("--size", type=float, default=16, help="MB per push and pull (bandwidth workload)")
     p.add_argument("--all", action="store_true", help="execute on all engines instead of engine 0")
     p.add_argument("--strace", action="store_true", help="also count system calls per call (needs strace)")
@@ -221,7 +234,9 @@ def main(argv=None):
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     RESULTS.mkdir(parents=True, exist_ok=True)
     system = KernelSystem(cprofile_prefix=str(RESULTS / f"profile-{stamp}-cprofile") if args.cprofile else None)
+    system.engines = args.engines
     spies = []
+    per_call = SUBMIT_TASKS if args.workload == "submit" else 1
     try:
         system.start()
         pids = system.pids()
@@ -240,22 +255,28 @@ def main(argv=None):
                 system.task_one(noop)  # the bench's own, sent by value as in its task rows
 
             what = "one load-balanced task, run(MapTask(f), block=True)"
+        elif args.workload == "submit":
+            def call():
+                system.tasks_run(noop, SUBMIT_TASKS)
+
+            what = f"{SUBMIT_TASKS} tasks submitted one by one, then a barrier (figures per task)"
         else:
             call = system.tiny_all if args.all else system.tiny_one
             what = f"execute('pass') on {'all engines' if args.all else 'engine 0'}"
         for _ in range(3 if args.workload == "bandwidth" else 200):
             call()
         targets = {"controller": pids["controller"], "engine0": pids["engines"][0], "client": os.getpid()}
-        if args.workload == "task":  # either engine runs it
+        if args.workload in ("task", "submit"):  # any engine runs it
             targets["engine1"] = pids["engines"][1]
         before = {name: procs.cpu_seconds(pid) for name, pid in targets.items()}
         plain = loop(call, args.seconds)
         after = {name: procs.cpu_seconds(pid) for name, pid in targets.items()}
         plain_stats = latency_stats(plain)
-        cpu = {name: (after[name] - before[name]) / len(plain) * 1e6 for name in targets}
-        report = [f"kernel under a loop of {what}, {stamp}",
+        cpu = {name: (after[name] - before[name]) / len(plain) / per_call * 1e6 for name in targets}
+        report = [f"kernel with {args.engines} engines under a loop of {what}, {stamp}",
                   f"\nwithout a profiler: {plain_stats['n']} calls in {args.seconds:g} s, median "
-                  f"{plain_stats['median']:.0f} µs, p99 {plain_stats['p99']:.0f} µs; CPU time per call: "
+                  f"{plain_stats['median']:.0f} µs, p99 {plain_stats['p99']:.0f} µs; CPU time per "
+                  f"{'task' if per_call > 1 else 'call'}: "
                   + ", ".join(f"{name} {us:.0f} µs" for name, us in cpu.items())
                   + f" (sum {sum(cpu.values()):.0f} µs)"]
         outputs = {}
@@ -279,7 +300,8 @@ def main(argv=None):
             report.append(summarise(path, int(args.seconds), args.rate) if path.exists() else "  no samples")
         if args.cprofile:
             report.append("\n" + cprofiled(system, call, {k: v for k, v in targets.items() if k != "client"},
-                                             args.seconds, RESULTS / f"profile-{stamp}-cprofile-client"))
+                                             args.seconds, RESULTS / f"profile-{stamp}-cprofile-client",
+                                             per_call=per_call))
         if args.strace:
             report.append("\n" + syscalls(call, {k: v for k, v in targets.items() if k != "client"},
                                             args.seconds, RESULTS / f"profile-{stamp}"))

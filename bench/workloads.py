@@ -234,9 +234,10 @@ class TaskThroughput(Workload):
     """Many load-balanced no-op tasks: tasks per second (median of reps).
 
     With ``cpu=True`` also the CPU time per task of the scheduler's processes
-    (``System.scheduler_pids``) and of this process (the client), read from
-    /proc over all the reps, idle time included: what the scheduler spends on
-    heartbeats to idle engines while the tasks run counts.
+    (``System.scheduler_pids``), of this process (the client) and of every
+    process of the system with this one, read from /proc over all the reps,
+    idle time included: what the scheduler and the idle engines spend on
+    heartbeats while the tasks run counts.
     """
 
     def __init__(self, name, title, op, count, cpu=False):
@@ -247,7 +248,8 @@ class TaskThroughput(Workload):
         out = [Metric(f"{self.name}.rate", title, "tasks/s", "higher", "tasks")]
         if self.cpu:
             out += [Metric(f"{self.name}.scheduler_cpu", f"{title}: scheduler CPU per task", "µs", "lower", "tasks"),
-                    Metric(f"{self.name}.client_cpu", f"{title}: client CPU per task", "µs", "lower", "tasks")]
+                    Metric(f"{self.name}.client_cpu", f"{title}: client CPU per task", "µs", "lower", "tasks"),
+                    Metric(f"{self.name}.all_cpu", f"{title}: CPU per task, all processes", "µs", "lower", "tasks")]
         return out
 
     def measure(self, system, cfg):
@@ -256,7 +258,8 @@ class TaskThroughput(Workload):
         arg = n if self.op == "tasks_run" else range(n)
         small = 20 if self.op == "tasks_run" else range(20)
         call(noop, small)  # warm-up (and Unsupported before any timing)
-        watched = {"scheduler": scheduler_pids(system) if self.cpu else [], "client": [os.getpid()] if self.cpu else []}
+        watched = {"scheduler": scheduler_pids(system), "client": [os.getpid()],
+                   "all": [os.getpid(), *system.all_pids()]} if self.cpu else {}
         before = {role: sum(map(procs.cpu_seconds, pids)) for role, pids in watched.items()}
         seconds = []
         for _ in range(cfg.task_reps):

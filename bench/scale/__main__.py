@@ -9,6 +9,7 @@ writes bench/results/scale-<timestamp>.json.
 """
 
 import argparse
+import signal
 import sys
 from datetime import datetime
 
@@ -55,6 +56,8 @@ def parse(argv):
 
 def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
+    # SIGTERM stops the sweep as Ctrl-C would: the running cluster is stopped on the way out
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     cfg = ScaleConfig(quick=args.quick)
     if args.tasks:
         cfg.tasks = cfg.legacy_tasks = args.tasks

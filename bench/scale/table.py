@@ -16,6 +16,7 @@ COLUMNS = [
     ("one_by_one.scheduler_cpu", "sched. CPU µs/task, one by one", "µs"),
     ("bulk_map.scheduler_cpu", "sched. CPU µs/task, map", "µs"),
     ("one_by_one.client_cpu", "client CPU µs/task, one by one", "µs"),
+    ("one_by_one.all_cpu", "all CPU µs/task, one by one", "µs"),
     ("idle.scheduler_cpu", "sched. idle CPU %", "%"),
     ("engine.rss", "engine RSS MB", "MB"),
     ("legacy.rate", "result loop /s", "tasks/s"),
@@ -136,8 +137,8 @@ def render(run):
         out.append("versions: " + ", ".join(f"{s} {v or '?'}" for s, v in run["versions"].items()))
     out += ["", *table(runs), ""]
     out.append("Cells: median (min–max) over the rounds. Scheduler CPU: the controller (kernel), the scheduler "
-               "process (dask), the hub and its schedulers (ipyparallel), gcs_server + raylet (Ray); idle time "
-               "included. Busy efficiency where N exceeds the cores: oversubscribed.")
+               "process (dask), the hub and its schedulers (ipyparallel), gcs_server + raylet (Ray); all: every "
+               "process of the cluster and the client; idle time included. Busy efficiency where N exceeds the cores: oversubscribed.")
     lines = legacy_lines(runs)
     if lines:
         out += ["", "result loop (submit one by one, wait for all, fetch each), phases:", *lines]
