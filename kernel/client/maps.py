@@ -1,6 +1,7 @@
-"""Block partitioning for scatter, gather and map: contiguous, first blocks one longer.
+"""The sequences of a map, and block partitioning for scatter, gather and map.
 
-``range(10)`` over 4 engines is ``[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]``.
+Blocks are contiguous, the first ones one longer: ``range(10)`` over 4
+engines is ``[0, 1, 2], [3, 4, 5], [6, 7], [8, 9]``.
 """
 
 import numpy
@@ -20,6 +21,16 @@ def as_sequence(seq):
         return list(seq)
     except TypeError:
         raise TypeError(f"cannot partition a {type(seq).__name__}: a sequence is needed") from None
+
+
+def map_sequences(sequences):
+    """The sequences of a ``map(func, *sequences)``, checked: at least one, all of equal length."""
+    if not sequences:
+        raise TypeError("map() needs at least one sequence")
+    sequences = [as_sequence(s) for s in sequences]
+    if len({len(s) for s in sequences}) > 1:
+        raise ValueError("all sequences must have equal length")
+    return sequences
 
 
 def partition(seq, p, q):

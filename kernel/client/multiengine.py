@@ -9,8 +9,9 @@ This module is the API and its plumbing (one ``call`` message per method,
 fanned out by the controller); the rest lives beside it, one job a module:
 ``checks`` (arguments), ``remoteblock`` (``with mec:``), ``tables``
 (``queue_status``), ``parallel`` (``@mec.parallel``), ``undelivered``
-(shared memory at exit) and ``benchmark``. Their public names are importable
-from here too, as 0.10's ``IPython.kernel.multiengineclient`` had them.
+(shared memory at exit) and ``benchmark``. The names this module offered
+before the split stay importable from it: legacy code imports it as
+``IPython.kernel.multiengineclient``.
 """
 
 import os
@@ -495,11 +496,7 @@ class MultiEngineMapper:
 
     def map(self, func, *sequences):
         """``[func(*args) for args in zip(*sequences)]``, computed on the engines in blocks."""
-        if not sequences:
-            raise TypeError("map() needs at least one sequence")
-        sequences = [maps.as_sequence(s) for s in sequences]
-        if len({len(s) for s in sequences}) > 1:
-            raise ValueError("all sequences must have equal length")
+        sequences = maps.map_sequences(sequences)
         if not (isinstance(func, str) or callable(func)):
             raise TypeError(f"func must be a function or a str, not {type(func).__name__}")
         return self.multiengine.raw_map(func, sequences, dist=self.dist, targets=self.targets, block=self.block)

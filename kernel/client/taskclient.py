@@ -8,7 +8,7 @@ results in batches, so a tiny task costs microseconds of client time.
 from collections import deque
 
 from kernel import errors
-from kernel.client import checks
+from kernel.client import checks, maps
 from kernel.client.connection import Connection, furl_or_default
 from kernel.client.parallel import TaskParallelFunction
 from kernel.client.pipeline import Pipeline
@@ -340,11 +340,7 @@ class TaskMapper:
     def map(self, func, *sequences, chunksize=None, progress=None):
         if not callable(func):
             raise TypeError(f"func must be callable, not {type(func).__name__}")
-        if not sequences:
-            raise TypeError("map() needs at least one sequence")
-        sequences = [s if hasattr(s, "__len__") else list(s) for s in sequences]
-        if len({len(s) for s in sequences}) > 1:
-            raise ValueError("all sequences must have equal length")
+        sequences = maps.map_sequences(sequences)
         chunksize = self.chunksize if chunksize is None else chunksize
         items = list(zip(*sequences))
         if chunksize is None:

@@ -100,3 +100,16 @@ def test_a_welcome_to_another_interface_is_refused(controller):
     server = controller(lambda h: None, interface="tc")
     with pytest.raises(errors.CapabilityRefused, match="for the 'tc' interface, not 'mec'"):
         Connection(server.furl, "mec")
+
+
+@pytest.mark.parametrize("interface, words, name", [
+    ("mec", "multiengine", "ipcontroller-mec.furl"), ("tc", "task", "ipcontroller-tc.furl")])
+def test_without_a_furl_the_default_file_must_exist_and_the_error_says_where(
+        tmp_path, monkeypatch, interface, words, name):
+    from kernel.client import MultiEngineClient, TaskClient
+
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path))
+    make = {"mec": MultiEngineClient, "tc": TaskClient}[interface]
+    with pytest.raises(errors.BadFURLError, match=f"no {words} FURL file at {tmp_path}/security/{name}: "
+                                                   "is ipcontroller running"):
+        make()
