@@ -264,8 +264,7 @@ class AsyncMultiEngineClient(_AsyncClient):
 
     def parallel(self, dist="b", targets="all", block=True):
         """Decorator: ``f(seq)`` becomes a Deferred of the parallel map of f over seq."""
-        mapper = self.mapper(dist, targets, block)
-        return lambda f: ParallelFunction(f, mapper)
+        return ParallelFunction(self.mapper(dist, targets, block))
 
 
 class AsyncTaskClient(_AsyncClient):
@@ -295,8 +294,7 @@ class AsyncTaskClient(_AsyncClient):
     def parallel(self, clear_before=False, clear_after=False, retries=0, recovery_task=None,
                  depend=None, block=True):
         """Decorator: ``f(seq)`` becomes a Deferred of the load-balanced map of f over seq."""
-        mapper = self.mapper(clear_before, clear_after, retries, recovery_task, depend, block)
-        return lambda f: TaskParallelFunction(f, mapper)
+        return TaskParallelFunction(self.mapper(clear_before, clear_after, retries, recovery_task, depend, block))
 
 
 def _result_or_failure(client, taskid):

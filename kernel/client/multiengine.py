@@ -19,7 +19,7 @@ import sys
 
 from kernel import config, paths, versions
 from kernel.client import benchmark as benchmarks
-from kernel.client import checks, maps, undelivered
+from kernel.client import checks, maps, newserialized, undelivered
 from kernel.client.connection import Connection, default_furl_file, furl_or_default
 from kernel.client.parallel import ParallelFunction
 from kernel.client.remote import collect
@@ -251,11 +251,11 @@ class MultiEngineClient:
         return self.pull(keys, targets=targets, block=block)
 
     def push_serialized(self, namespace, targets=None, block=None):
-        """The legacy name for push: numpy arrays always move as raw buffers."""
-        return self.push(namespace, targets=targets, block=block)
+        """Push, taking values as ``newserialized.Serialized`` (0.10) or plain."""
+        return self.push(newserialized.plain_values(namespace), targets=targets, block=block)
 
     def pull_serialized(self, keys, targets=None, block=None):
-        """The legacy name for pull."""
+        """The legacy name for pull (``newserialized.unserialize`` of a value is the value)."""
         return self.pull(keys, targets=targets, block=block)
 
     def get_result(self, i=None, targets=None, block=None):
@@ -394,8 +394,7 @@ class MultiEngineClient:
 
     def parallel(self, dist="b", targets=None, block=None):
         """Decorator: ``@mec.parallel()`` makes ``f(seq)`` a parallel map of f over seq."""
-        mapper = self.mapper(dist, self.targets if targets is None else targets, block)
-        return lambda f: ParallelFunction(f, mapper)
+        return ParallelFunction(self.mapper(dist, self.targets if targets is None else targets, block))
 
     def zip_pull(self, keys, targets=None, block=None):
         """Pull several keys and zip: one tuple per key, with each engine's value.

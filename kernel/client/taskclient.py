@@ -302,8 +302,8 @@ class TaskClient:
     def parallel(self, clear_before=False, clear_after=False, retries=0, recovery_task=None,
                  depend=None, block=True, **options):
         """Decorator: ``@tc.parallel()`` makes ``f(seq)`` (or ``f.map(seq)``) a load-balanced map of f."""
-        mapper = self.mapper(clear_before, clear_after, retries, recovery_task, depend, block, **options)
-        return lambda f: TaskParallelFunction(f, mapper)
+        return TaskParallelFunction(self.mapper(clear_before, clear_after, retries, recovery_task, depend,
+                                                block, **options))
 
     def close(self):
         """Close the connection, once the tasks ``run()`` sent are stored (and ``task_controller``'s)."""

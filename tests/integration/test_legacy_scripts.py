@@ -40,25 +40,3 @@ def test_the_multiengine_tour(cluster, tmp_path):
         "Caught a CompositeError from 2 engines",
         "The first engine raised ZeroDivisionError: division by zero",
     ]
-
-
-def test_the_task_farm(cluster, tmp_path):
-    assert run_script("task_farm.py", cluster, tmp_path) == [
-        "Submitted tasks: 0 1",
-        "Hello, World!",
-        "Simple, default map:  [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]",
-        "Submitted 10 tasks",
-        "Using a mapper:  [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]",
-        "Using a parallel function:  [0, 2, 4, 6, 8, 10, 12, 14, 16, 18]",
-        "Cubes: [0, 1, 8, 27, 64]",
-        "6 * 7 = 42",
-    ]
-
-
-def test_the_parallel_word_frequency_count(cluster, tmp_path):
-    lines = run_script("pwordfreq.py", cluster, tmp_path)
-    top = ["the 4", "dog 3", "lazy 3", "a 2", "fox 2"]
-    assert lines == ["Interactive serial word frequency count:", *top,
-                     "Parallel word frequency count:", *top,
-                     "Words per engine: 11",  # 22 words, integer division as in Python 2
-                     "Serial and parallel counts agree: True"]

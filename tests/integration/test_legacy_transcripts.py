@@ -681,3 +681,66 @@ def test_task_parallel(tc):
     ids = g(range(10))
     assert ids == list(range(ids[0], ids[0] + 10))
 
+
+# -- 0.10 modules the tests imported: IPython.kernel.newserialized, IPython.kernel.parallelfunction ----
+
+
+def test_push_pull_serialized(mec):
+    # IMultiEngineTestCase.testPushPullSerialized and ISynchronousMultiEngineTestCase.testPushPullSerialized
+    from IPython.kernel import newserialized
+
+    def unserialized(serial):
+        return newserialized.IUnSerialized(serial).getObject()
+
+    for obj in [10, "hi there", 1.2342354, {"p": (1, 2)}]:
+        mec.push_serialized(dict(key=newserialized.serialize(obj)), targets=0)
+        assert unserialized(mec.pull_serialized('key', targets=0)[0]) == obj
+    mec.push(dict(a=10, b=list(range(5))), targets=0)
+    assert [unserialized(s) for s in mec.pull_serialized(('a', 'b'), targets=0)[0]] == [10, list(range(5))]
+    dikt = dict(a=10, b='hi there', c=1.2345, d={'p': (1, 2)})
+    sdikt = {k: newserialized.serialize(v) for k, v in dikt.items()}
+    for block in (True, False):
+        def call(method, *args):
+            result = getattr(mec, method)(*args, targets=0, block=block)
+            return result if block else result.get_result()
+
+        call("push_serialized", dict(a=sdikt['a']))
+        assert mec.pull('a', targets=0)[0] == dikt['a']
+        assert unserialized(call("pull_serialized", 'a')[0]) == dikt['a']
+        call("push_serialized", sdikt)
+        assert [unserialized(s) for s in call("pull_serialized", list(sdikt.keys()))[0]] == list(dikt.values())
+        call("reset")
+        with pytest.raises(NameError):
+            raise_it(call, "pull_serialized", 'a')
+    # testInvalidEngineID and testNoEnginesRegistered, the two serialized calls
+    with pytest.raises(InvalidEngineID):
+        mec.push_serialized(dict(a=newserialized.serialize(10)), targets=100)
+    with pytest.raises(InvalidEngineID):
+        mec.pull_serialized('a', targets=100)
+
+
+def test_push_pull_serialized_arrays_and_plain_values(mec):
+    # what 0.10 could not do over the network: an ndarray; plain values are pushed as they are
+    from IPython.kernel import newserialized
+
+    a = numpy.arange(12.0).reshape(3, 4)
+    mec.push_serialized(dict(a=newserialized.serialize(a), b=5), targets=[0, 1])
+    assert mec.pull('b', targets=[0, 1]) == [5, 5]
+    for s in mec.pull_serialized(('a',), targets=[0, 1]):
+        assert_array_equal(newserialized.IUnSerialized(s).getObject(), a)
+    with pytest.raises(TypeError, match="push_serialized takes a dict"):
+        mec.push_serialized([newserialized.serialize(a)])
+
+
+def test_parallel_gives_a_parallel_function(mec, tc):
+    # test_multienginefc.py and test_taskfc.py, test_parallel*: isinstance(p, ParallelFunction)
+    from IPython.kernel.parallelfunction import ParallelFunction
+
+    for p in (mec.parallel(), mec.parallel(block=False), tc.parallel(), tc.parallel(block=False)):
+        assert isinstance(p, ParallelFunction)
+    pf = mec.parallel()
+    assert pf(lambda x: 2*x)(range(6)) == [0, 2, 4, 6, 8, 10]
+    assert pf.func(1) == 2  # 0.10 kept the last function decorated
+    assert tc.parallel()(lambda x: x + 1)(range(3)) == [1, 2, 3]
+    with pytest.raises(TypeError, match="decorates a function"):
+        mec.parallel()(3)

@@ -15,6 +15,8 @@ import kernel
 import kernel.client
 import kernel.client.asyncclient
 import kernel.client.multiengine
+import kernel.client.newserialized
+import kernel.client.parallel
 import kernel.client.task
 import kernel.client.taskclient
 import kernel.magic
@@ -27,6 +29,8 @@ _ALIASES = {
     "task": kernel.client.task,
     "taskclient": kernel.client.taskclient,
     "multiengineclient": kernel.client.multiengine,
+    "newserialized": kernel.client.newserialized,
+    "parallelfunction": kernel.client.parallel,
     "magic": kernel.magic,
 }
 
@@ -34,6 +38,6 @@ for _name, _module in _ALIASES.items():
     sys.modules[f"{__name__}.{_name}"] = _module
     globals()[_name] = _module
 
-__all__ = ["client", "asyncclient", "error", "task", "taskclient", "multiengineclient", "magic",
-           "TaskRejectError"]
+__all__ = ["client", "asyncclient", "error", "task", "taskclient", "multiengineclient", "newserialized",
+           "parallelfunction", "magic", "TaskRejectError"]
 __version__ = kernel.__version__
