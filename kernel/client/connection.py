@@ -5,6 +5,9 @@ through: a call writes one frame and reads until its reply arrives. Replies to
 other outstanding (non-blocking) requests that arrive meanwhile are kept by
 request id. A dropped connection raises ConnectionLost for the calls in flight;
 the next call reconnects.
+
+While futures are pending, a reader thread reads instead (``kernel.client.reader``)
+and a call waits on ``_arrived`` until the thread has filed its reply.
 """
 
 import itertools
@@ -13,10 +16,12 @@ import select
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 
 from kernel import errors, paths, versions
 from kernel import furl as furls
+from kernel.client.reader import Reader
 from kernel.tls import connect_pinned
 from kernel.wire import framing, messages
 from kernel.wire.greeting import greeting
@@ -85,6 +90,9 @@ class Connection:
         self._waiting = set()
         self._rids = itertools.count(1)
         self._lock = threading.RLock()
+        self._arrived = threading.Condition(self._lock)  # the reader thread filed replies
+        self._reader = None  # the Reader, once a future was watched
+        self._loss = ""  # why the connection last dropped
         self._inbox = memoryview(bytearray(RECV_SIZE))  # reused: the decoder copies what it keeps
         self.generation = 0  # how many times this connection was (re)opened
         self.connect()
@@ -104,14 +112,16 @@ class Connection:
         sock.sendall(greeting(self.furl.swissnum))
         header, _ = self._next_frame(self.connect_timeout)
         if header["op"] == messages.Refused.op:
-            self.close()
+            self._close_socket()
             raise errors.CapabilityRefused(
                 f"the controller refused the FURL{self._named_file()}: {header.get('error')}")
         if header["op"] != messages.Welcome.op or header.get("interface") != self.interface:
-            self.close()
+            self._close_socket()
             raise errors.CapabilityRefused(
                 f"this FURL is for the {header.get('interface')!r} interface, not {self.interface!r}")
         sock.settimeout(None)
+        if self._reader is not None:
+            self._reader.wake()  # to read the new socket
         if self.generation == 1:
             versions.warn_of_mismatch(versions.received(header.get("versions")), "the controller", stacklevel=5)
 
@@ -123,11 +133,33 @@ class Connection:
         return self._sock is not None
 
     def close(self):
+        """Close the socket; pending futures fail (a later call reconnects)."""
+        with self._lock:
+            self._close_socket()
+            if self._reader is not None:
+                self._loss = "the client closed its connection"
+                self._reader.note_lost(errors.ConnectionLost(self._loss), closed=True)
+
+    def _close_socket(self):
         if self._sock is not None:
             try:
                 self._sock.close()
             finally:
                 self._sock = None
+
+    def watch(self, future):
+        """Complete ``future`` (see ``kernel.client.reader``) once the replies to its requests are in."""
+        with self._lock:
+            if self._reader is None:
+                self._reader = Reader(self)
+            self._reader.add(future)
+
+    def poll(self, future):
+        """Read what has arrived; a watched ``future``'s ``(replies, error)`` if all are in (else None)."""
+        with self._lock:
+            if self._sock is not None:
+                self.drain()
+            return self._reader.take(future) if self._reader is not None else None
 
     # -- requests -----------------------------------------------------------------
 
@@ -135,7 +167,7 @@ class Connection:
         """Send a request; return its id (the reply is fetched with ``wait``)."""
         with self._lock:
             if self._sock is not None and not self._waiting and self._closed_by_peer():
-                self.close()  # nothing was in flight: reconnecting loses nothing
+                self._close_socket()  # nothing was in flight: reconnecting loses nothing
             if self._sock is None:
                 self._ready.clear()
                 self._waiting.clear()
@@ -179,21 +211,47 @@ class Connection:
     def wait(self, rid, timeout=None):
         """Block until the reply to ``rid`` arrives; raise its error if it is one."""
         with self._lock:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            losses = self._reader.losses if self._reader is not None else 0
             while rid not in self._ready:
                 if rid not in self._waiting:
+                    if self._reader is not None and self._reader.losses != losses:
+                        raise errors.ConnectionLost(self._loss)  # dropped while the reader read for us
                     raise errors.ResultAlreadyRetrieved(f"no outstanding request {rid}")
-                self._read(timeout)
+                if self._reader is not None and self._reader.serving():
+                    self._wait_for_reader(deadline)
+                else:
+                    self._read(timeout)
             self._waiting.discard(rid)
-            header, buffers = self._ready.pop(rid)
-        if header["op"] == messages.Error.op:
-            raise remote_error(header)
-        return header, buffers
+            reply = self._ready.pop(rid)
+        return self.answer_of(reply)
+
+    @staticmethod
+    def answer_of(reply):
+        """``reply`` itself, or the error it reports raised."""
+        if reply[0]["op"] == messages.Error.op:
+            raise remote_error(reply[0])
+        return reply
+
+    def _wait_for_reader(self, deadline):
+        """Wait (the lock released) until the reader thread files something, or the deadline."""
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            raise errors.ControllerTimeout("no answer from the controller within the timeout")
+        self._reader.waiters += 1
+        try:
+            self._arrived.wait(remaining)
+        finally:
+            self._reader.waiters -= 1
 
     def ready(self, rid):
         """Read what has arrived without blocking; True once ``rid`` is answered."""
         with self._lock:
             while rid not in self._ready and self._sock is not None and self._readable():
                 self._read(None)
+            if self._reader is not None and self._reader.serving() and self._sock is not None \
+                    and self._readable():
+                self._reader.wake()  # what this call left unread is the reader's
             return rid in self._ready
 
     def drain(self):
@@ -206,23 +264,26 @@ class Connection:
 
     def forget(self, rids):
         """Drop these requests' replies: kept ones now, later ones when they arrive."""
-        for rid in rids:
-            self._waiting.discard(rid)
-            self._ready.pop(rid, None)
+        with self._lock:
+            for rid in rids:
+                self._waiting.discard(rid)
+                self._ready.pop(rid, None)
+                if self._reader is not None:
+                    self._reader.claim(rid, errors.ResultAlreadyRetrieved(f"request {rid} was flushed"))
 
     def forget_all(self):
         with self._lock:
             self.forget(list(self._waiting | set(self._ready)))
 
     def _readable(self):
-        return self._sock.pending() > 0 or _readable_within(self._sock, 0)
+        return bool(self._decoded) or self._sock.pending() > 0 or _readable_within(self._sock, 0)
 
     # -- reading --------------------------------------------------------------------
 
     def _read(self, timeout):
         header, buffers = self._next_frame(timeout)
         for rid in header.get("rids") or [header.get("rid")]:  # one frame may answer several requests
-            if rid in self._waiting:
+            if rid in self._waiting and not (self._reader is not None and self._reader.claim(rid, (header, buffers))):
                 self._ready[rid] = (header, buffers)
 
     def _next_frame(self, timeout):
@@ -256,11 +317,13 @@ class Connection:
                 self._lost(f"garbled data from the controller: {e}")
 
     def _lost(self, why):
-        self.close()
+        self._close_socket()
         self._decoded = deque()
         waiting = len(self._waiting)
         self._waiting.clear()
-        raise errors.ConnectionLost(
-            f"lost the connection to the controller ({why}); "
-            f"{waiting} request(s) in flight are lost — repeat the call to reconnect"
-        )
+        self._loss = (f"lost the connection to the controller ({why}); "
+                      f"{waiting} request(s) in flight are lost — repeat the call to reconnect")
+        error = errors.ConnectionLost(self._loss)
+        if self._reader is not None:
+            self._reader.note_lost(error)
+        raise error

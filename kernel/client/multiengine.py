@@ -21,8 +21,9 @@ from kernel import config, paths, versions
 from kernel.client import benchmark as benchmarks
 from kernel.client import checks, maps, newserialized, undelivered
 from kernel.client.connection import Connection, default_furl_file, furl_or_default
+from kernel.client.executor import MultiEngineExecutor
 from kernel.client.parallel import ParallelFunction
-from kernel.client.remote import collect
+from kernel.client.remote import CompositeError, collect, unwrap_error
 from kernel.client.remoteblock import remote, remote_block
 from kernel.client.results import PendingResult, ResultList, done, wait_for_all
 from kernel.client.samehost import SameHost
@@ -62,6 +63,32 @@ def _values(reply, method):
 
 def _flat(groups):
     return [piece for group in groups for piece in group]
+
+
+def _map_call(func, blocks):
+    """The ``map`` call's ``args``, buffers and per-target counts: ``func`` (or the name of one on
+    the engines) with each target's block of argument tuples."""
+    if isinstance(func, str):
+        try:
+            compile(func, "<map>", "eval")
+        except SyntaxError:
+            raise ValueError(f"map: {func!r} does not name a function") from None
+        func_pieces, args = [], {"name": func}
+    elif callable(func):
+        try:
+            func_pieces = serialize.dumps(func)
+        except Exception as e:
+            raise SerializationError(f"map: cannot send the function {func!r}: {e}") from e
+        args = {"func_n": len(func_pieces)}
+    else:
+        raise TypeError(f"map needs a function or the name of one on the engines, not {type(func).__name__}")
+    counts, pieces = [], []
+    for block in blocks:
+        blob = serialize.dumps(block)
+        counts.append(len(func_pieces) + len(blob))
+        pieces.extend(func_pieces)
+        pieces.extend(blob)
+    return args, pieces, counts
 
 
 class MultiEngineClient:
@@ -359,30 +386,30 @@ class MultiEngineClient:
         message per engine carries the function and that engine's block.
         """
         split, join = maps.distribution(dist)
-        if isinstance(func, str):
-            try:
-                compile(func, "<map>", "eval")
-            except SyntaxError:
-                raise ValueError(f"map: {func!r} does not name a function") from None
-            func_pieces, args = [], {"name": func}
-        elif callable(func):
-            try:
-                func_pieces = serialize.dumps(func)
-            except Exception as e:
-                raise SerializationError(f"map: cannot send the function {func!r}: {e}") from e
-            args = {"func_n": len(func_pieces)}
-        else:
-            raise TypeError(f"map needs a function or the name of one on the engines, not {type(func).__name__}")
         items = list(zip(*seq))
         ids = self._target_list(targets)
-        counts, pieces = [], []
-        for p in range(len(ids)):
-            blob = serialize.dumps(split(items, p, len(ids)))
-            counts.append(len(func_pieces) + len(blob))
-            pieces.extend(func_pieces)
-            pieces.extend(blob)
+        args, pieces, counts = _map_call(func, [split(items, p, len(ids)) for p in range(len(ids))])
         return self._fanout("map", args, buffers=pieces, targets=ids, block=block,
                             per_target=counts, after=join)
+
+    def _apply(self, func, args, engine, after):
+        """``func(*args)`` on ``engine``, not blocking: a PendingResult of ``after(values)`` that
+        raises the engine's exception itself, not a CompositeError (what executors want)."""
+        map_args, pieces, counts = _map_call(func, [[tuple(args)]])
+        header = self._call_header("map", [engine], map_args, counts)
+
+        def finish(replies):
+            try:
+                return after(_values(replies[0], "map"))
+            except CompositeError as e:
+                raise unwrap_error(e)
+
+        return self._submit([(header, pieces)], False, finish)
+
+    def executor(self, targets=None):
+        """A ``concurrent.futures.Executor`` running calls on ``targets`` (default: ``self.targets``),
+        each on the one with the fewest calls of it in flight (see ``kernel.client.executor``)."""
+        return MultiEngineExecutor(self, self.targets if targets is None else targets)
 
     def map(self, func, *sequences):
         """Like the builtin map, in parallel over ``self.targets`` (not load balanced); a list."""

@@ -117,3 +117,30 @@ def collect(entries, groups, method):
     if elist:
         raise CompositeError(f"one or more exceptions from call to method: {method}", elist)
     return values
+
+
+class RemoteTraceback(Exception):
+    """The cause of a remote exception raised by a future: the engine's traceback, as
+    ``concurrent.futures.ProcessPoolExecutor`` shows a worker's."""
+
+    def __init__(self, text):
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self):
+        return f'\n"""\n{self.text.rstrip()}\n"""'
+
+
+def with_remote_cause(exc):
+    """``exc`` with its remote traceback (if it has one) as its printed cause."""
+    text = getattr(exc, "traceback_text", None)
+    if text and exc.__cause__ is None:
+        exc.__cause__ = RemoteTraceback(text)
+    return exc
+
+
+def unwrap_error(error):
+    """The exception one engine raised, out of its CompositeError, with the engine's traceback as cause."""
+    if isinstance(error, CompositeError) and len(error.elist) == 1:
+        return with_remote_cause(error.elist[0][1])
+    return error

@@ -3,6 +3,7 @@
 import sys
 import weakref
 
+from kernel.client.futures import Future, RequestFuture
 from kernel.client.progress import progress_bar
 from kernel.errors import InvalidDeferredID, NotAPendingResult, ResultAlreadyRetrieved
 
@@ -52,17 +53,23 @@ def _forget(connection, rids):
     connection.forget(rids)
 
 
-class PendingResult:
+class PendingResult(RequestFuture):
     """A result that will arrive later; ``r`` waits for it.
 
     Errors are cached and re-raised on every access, as in the legacy client.
     A PendingResult that is dropped unread takes its reply with it: the reply
     is discarded when it arrives, so nothing piles up on either side.
+
+    It is also a ``concurrent.futures.Future`` (see ``kernel.client.futures``):
+    ``result()``, ``exception()`` and ``await`` give what ``get_result()``
+    gives, legacy callbacks applied. It cannot be cancelled: the engines have
+    it already.
     """
 
     def __init__(self, client, rids, finish):
+        super().__init__(client._connection, rids)
         self.client = client
-        self._rids = tuple(rids)
+        self._rids = self.rids
         self.result_id = self._rids[-1] if self._rids else None
         self._finish = finish  # [(header, buffers), ...] -> value, may raise
         self.callbacks = []
@@ -70,6 +77,7 @@ class PendingResult:
         self.raised = False
         self._value = None
         self._release = weakref.finalize(self, _forget, client._connection, self._rids) if self._rids else None
+        self.set_running_or_notify_cancel()
 
     def __lt__(self, other):
         return (self.result_id or 0) < (other.result_id or 0)
@@ -82,23 +90,22 @@ class PendingResult:
         """The result; ``default`` if ``block`` is False and it has not arrived yet."""
         if self.called:
             return self._cached()
-        connection = self.client._connection
-        if not block and not all(connection.ready(rid) for rid in self._rids if connection.outstanding(rid)):
-            return default
-        replies, error = [], None
-        for rid in self._rids:  # take every reply, even after an error, so none is left behind
-            try:
-                replies.append(connection.wait(rid))
-            except ResultAlreadyRetrieved:
-                error = error or InvalidDeferredID(
-                    f"invalid deferred id: {self.result_id!r} (its result was flushed, or lost with "
-                    "the connection)")
-            except Exception as e:
-                error = error or e
+        if not Future.done(self):
+            if self._armed:  # the reader completes it
+                if not block:
+                    taken = self._connection.poll(self)
+                    if taken is None:
+                        return default
+                    self._complete(*taken)
+                Future.exception(self)
+            else:
+                connection = self.client._connection
+                if not block and not all(connection.ready(rid) for rid in self._rids
+                                         if connection.outstanding(rid)):
+                    return default
+                self._complete(*_take(connection, self._rids))
         try:
-            if error is not None:
-                raise error
-            value = self._finish(replies)
+            value = Future.result(self)
             for f, args, kwargs in self.callbacks:
                 value = f(value, *args, **kwargs)
         except Exception as e:
@@ -106,6 +113,38 @@ class PendingResult:
             raise
         self._store(value, raised=False)
         return value
+
+    def _complete(self, replies, error):
+        """The replies are in: the raw outcome (before the legacy callbacks) completes the future."""
+        if isinstance(error, ResultAlreadyRetrieved):
+            error = InvalidDeferredID(f"invalid deferred id: {self.result_id!r} (its result was flushed, or "
+                                      "lost with the connection)")
+        try:
+            if error is not None:
+                raise error
+            value = self._finish(replies)
+        except Exception as e:
+            self._set(exception=e)
+        else:
+            self._set(value)
+        finally:
+            self._finish = None
+            if self._release is not None:
+                self._release.detach()
+
+    def result(self, timeout=None):
+        """What ``get_result()`` gives, waiting at most ``timeout`` seconds (TimeoutError)."""
+        self._wait(timeout)
+        return self.get_result()
+
+    def exception(self, timeout=None):
+        """The exception ``get_result()`` raises, or None; waiting at most ``timeout`` seconds."""
+        self._wait(timeout)
+        try:
+            self.get_result()
+        except Exception as e:
+            return e
+        return None
 
     def _cached(self):
         if self.raised:
@@ -116,9 +155,6 @@ class PendingResult:
         self.called = True
         self.raised = raised
         self._value = value
-        self._finish = None
-        if self._release is not None:
-            self._release.detach()
 
     @property
     def r(self):
@@ -129,9 +165,21 @@ class PendingResult:
         return f"<PendingResult {self.result_id} ({state})>"
 
 
+def _take(connection, rids):
+    """Every reply of ``rids`` (waiting for each), and the first error; none is left behind."""
+    replies, error = [], None
+    for rid in rids:
+        try:
+            replies.append(connection.wait(rid))
+        except Exception as e:
+            error = error or e
+    return replies, error
+
+
 def done(client, value):
     """A PendingResult that is already complete (for calls with no targets)."""
     pending = PendingResult(client, (), None)
+    pending._set(value)
     pending._store(value, raised=False)
     return pending
 

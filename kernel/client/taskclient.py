@@ -5,11 +5,14 @@ results by id. ``map`` submits many tasks in a few messages and fetches their
 results in batches, so a tiny task costs microseconds of client time.
 """
 
+import concurrent.futures
 from collections import deque
 
 from kernel import errors
 from kernel.client import checks, maps
 from kernel.client.connection import Connection, furl_or_default
+from kernel.client.executor import TaskExecutor
+from kernel.client.futures import TaskFuture
 from kernel.client.parallel import TaskParallelFunction
 from kernel.client.pipeline import Pipeline
 from kernel.client.progress import progress_bar
@@ -56,6 +59,13 @@ def _outcome(meta, buffers):
     return TaskResult(meta["taskid"], results, failure, meta.get("engineid"),
                       submitted=meta.get("submitted"), completed=meta.get("completed"),
                       start=meta.get("started"), stop=meta.get("finished"))
+
+
+def _reply_outcome(reply):
+    """A ``get_results`` reply for one task, as ``get_task_result`` gives it."""
+    header, buffers = reply
+    [(meta, group)] = TaskClient._unpack_results(header["value"], buffers)
+    return _outcome(meta, group)
 
 
 class TaskClient:
@@ -145,6 +155,37 @@ class TaskClient:
             return _outcome(meta, buffers)
         task.taskid = self._pipeline.submit(*self._run_request([task]))
         return task.taskid
+
+    # -- futures -------------------------------------------------------------------------
+
+    def submit(self, fn, /, *args, **kwargs):
+        """Run ``fn(*args, **kwargs)`` as a MapTask; a TaskFuture of its value (or exception).
+
+        The future is a ``concurrent.futures.Future`` and awaitable; see ``future``.
+        """
+        return self._submit_future(MapTask(fn, args, kwargs))
+
+    def _submit_future(self, task):
+        return self.future(self.run(task))
+
+    def future(self, taskid):
+        """A TaskFuture of any task: one ``run`` or ``submit`` gave, another client's, one
+        submitted before the controller restarted. Its result is what
+        ``get_task_result(taskid, block=True)`` gives; see ``kernel.client.futures``."""
+        return TaskFuture(self, checks.taskid(taskid), _reply_outcome)
+
+    def as_completed(self, futures, timeout=None):
+        """Yield the futures (task ids are made futures) as their tasks finish; TimeoutError
+        if they have not all finished ``timeout`` seconds from now."""
+        if checks.is_int(futures):
+            futures = [futures]
+        return concurrent.futures.as_completed(
+            [f if isinstance(f, concurrent.futures.Future) else self.future(f) for f in futures], timeout)
+
+    def executor(self, **task_options):
+        """A ``concurrent.futures.Executor`` whose calls are MapTasks with ``task_options``
+        (``retries``, ``depend``, ...), load balanced over every engine (``kernel.client.executor``)."""
+        return TaskExecutor(self, **task_options)
 
     def resubmit(self, taskid):
         """Run a finished task again (same definition); return the new task id."""
