@@ -345,6 +345,13 @@ def run_workload(system, workload, cfg, metrics, details, log):
         + (f": {first.get('skipped') or first.get('error')}" if state != "done" else ""))
 
 
+def cluster_failed(metrics, every_metric, exc, log, who):
+    """The cluster failed: each metric not measured yet records why, and the log says so once."""
+    for m in every_metric:
+        metrics.setdefault(m.key, {"error": f"cluster failed: {describe(exc)}"})
+    log(f"  {who}: failed: {describe(exc)}")
+
+
 def run_system(system, cfg, log=print):
     """Start-up (``cfg.startup_reps`` times; the last cluster stays up), every workload, then memory.
 
@@ -367,9 +374,7 @@ def run_system(system, cfg, log=print):
         run_workload(system, MEMORY, cfg, metrics, details, log)
     except Exception as e:
         metrics.setdefault(STARTUP.key, {"error": describe(e)})
-        for m in all_metrics(cfg):
-            metrics.setdefault(m.key, {"error": f"cluster failed: {describe(e)}"})
-        log(f"  {system.name}: failed: {describe(e)}")
+        cluster_failed(metrics, all_metrics(cfg), e, log, system.name)
     finally:
         system.stop()
     return metrics, details

@@ -4,13 +4,12 @@ Engine counts are the outer loop, so that the systems measured at one count
 (kernel's result loop beside Ray's, say) ran minutes apart, not an hour.
 """
 
-import statistics
 from datetime import datetime
 
 from bench import report, systems
 from bench.scale.workloads import STARTUP, WORKLOADS, all_metrics
 from bench.timing import MB
-from bench.workloads import describe, run_workload
+from bench.workloads import cluster_failed, run_workload
 
 DEFAULT_ENGINES = [2, 8, 14, 32, 100]
 MEMORY_SHARE = 0.8  # of the memory available, the most a cluster's engines may take
@@ -53,9 +52,7 @@ def run_one(system, cfg, log):
         for workload in WORKLOADS:
             run_workload(system, workload, cfg, metrics, details, log)
     except Exception as e:
-        for m in all_metrics(cfg):
-            metrics.setdefault(m.key, {"error": f"cluster failed: {describe(e)}"})
-        log(f"  {system.name} × {system.engines}: failed: {describe(e)}")
+        cluster_failed(metrics, all_metrics(cfg), e, log, f"{system.name} × {system.engines}")
     finally:
         system.stop()
     return metrics, details
@@ -101,8 +98,3 @@ def values(runs, system, engines, key):
             if value is not None:
                 out.append(value)
     return out
-
-
-def median_of(runs, system, engines, key):
-    found = values(runs, system, engines, key)
-    return statistics.median(found) if found else None
