@@ -2,10 +2,17 @@
 
 project = "kernel"
 author = "the kernel developers"
-extensions = ["myst_parser"]
-source_suffix = {".md": "markdown"}
+# myst_nb reads the markdown chapters (it is myst_parser underneath) and the example
+# notebooks, which it runs at build time: the notebooks are kept without outputs, and the
+# pages show what they printed in this build (docs/examples/quickstart.ipynb starts a
+# cluster of its own).
+extensions = ["myst_nb"]
+source_suffix = {".md": "myst-nb", ".ipynb": "myst-nb"}
+nb_execution_mode = "force"
+nb_execution_timeout = 300
+nb_execution_raise_on_error = True
 root_doc = "index"
-exclude_patterns = ["_build"]
+exclude_patterns = ["_build", "jupyter_execute"]
 html_theme = "alabaster"
 myst_heading_anchors = 3
 suppress_warnings = ["myst.xref_missing"]

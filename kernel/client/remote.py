@@ -2,7 +2,9 @@
 
 Each rebuilt exception has ``engine_info`` (``{'engineid', 'method'}``) and
 ``traceback_text``; the legacy attribute names ``_ipython_engine_info`` and
-``_ipython_traceback_text`` are set too.
+``_ipython_traceback_text`` are set too. IPython and Jupyter show it (and a
+CompositeError) like a local traceback: the engine's frames under the
+engine's id (``_render_traceback_``).
 
 Import from this module by its full name (``from kernel.client.remote import
 CompositeError``): the attribute ``kernel.client.remote`` is the legacy
@@ -52,6 +54,14 @@ class CompositeError(KernelError):
             raise IndexError(f"an exception with index {excid} does not exist") from None
         raise evalue.with_traceback(None)
 
+    def _render_traceback_(self):
+        """What IPython and Jupyter show for it: the summary, then each engine's traceback."""
+        lines = [_red(f"CompositeError: {self.message}")]
+        lines += [f"{self._engine_str(evalue)}{etype.__name__}: {evalue}" for etype, evalue, _ in self.elist]
+        for _, evalue, tb in self.elist:
+            lines += ["", *RenderRemote(getattr(evalue, "engine_info", None), tb)()]
+        return lines
+
     def print_tracebacks(self, excid=None):
         """Print each engine's remote traceback (or only the ``excid``-th)."""
         if excid is None:
@@ -78,12 +88,33 @@ def rebuild(entry, buffers):
     info = {"engineid": entry.get("id"), "method": entry.get("method")}
     text = traceback_text(entry)
     for name, value in (("engine_info", info), ("_ipython_engine_info", info),
-                        ("traceback_text", text), ("_ipython_traceback_text", text)):
+                        ("traceback_text", text), ("_ipython_traceback_text", text),
+                        ("_render_traceback_", RenderRemote(info, text))):
         try:
             setattr(exc, name, value)
         except AttributeError:
             pass
     return exc
+
+
+def _red(text):
+    return f"\x1b[0;31m{text}\x1b[0m"
+
+
+class RenderRemote:
+    """A remote exception's ``_render_traceback_`` (an attribute, so any exception type can
+    have one, and picklable): the engine's id and method, then its traceback."""
+
+    def __init__(self, info, text):
+        self.info = info or {}
+        self.text = text or ""
+
+    def __call__(self):
+        engine = self.info.get("engineid")
+        where = "the controller" if engine is None else f"engine {engine}"
+        method = self.info.get("method")
+        header = _red(f"[{where}{':' + method if method else ''}] remote traceback:")
+        return [header, *(self.text.rstrip("\n").splitlines() or ["No traceback available"])]
 
 
 def traceback_text(entry):

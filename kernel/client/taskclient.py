@@ -282,10 +282,10 @@ class TaskClient:
         value, _ = self._call(messages.Timeline.header(taskids=ids))
         return value
 
-    def plot_timeline(self, path, taskids=None, **options):
+    def plot_timeline(self, path=None, taskids=None, **options):
         """Draw the tasks' timeline (a Gantt chart, one row per engine) into ``path``
         with matplotlib; failures in red, retried tasks in orange. Returns the
-        number of tasks drawn."""
+        number of tasks drawn; without ``path``, a TimelineFigure (Jupyter shows it)."""
         from kernel.client.timeline import plot_timeline
 
         return plot_timeline(self.timeline(taskids), path, **options)

@@ -3,10 +3,13 @@
 ``TaskClient.timeline()`` gives the records (one dict a task: ``taskid``,
 ``engineid``, ``submitted``, ``started``, ``finished``, ``completed``,
 ``status``, ``failures``); ``plot_timeline(records, path)`` draws them, one row
-per engine, with matplotlib (``pip install kernel[plot]``). Times are seconds
+per engine, with matplotlib (``pip install kernel[plot]``); without a path it
+returns a ``TimelineFigure``, which Jupyter shows as a picture. Times are seconds
 since the epoch: ``started``/``finished`` by the engine's clock around the
 run, ``submitted``/``completed`` by the controller's.
 """
+
+import io
 
 COLORS = {
     "succeeded": "#1f77b4",  # blue
@@ -42,15 +45,38 @@ def category(record):
     return "running"
 
 
+class TimelineFigure:
+    """A drawn timeline: its matplotlib ``figure`` and how many ``tasks`` it shows.
+
+    IPython and Jupyter show it as a PNG; ``savefig(path)`` writes it.
+    """
+
+    def __init__(self, figure, tasks):
+        self.figure = figure
+        self.tasks = tasks
+
+    def savefig(self, path, **options):
+        self.figure.savefig(path, **options)
+
+    def _repr_png_(self):
+        out = io.BytesIO()
+        self.figure.savefig(out, format="png")
+        return out.getvalue()
+
+    def __repr__(self):
+        return f"<TimelineFigure of {self.tasks} tasks>"
+
+
 MIN_WIDTH = 0.005  # of the time span: the narrowest bar drawn, so instant tasks still show
 
 
-def plot_timeline(records, path, title="Task timeline", now=None, figsize=(10, 4), dpi=100,
+def plot_timeline(records, path=None, title="Task timeline", now=None, figsize=(10, 4), dpi=100,
                   legend=True):
     """Draw a Gantt chart of ``records`` (one row per engine) into ``path`` (PNG, SVG, ...).
 
     Failed tasks are red, tasks that succeeded after failed attempts orange,
-    unfinished ones grey (up to ``now``). Returns the number of tasks drawn.
+    unfinished ones grey (up to ``now``). Returns the number of tasks drawn;
+    without ``path``, a TimelineFigure.
     """
     try:
         from matplotlib.figure import Figure
@@ -86,5 +112,7 @@ def plot_timeline(records, path, title="Task timeline", now=None, figsize=(10, 4
         ax.legend(handles=[Patch(color=COLORS[k], label=LABELS[k]) for k in used],
                   loc="upper right", fontsize="small")
     figure.tight_layout()
+    if path is None:
+        return TimelineFigure(figure, len(bars))
     figure.savefig(path)
     return len(bars)
