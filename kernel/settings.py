@@ -147,6 +147,9 @@ class ControllerSettings:
     prune_period: float = setting(30.0, SECONDS, "how often max_results and result_ttl are applied")
     finished_kept: int = setting(10000, COUNT, "finished tasks whose outcome stays in memory for "
                                                "dependencies; older ones are read back from the store")
+    lease_wait: float = setting(60.0, SECONDS, "how long a request about a task whose id a client leased "
+                                               "but has not sent yet waits for it, before NoSuchTask",
+                                "ipcontroller")
 
 
 @dataclass(kw_only=True)
@@ -188,6 +191,9 @@ class ClientSettings:
 
     shared_memory: bool = setting(True, SWITCH, "move big arrays to and from engines on this host through "
                                                 "/dev/shm")
+    exit_wait: float = setting(10.0, SECONDS_OR_OFF, "how long a script's exit waits for the controller to "
+                                                     "store the tasks run() returned, before a courier "
+                                                     "process takes them over")
 
 
 SECTIONS = {"controller": ControllerSettings, "engine": EngineSettings, "cluster": ClusterSettings,

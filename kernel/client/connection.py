@@ -132,6 +132,21 @@ class Connection:
     def connected(self):
         return self._sock is not None
 
+    @property
+    def source(self):
+        """What this connection was made from: its FURL file (read again on each reconnect), else its FURL."""
+        return self._furl_file if self._furl_file is not None else str(self.furl)
+
+    def if_idle(self, work):
+        """Call ``work()`` holding the connection, unless a call is using it now; whether it ran."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            work()
+        finally:
+            self._lock.release()
+        return True
+
     def close(self):
         """Close the socket; pending futures fail (a later call reconnects)."""
         with self._lock:

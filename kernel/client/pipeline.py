@@ -1,4 +1,4 @@
-"""Submitting tasks without waiting for each answer.
+"""Submitting tasks without waiting for each answer, and never losing one.
 
 ``run()`` needs a task id at once. Waiting a round trip per task for the
 controller to pick one halves the rate at which a loop of ``run()`` calls can
@@ -6,24 +6,38 @@ submit, so the client leases blocks of ids instead (the controller records
 each lease on disk before giving it out, so no id is ever given twice, also
 across restarts) and names its tasks itself.
 
-What is not lost: the controller answers a submission once the task is in
-its store, and until then the client keeps the task. If the connection drops
-first, the kept tasks are sent again, under the same ids, as soon as the
-client reconnects; the controller accepts an id once. Every other call of the
-TaskClient first waits for those answers, so a submission the controller
-refused is reported by the next call, naming the task.
+An id ``run()`` returned is never lost while the submitting machine lives.
+The controller answers a submission once the task is in its store; until
+then the client keeps the task, and:
+
+- a keeper thread, while any task is unanswered and no call is using the
+  connection, reads the answers that came and, if the connection dropped
+  (the controller was killed), reconnects and sends the kept tasks again
+  under the same ids (the controller accepts an id once), with backoff until
+  the controller is back: the script need not call again;
+- every other call of the TaskClient first waits for those answers, so a
+  submission the controller refused is reported by the next call, naming it;
+- when the script ends, it waits up to the ``client.exit_wait`` setting for
+  the answers; what is still unanswered then goes to a courier process
+  (``courier.py``) that outlives the script and delivers it once the
+  controller is back.
 """
 
 import atexit
+import threading
+import time
 import weakref
 
-from kernel import errors
+from kernel import config, errors, paths
+from kernel.client import courier
 from kernel.wire import messages
 
 LEASE_FIRST = 16  # ids in the first lease; each next lease doubles, up to LEASE_MOST
 LEASE_MOST = 1024
 UNANSWERED_MOST = 512  # submissions in flight; beyond this, run() waits for the oldest answer
-EXIT_WAIT = 30.0  # seconds a script's exit waits for each answer from a stuck controller
+KEEP_PERIOD = 0.5  # seconds between the keeper's looks while tasks are unanswered
+RECONNECT_MOST = 8.0  # the keeper's longest wait between attempts to reach a controller that is down
+KEEPER_IDLE = 60.0  # seconds an idle keeper sleeps before it checks that its client still exists
 
 
 class Pipeline:
@@ -33,18 +47,25 @@ class Pipeline:
         self._lease_size = LEASE_FIRST
         self._unanswered = {}  # request id -> (task, connection generation it was sent on)
         self._unsent = []  # tasks to send again, (taskid, header, buffers) by id
+        self._refused = []  # refusals the keeper read, raised by the next call
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._keeper = None
         _PIPELINES.add(self)
+        courier.resume_orphans()  # tasks a dead courier (or a restarted machine) left in the spool
 
     def _generation(self):
         return getattr(self.connection, "generation", 0)
 
     def submit(self, header, buffers):
         """Send one task's ``run`` request under a leased id; return the id."""
-        self.send_kept()
-        taskid = self._next_id()
-        self._send((taskid, dict(header, ids=[taskid]), buffers))  # failing here: not submitted
-        if len(self._unanswered) >= UNANSWERED_MOST:
-            self._answer(next(iter(self._unanswered)))
+        with self._lock:
+            self.send_kept()
+            taskid = self._next_id()
+            self._send((taskid, dict(header, ids=[taskid]), buffers))  # failing here: not submitted
+            if len(self._unanswered) >= UNANSWERED_MOST:
+                self._answer(next(iter(self._unanswered)))
+        self._keep_watch()
         return taskid
 
     def settle(self, timeout=None):
@@ -52,11 +73,19 @@ class Pipeline:
 
         ``timeout`` bounds each wait for an answer (ControllerTimeout).
         """
-        while True:
-            self.send_kept()
-            if not self._unanswered:
-                return
-            self._answer(next(iter(self._unanswered)), timeout)
+        with self._lock:
+            while True:
+                if self._refused:
+                    raise self._refused.pop(0)
+                self.send_kept()
+                if not self._unanswered:
+                    return
+                self._answer(next(iter(self._unanswered)), timeout)
+
+    def pending(self):
+        """The tasks not yet stored, as ``(taskid, header, buffers)``."""
+        with self._lock:
+            return sorted(self._unsent + [task for task, _ in self._unanswered.values()])
 
     def _next_id(self):
         taskid = next(self._ids, None)
@@ -87,15 +116,73 @@ class Pipeline:
 
     def send_kept(self):
         """Send again what went out on a connection that has since been replaced."""
-        current = self._generation() if getattr(self.connection, "connected", True) else None
-        self._keep([rid for rid, (_, sent_on) in self._unanswered.items() if sent_on != current])
-        while self._unsent:
-            self._send(self._unsent[0])
-            self._unsent.pop(0)
+        with self._lock:
+            current = self._generation() if getattr(self.connection, "connected", True) else None
+            self._keep([rid for rid, (_, sent_on) in self._unanswered.items() if sent_on != current])
+            while self._unsent:
+                self._send(self._unsent[0])
+                self._unsent.pop(0)
 
     def _keep(self, rids):
         if rids:
             self._unsent = sorted(self._unsent + [self._unanswered.pop(rid)[0] for rid in rids])
+
+    # -- the keeper ------------------------------------------------------------------
+
+    def _keep_watch(self):
+        """Start the keeper thread once; wake it when there is something to keep."""
+        if self._keeper is None:
+            self._keeper = threading.Thread(target=_keep, args=(weakref.ref(self),), daemon=True,
+                                            name="kernel-task-keeper")
+            self._keeper.start()
+        if not self._wake.is_set():  # set once per round of the keeper, not once per task
+            self._wake.set()
+
+    def _tend(self):
+        """Take in the answers that came; after a lost connection, reconnect and send again.
+
+        Returns whether every task is stored; False too when a call was using
+        the pipeline or the connection (the keeper looks again soon).
+        """
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            return self.connection.if_idle(self._take_answers) and not (self._unanswered or self._unsent)
+        finally:
+            self._lock.release()
+
+    def _take_answers(self):
+        self.connection.drain()
+        for rid in [rid for rid in self._unanswered if self.connection.ready(rid)]:
+            try:
+                self._answer(rid)
+            except errors.ConnectionLost:
+                raise
+            except Exception as e:
+                self._refused.append(e)
+        self.send_kept()
+
+
+def _keep(ref):
+    """The keeper thread: tends one pipeline while it has unanswered tasks, backing off while the
+    controller is down; sleeps while there is nothing to keep; ends with its pipeline."""
+    delay = KEEP_PERIOD
+    while True:
+        pipeline = ref()
+        if pipeline is None:
+            return
+        wake = pipeline._wake
+        wake.clear()  # a task submitted from here on wakes the wait below
+        try:
+            settled = pipeline._tend()
+            delay = KEEP_PERIOD
+        except (errors.ConnectionLost, OSError):
+            settled, delay = False, min(RECONNECT_MOST, 2 * delay)
+        del pipeline  # the thread must not keep its pipeline alive
+        if settled:
+            wake.wait(KEEPER_IDLE)
+        else:
+            time.sleep(delay)
 
 
 _PIPELINES = weakref.WeakSet()
@@ -103,12 +190,30 @@ _PIPELINES = weakref.WeakSet()
 
 @atexit.register
 def _settle_all():
-    """A script that ends right after ``run()`` still gets its tasks stored."""
-    for pipeline in list(_PIPELINES):
+    """A script that ends right after ``run()`` still gets its tasks stored, or handed to a courier."""
+    waiting = [pipeline for pipeline in list(_PIPELINES) if pipeline.pending()]
+    if waiting:
+        wait = config.load(paths.ipython_dir(), "client").exit_wait
+        for pipeline in waiting:
+            settle_or_hand_over(pipeline, wait)
+
+
+def settle_or_hand_over(pipeline, wait):
+    """Wait up to ``wait`` seconds for the controller to store ``pipeline``'s tasks; spool the rest."""
+    deadline = time.monotonic() + wait
+    delay = KEEP_PERIOD
+    while time.monotonic() < deadline:
         try:
-            pipeline.settle(timeout=EXIT_WAIT)
+            pipeline.settle(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except (errors.ConnectionLost, errors.ControllerTimeout, OSError):
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(RECONNECT_MOST, 2 * delay)
         except Exception:
-            pass  # nothing left to tell it to
+            pass  # a refusal: reported nowhere now; the others still go
+    left = pipeline.pending()
+    if left:
+        courier.spool(pipeline.connection.source, left)
 
 
 def _refused(e, taskid):

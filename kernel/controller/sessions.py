@@ -42,21 +42,31 @@ class Session:
             self.answer_error(header["rid"], MessageSizeError(f"the answer to this request cannot be sent: {e}"))
 
     def message(self, header, buffers):
-        message = None
         try:
             message = self.channel.decode(header)
-            self.handlers[message](header["rid"], header, buffers)
         except ProtocolError as e:
             rid = header.get("rid")
-            if message is None and (type(rid) is not int or rid < 0 or header.get("op") not in self.channel.messages):
+            if type(rid) is not int or rid < 0 or header.get("op") not in self.channel.messages:
                 raise  # not a request that can be answered: the connection closes
             self.answer_error(rid, BadRequest(str(e)))
+            return
+        self.answering(header["rid"], message.op, lambda: self.handlers[message](header["rid"], header, buffers))
+
+    def answering(self, rid, op, work):
+        """Do ``work()`` for request ``rid``, answering what it raises as this module says.
+
+        Also for work that goes on later, when what a request waits for comes.
+        """
+        try:
+            work()
+        except ProtocolError as e:
+            self.answer_error(rid, BadRequest(str(e)))
         except KernelError as e:
-            self.answer_error(header["rid"], e)
+            self.answer_error(rid, e)
         except Exception as e:
-            self.log.failure("{channel} request {op} failed", channel=self.channel.name, op=message.op)
-            self.answer_error(header["rid"], InternalError(
-                f"the controller failed on this {message.op!r} request ({type(e).__name__}: {e}); "
+            self.log.failure("{channel} request {op} failed", channel=self.channel.name, op=op)
+            self.answer_error(rid, InternalError(
+                f"the controller failed on this {op!r} request ({type(e).__name__}: {e}); "
                 "the traceback is in its log"))
 
     def answer_error(self, rid, e):

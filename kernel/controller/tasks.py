@@ -92,6 +92,7 @@ class TaskController:
         self.engines = {}  # id -> EngineHandle, of the engines the scheduler knows
         self.live = {}
         self.waiters = {}  # taskid -> [_Waiter]
+        self.expected = {}  # taskid -> [_Waiter] for a leased id not submitted yet (when_submitted)
         self._stored_pending = {}  # session -> rids of runs to answer once the store is flushed
         self.next_id = self.store.next_id()  # sequential, never reused, also across restarts
         self._finished = deque()  # finished tasks the scheduler still remembers, oldest first
@@ -223,11 +224,51 @@ class TaskController:
             at = at.recovery
         chain = [(s, wire.get("kind"), payload) for s, wire, payload in zip(specs, chain_wire, payloads)]
         self.live[taskid] = _Live(taskid, chain, submitted)
+        self._arrived(taskid)
         if store:
             self.store.put_task(taskid, {"chain": chain_wire, "counts": [len(p) for p in payloads],
                                          "submitted": submitted}, [b for p in payloads for b in p])
         self.perform(self.scheduler.submit(spec, self.now()))
         return taskid
+
+    def when_submitted(self, taskids, callback):
+        """Call ``callback(missing)`` once every id of ``taskids`` was submitted, or after ``lease_wait``.
+
+        A client names its tasks with leased ids and sends them without
+        waiting, so another request (from it, after a reconnect, or from
+        another client) may ask about an id before its task arrives: it waits
+        for the task, and only an id still missing after ``lease_wait`` (its
+        client died first) is ``missing``. Returns a token for ``cancel_wait``.
+        """
+        waiter = _Waiter(set(taskids), None)
+
+        def expired():
+            if not waiter.cancelled:
+                missing = set(waiter.left)
+                self.cancel_wait(waiter)
+                callback(missing)
+
+        timer = self.clock.callLater(self.config.lease_wait, expired)
+
+        def arrived():
+            if timer.active():
+                timer.cancel()
+            callback(set())
+
+        waiter.callback = arrived
+        for taskid in waiter.left:
+            self.expected.setdefault(taskid, []).append(waiter)
+        return waiter
+
+    def _arrived(self, taskid):
+        for waiter in self.expected.pop(taskid, ()):
+            waiter.left.discard(taskid)
+            if not waiter.left and not waiter.cancelled:
+                waiter.callback()
+
+    def leased_only(self, taskids, known):
+        """Which of ``taskids``, not among ``known``, were given out (leased) but not submitted yet."""
+        return {t for t in set(taskids) - known if 0 <= t < self.next_id}
 
     def _remember(self, taskid):
         """Make sure the scheduler knows a finished task it may have forgotten."""
@@ -360,13 +401,15 @@ class TaskController:
         return waiter
 
     def cancel_wait(self, waiter):
+        """Forget a wait of ``when_finished`` or ``when_submitted``."""
         waiter.cancelled = True
-        for taskid in waiter.left:
-            waiting = self.waiters.get(taskid)
-            if waiting is not None:
-                waiting[:] = [w for w in waiting if w is not waiter]
-                if not waiting:
-                    del self.waiters[taskid]
+        for table in (self.waiters, self.expected):
+            for taskid in waiter.left:
+                waiting = table.get(taskid)
+                if waiting is not None:
+                    waiting[:] = [w for w in waiting if w is not waiter]
+                    if not waiting:
+                        del table[taskid]
         waiter.left = set()
 
     def status(self, verbose=False):
@@ -525,19 +568,50 @@ class TaskSession(Session):
         first = self.controller.lease(header["n"])
         self._result(rid, [first, first + header["n"]])
 
-    def _check_known(self, taskids):
-        unknown = set(taskids) - self.controller.known_among(taskids)
+    def _check_known(self, taskids, known=None):
+        unknown = set(taskids) - (self.controller.known_among(taskids) if known is None else known)
         if unknown:
             raise NoSuchTask(f"task ID not registered: {min(unknown)}")
+
+    def _once_arrived(self, rid, header, taskids, then):
+        """``then(known)`` once every task ``taskids`` names that was leased but not yet submitted has come.
+
+        Such an id is never "not registered": its client may still be
+        sending it (after a reconnect, say). One still missing after the
+        ``lease_wait`` setting is a NoSuchTask that says why. ``known`` is the
+        set of ``taskids`` that name tasks.
+        """
+        known = self.controller.known_among(taskids)
+        leased = self.controller.leased_only(taskids, known)
+        if not leased:
+            then(known)
+            return
+        holder = []
+
+        def arrived(missing):
+            self.waits.discard(holder[0])
+            if missing:
+                self.answer_error(rid, NoSuchTask(
+                    f"task {min(missing)} was leased by a client but not submitted within "
+                    f"{self.controller.config.lease_wait:g} s: that client may have died before sending it"))
+            else:
+                self.answering(rid, header["op"], lambda: then(known | leased))
+
+        holder.append(self.controller.when_submitted(leased, arrived))
+        self.waits.add(holder[0])
 
     @responder(messages.GetResults)
     def _get_results(self, rid, header, buffers):
         taskids = _ids(header["taskids"])
-        self._check_known(taskids)
-        if header.get("block"):
-            self._wait(taskids, lambda: self._send_results(rid, taskids))
-        else:
-            self._send_results(rid, taskids)
+
+        def answer(known):
+            self._check_known(taskids, known)
+            if header.get("block"):
+                self._wait(taskids, lambda: self._send_results(rid, taskids))
+            else:
+                self._send_results(rid, taskids)
+
+        self._once_arrived(rid, header, taskids, answer)
 
     def _send_results(self, rid, taskids):
         entries, out, read = [], [], {}  # each distinct id is read from the store once
@@ -558,8 +632,8 @@ class TaskSession(Session):
 
     @responder(messages.Barrier)
     def _barrier(self, rid, header, buffers):
-        taskids = self.controller.known_among(_ids(header["taskids"]))
-        self._wait(taskids, lambda: self._result(rid, None))
+        taskids = _ids(header["taskids"])
+        self._once_arrived(rid, header, taskids, lambda known: self._wait(known, lambda: self._result(rid, None)))
 
     @responder(messages.TaskQueueStatus)
     def _queue_status(self, rid, header, buffers):
@@ -567,15 +641,21 @@ class TaskSession(Session):
 
     @responder(messages.TaskStatus)
     def _task_status(self, rid, header, buffers):
-        self._check_known([header["taskid"]])
-        self._result(rid, self.controller.record(header["taskid"]))
+        def answer(known):
+            self._check_known([header["taskid"]], known)
+            self._result(rid, self.controller.record(header["taskid"]))
+
+        self._once_arrived(rid, header, [header["taskid"]], answer)
 
     @responder(messages.Abort)
     def _abort(self, rid, header, buffers):
-        if not self.controller.known(header["taskid"]):
-            raise NoSuchTask(f"No task #{header['taskid']}")
-        self.controller.abort(header["taskid"])
-        self._result(rid, None)
+        def answer(known):
+            if not known:
+                raise NoSuchTask(f"No task #{header['taskid']}")
+            self.controller.abort(header["taskid"])
+            self._result(rid, None)
+
+        self._once_arrived(rid, header, [header["taskid"]], answer)
 
     @responder(messages.Spin)
     def _spin(self, rid, header, buffers):

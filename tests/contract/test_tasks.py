@@ -108,10 +108,19 @@ def test_a_task_sent_without_waiting_is_stored_before_the_next_call_answers(tb, 
     assert tc.get_task_result(taskid, block=True).ns.b == 42
 
 
-def test_an_id_that_was_leased_but_never_used_is_unknown(tb, tc):
+def test_an_id_that_was_leased_but_never_used_is_waited_for_then_unknown(tb, tc):
     first = tc.run(StringTask("pass"))
-    with pytest.raises(IndexError, match="not registered"):
+    with pytest.raises(IndexError, match=f"task {first + 1} was leased by a client but not submitted within"):
         tb.client().get_task_result(first + 1)  # leased to tc, not used yet
+
+
+def test_another_client_asking_about_a_leased_id_waits_for_its_task(tb, tc):
+    first = tc.run(StringTask("pass"))
+    other = tb.client()
+    rid = other._connection.request(messages.GetResults.header(taskids=[first + 1], block=True))
+    assert tc.run(StringTask("b = 7", pull="b")) == first + 1  # it comes after the question
+    reply, out = other._connection.wait(rid)
+    assert reply["value"][0]["status"] == "succeeded"
 
 
 def test_run_sets_the_task_id_on_the_task(tc):

@@ -165,6 +165,9 @@ class FakeConnection:
         for rid in rids:
             self.replies.pop(rid, None)
 
+    def if_idle(self, work):
+        return False  # the World runs on the test's thread alone: a client's keeper never touches it
+
     def close(self):
         self.session.closed(Failure(ConnectionDone()))
 
@@ -178,7 +181,8 @@ class World:
         self.dir = Path(directory)
         self.clock = Clock()
         self.clock.advance(time.time())
-        config = ControllerConfig(ipythondir=self.dir, scheme=scheme, poison_after=poison_after)
+        config = ControllerConfig(ipythondir=self.dir, scheme=scheme, poison_after=poison_after,
+                                  lease_wait=LEASE_WAIT)
         self.registry = EngineRegistry(self.clock)
         service = SimpleNamespace(reactor=self.clock, config=config, registry=self.registry)
         self.tasks = TaskInterface.for_controller(service)
@@ -306,7 +310,7 @@ class ProcessBackend:
     name = "tls"
 
     def __init__(self, directory, engines=3, controller_args=()):
-        self.cluster = Cluster(directory, controller_args=list(controller_args))
+        self.cluster = Cluster(directory, controller_args=["--lease-wait", str(LEASE_WAIT), *controller_args])
         try:
             self.cluster.start_controller()
             if engines:
@@ -376,6 +380,9 @@ class ProcessBackend:
             except Exception:
                 pass
         self.cluster.stop()
+
+
+LEASE_WAIT = 1.0  # seconds a request waits for a leased task that does not come (the default is 60)
 
 
 def make_backend(kind, directory, **options):

@@ -6,6 +6,7 @@ import random
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -168,3 +169,85 @@ def test_engines_sigkilled_while_mapping_lose_nothing(cluster_factory):
 def test_soak_10000_tasks_while_engines_are_killed(cluster_factory):
     c = started(cluster_factory, engines=2)
     _kill_engines_while_mapping(c, 10000 * SOAK, kills=8 * SOAK, seed=4)
+
+
+def test_ids_returned_before_a_controller_kill_reach_its_successor_without_another_call(cluster_factory):
+    c = started(cluster_factory, engines=1)
+    tc = client.TaskClient(c.tc_furl)
+    tc.barrier(tc.run(MapTask(square, (0,))))  # leases a block of ids
+    c.controller.send_signal(signal.SIGSTOP)  # it reads nothing more: every run below stays unanswered
+    ids = [tc.run(MapTask(square, (i,))) for i in range(1, 13)]  # within the first lease
+    c.kill_controller(signal.SIGKILL)
+    c.start_controller()
+    other = client.TaskClient(c.tc_furl)  # tc makes no further call: its keeper sends them again
+    until_answered(lambda: other.barrier(ids))
+    assert [other.get_task_result(t) for t in ids] == [i * i for i in range(1, 13)]
+    assert other.queue_status()["succeeded"] == 13
+
+
+def couriers(directory):
+    """The pids of the couriers delivering a spool file of ``directory``."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"kernel.client.courier" in command and any(str(directory).encode() in part for part in command):
+            found.append(int(proc.name))
+    return found
+
+
+@pytest.fixture
+def no_stray_couriers(tmp_path):
+    yield
+    for pid in couriers(tmp_path):
+        os.kill(pid, signal.SIGKILL)
+
+
+def end_a_script_while_the_controller_is_stopped(c, n):
+    """Run ``n`` tasks in a script that ends while the controller reads nothing; their ids."""
+    script = ("import sys\nfrom kernel.client import TaskClient, StringTask\n"
+              "tc = TaskClient(sys.argv[1])\n"
+              "tc.barrier(tc.run(StringTask('pass')))\n"  # connected, with a lease of ids
+              "print('ready', flush=True)\nsys.stdin.readline()\n"
+              f"print([tc.run(StringTask(f'x = {{i}} * 3', pull='x')) for i in range({n})], flush=True)\n")
+    env = dict(os.environ, IPYTHONDIR=str(c.dir), KERNEL_CLIENT_EXIT_WAIT="0.5")
+    with subprocess.Popen([sys.executable, "-c", script, c.tc_furl], stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, text=True, env=env) as process:
+        assert process.stdout.readline() == "ready\n"
+        c.controller.send_signal(signal.SIGSTOP)  # nothing it is sent now is answered
+        process.stdin.write("go\n")
+        process.stdin.flush()
+        ids = json.loads(process.stdout.readline())
+        assert process.wait(timeout=60) == 0
+    return ids
+
+
+def test_a_script_that_ends_while_the_controller_is_down_hands_its_tasks_to_a_courier(
+        cluster_factory, no_stray_couriers):
+    c = started(cluster_factory, engines=1)
+    ids = end_a_script_while_the_controller_is_stopped(c, 12)
+    [spooled] = (c.dir / "spool").glob("*.spool")  # the script is gone; a courier holds its tasks
+    c.kill_controller(signal.SIGKILL)
+    c.start_controller()
+    tc = client.TaskClient(c.tc_furl)
+    until_answered(lambda: tc.barrier(ids))
+    assert [tc.get_task_result(t).ns.x for t in ids] == [i * 3 for i in range(12)]
+    wait_for(lambda: not spooled.exists() and not couriers(c.dir), what="the courier to deliver and end")
+
+
+def test_tasks_a_dead_courier_left_are_sent_by_the_next_client_made_on_the_machine(
+        cluster_factory, no_stray_couriers, monkeypatch):
+    c = started(cluster_factory, engines=1)
+    ids = end_a_script_while_the_controller_is_stopped(c, 5)
+    wait_for(lambda: couriers(c.dir), what="the courier to start")
+    for pid in couriers(c.dir):
+        os.kill(pid, signal.SIGKILL)  # as if the machine had restarted: only the spool file is left
+    c.kill_controller(signal.SIGKILL)
+    c.start_controller()
+    monkeypatch.setenv("IPYTHONDIR", str(c.dir))
+    tc = client.TaskClient(c.tc_furl)  # finds the spool file no courier holds, and starts one
+    until_answered(lambda: tc.barrier(ids))
+    assert [tc.get_task_result(t).ns.x for t in ids] == [i * 3 for i in range(5)]
+    wait_for(lambda: not list((c.dir / "spool").glob("*.spool")), what="the spool to empty")
