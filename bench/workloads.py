@@ -238,13 +238,36 @@ class TaskThroughput(Workload):
     process of the system with this one, read from /proc over all the reps,
     idle time included: what the scheduler and the idle engines spend on
     heartbeats while the tasks run counts.
+
+    With ``rate`` (tasks per second, a ``cfg`` attribute's name) the tasks go
+    in chunks of PACE_CHUNK at that rate instead of all at once, each chunk
+    waited for: the same flow whatever the engine count, so that the CPU
+    per task compares across engine counts (a scheduler's cost per task
+    depends on how many tasks share each of its wake-ups).
     """
 
-    def __init__(self, name, title, op, count, cpu=False):
-        self.name, self.title, self.op, self.count, self.cpu = name, title, op, count, cpu
+    PACE_CHUNK = 10
+
+    def __init__(self, name, title, op, count, cpu=False, rate=None):
+        self.name, self.title, self.op, self.count, self.cpu, self.rate = name, title, op, count, cpu, rate
+
+    def _arg(self, n):
+        return n if self.op == "tasks_run" else range(n)
+
+    def _paced(self, call, n, rate):
+        """``n`` tasks in chunks of PACE_CHUNK, chunk i started no sooner than i × PACE_CHUNK / rate s in."""
+        t0, done = clock(), 0
+        while done < n:
+            k = min(self.PACE_CHUNK, n - done)
+            check_count(self.op, call(noop, self._arg(k)), k)
+            done += k
+            lag = t0 + done / rate - clock()
+            if lag > 0:
+                time.sleep(lag)
+        return range(n)
 
     def metrics(self, cfg):
-        title = self.title.format(n=getattr(cfg, self.count))
+        title = self.title.format(n=getattr(cfg, self.count), rate=getattr(cfg, self.rate) if self.rate else None)
         out = [Metric(f"{self.name}.rate", title, "tasks/s", "higher", "tasks")]
         if self.cpu:
             out += [Metric(f"{self.name}.scheduler_cpu", f"{title}: scheduler CPU per task", "µs", "lower", "tasks"),
@@ -255,16 +278,14 @@ class TaskThroughput(Workload):
     def measure(self, system, cfg):
         n = getattr(cfg, self.count)
         call = getattr(system, self.op)
-        arg = n if self.op == "tasks_run" else range(n)
-        small = 20 if self.op == "tasks_run" else range(20)
-        call(noop, small)  # warm-up (and Unsupported before any timing)
+        call(noop, self._arg(20))  # warm-up (and Unsupported before any timing)
         watched = {"scheduler": scheduler_pids(system), "client": [os.getpid()],
                    "all": [os.getpid(), *system.all_pids()]} if self.cpu else {}
         before = {role: sum(map(procs.cpu_seconds, pids)) for role, pids in watched.items()}
         seconds = []
         for _ in range(cfg.task_reps):
             t0 = clock()
-            results = call(noop, arg)
+            results = self._paced(call, n, getattr(cfg, self.rate)) if self.rate else call(noop, self._arg(n))
             seconds.append(clock() - t0)
             check_count(self.op, results, n)
         values = {f"{self.name}.rate": n / statistics.median(seconds), "_detail": {"seconds": seconds, "n": n}}

@@ -15,8 +15,10 @@ COLUMNS = [
     ("broadcast.median", "broadcast µs", "µs"),
     ("one_by_one.scheduler_cpu", "sched. CPU µs/task, one by one", "µs"),
     ("bulk_map.scheduler_cpu", "sched. CPU µs/task, map", "µs"),
+    ("paced.scheduler_cpu", "sched. CPU µs/task, 250/s", "µs"),
     ("one_by_one.client_cpu", "client CPU µs/task, one by one", "µs"),
     ("one_by_one.all_cpu", "all CPU µs/task, one by one", "µs"),
+    ("paced.all_cpu", "all CPU µs/task, 250/s", "µs"),
     ("idle.scheduler_cpu", "sched. idle CPU %", "%"),
     ("engine.rss", "engine RSS MB", "MB"),
     ("legacy.rate", "result loop /s", "tasks/s"),
@@ -100,7 +102,8 @@ def goal_lines(runs):
     lines = []
     if len(counts) > 1:
         low, high = counts[0], counts[-1]
-        for key, what in (("one_by_one.scheduler_cpu", "one by one"), ("bulk_map.scheduler_cpu", "bulk map")):
+        for key, what in (("paced.scheduler_cpu", "at one rate"), ("one_by_one.scheduler_cpu", "one by one"),
+                          ("bulk_map.scheduler_cpu", "bulk map")):
             found = per_round(runs, key, ("kernel", high), ("kernel", low))
             if found:
                 lines.append(f"  kernel controller CPU per tiny task ({what}) at {high} engines ÷ at {low}: "

@@ -23,11 +23,13 @@ class ScaleConfig:
     busy_per_engine: int = 200  # 5 ms tasks per engine
     busy_seconds: float = 0.005
     legacy_tasks: int = 5000
+    paced_tasks: int = 2500  # tiny tasks at a fixed rate, the same at every engine count
+    paced_rate: float = 250.0
 
     def __post_init__(self):
         q = self.quick
         if q:
-            self.tasks, self.busy_per_engine, self.legacy_tasks = 500, 20, 500
+            self.tasks, self.busy_per_engine, self.legacy_tasks, self.paced_tasks = 500, 20, 500, 250
         self.task_reps = 1  # the rounds repeat every workload
         self.latency_calls = 50 if q else 200  # one load-balanced round trip, and the broadcast
         self.latency_warmup = 10 if q else 20
@@ -126,6 +128,7 @@ WORKLOADS = [
     IdleScheduler(),
     TaskThroughput("one_by_one", "{n} tiny tasks one by one", "tasks_run", "tasks", cpu=True),
     TaskThroughput("bulk_map", "{n} tiny tasks in one map", "tasks_map", "tasks", cpu=True),
+    TaskThroughput("paced", "{n} tiny tasks at {rate:g}/s", "tasks_run", "paced_tasks", cpu=True, rate="paced_rate"),
     BusyEfficiency(),
     Latency("lb", "one load-balanced round trip", "task_one", args=(noop,)),
     Latency("broadcast", "broadcast no-op to all engines", "tiny_all"),
