@@ -80,3 +80,15 @@ def test_a_session_must_answer_every_message_of_its_channel():
 
     with pytest.raises(TypeError, match="no responder for run, get_results"):
         messages.TASKS.responders(Half())
+
+
+def test_the_engine_answers_exactly_the_declared_methods():
+    from kernel.engine import methods
+
+    assert set(methods.METHODS) == set(messages.ENGINE_METHODS)
+
+
+@pytest.mark.parametrize("desired_id", [True, -1, "0", 1.0])
+def test_an_engine_cannot_register_under_an_id_that_is_not_a_whole_number(desired_id):
+    with pytest.raises(ProtocolError, match="register.desired_id"):
+        messages.FROM_ENGINE.decode({"op": "register", "desired_id": desired_id, "pid": 1})
