@@ -1,8 +1,7 @@
-"""Futures across a controller killed with SIGKILL and restarted, against real processes."""
+"""Futures across a controller killed with SIGKILL and restarted, against real processes
+(``cluster``: a controller and two engines, from tests/conftest.py)."""
 
 import signal
-
-import pytest
 
 from kernel import client
 from kernel.errors import ConnectionLost
@@ -16,14 +15,6 @@ def wait_for_file(path):
     while not os.path.exists(path):
         time.sleep(0.005)
     return "released"
-
-
-@pytest.fixture
-def cluster(cluster_factory):
-    c = cluster_factory()
-    c.start_controller()
-    c.start_engines(2)
-    return c
 
 
 def test_a_task_future_outlives_a_controller_restart(cluster):
