@@ -1,6 +1,6 @@
 """The engine's connection to the controller: connect, register, heartbeat, reconnect.
 
-Runs on the reactor thread. The FURL is asked for afresh on every attempt, so
+Runs on the reactor's thread. The FURL is asked for afresh on every attempt, so
 an engine follows a controller that restarted with new ports. It keeps its state visible (``state`` and
 ``last_error``) because "why isn't my engine connected?" is the first question
 users ask. Permanent errors (a wrong key, a refused capability) stop it; a
@@ -10,6 +10,7 @@ controller that is merely away is retried with backoff until ``give_up_after``.
 import os
 import socket
 
+from twisted.internet import defer
 from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
@@ -37,7 +38,7 @@ class EngineConnector:
         self.reactor = reactor
         self.furl_source = furl_source  # () -> FURL; re-read on every attempt
         self.furl = None
-        self.handler = handler  # receives on_registered(id), on_call(header, buffers), on_stopped(error)
+        self.handler = handler  # on_registered(id), on_unregistered(), on_message(header, buffers), on_stopped(error)
         self.desired_id = desired_id
         self.heartbeat_period = heartbeat_period
         self.heartbeat_timeout = heartbeat_timeout
@@ -54,17 +55,23 @@ class EngineConnector:
         self._heartbeat = LoopingCall(self._beat)
         self._heartbeat.clock = reactor
         self._stopping = False
+        self._closed = None  # stop()'s Deferred
 
     def start(self):
         self._lost_since = self.reactor.seconds()
         self._connect()
 
     def stop(self):
+        """Stop reconnecting and close the connection; a Deferred that fires once it is closed."""
         self._stopping = True
         if self._heartbeat.running:
             self._heartbeat.stop()
-        if self.protocol is not None:
+        if self.protocol is None:
+            return defer.succeed(None)
+        if self._closed is None:
+            self._closed = defer.Deferred()
             self.protocol.close()  # after the last reply (kill's, say) is written
+        return self._closed
 
     def send(self, header, buffers=()):
         if self.protocol is not None and self.protocol.welcomed:
@@ -159,6 +166,9 @@ class EngineConnector:
             self._heartbeat.stop()
         if self._stopping:
             self.state = "stopped"
+            closed, self._closed = self._closed, None
+            if closed is not None:
+                closed.callback(None)
             return
         if isinstance(error, PERMANENT):
             self.state = "refused"

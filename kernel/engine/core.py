@@ -1,14 +1,21 @@
 """What every engine does with the controller's messages, whatever thread runs its commands.
 
-An engine process runs commands on its main thread (``runner.Engine``); a
-``ThreadEngine`` runs them on a thread of its own (``inprocess``). Both keep
-the same books: which connection a command came on (a command from a lost
-connection is dropped), which commands were cancelled before they started,
-and what a ``kill`` or a refusal means. A subclass says how a command reaches
-the thread that runs it (``_enqueue``), how an interrupt reaches that thread
-(``_interrupt``), how a command is run (``_dispatch``) and how its reply goes
-out (``_reply``).
+The network (the connector, the TLS connection, heartbeats) runs on the
+reactor's thread; commands run on a thread of their own, the main thread in
+an engine process (``runner.Engine``) and a thread of the current process in
+a ``ThreadEngine`` (``inprocess``). Commands reach that thread through a
+queue, in order, and replies go back with ``callFromThread``: the reactor is
+never blocked by user code, so heartbeats, interrupts, cancels and the rest of
+a big reply keep flowing however long a command computes, GIL held or not.
+
+Both kinds keep the same books: which connection a command came on (a
+command from a lost connection is dropped), which commands were cancelled
+before they started, and what a ``kill`` or a refusal means. A subclass says
+how an interrupt reaches the command's thread (:meth:`interrupt`) and how a
+command is run (``_dispatch``).
 """
+
+import queue
 
 from twisted.logger import Logger
 
@@ -27,6 +34,7 @@ class EngineCore:
         self.reactor = reactor
         self.interpreter = Interpreter(mpi=mpi)
         self.connector = EngineConnector(reactor, furl_source, self, desired_id=desired_id, **connector_options)
+        self.inbox = queue.SimpleQueue()  # items for the thread that runs commands, in arrival order
         self.cancelled = set()
         self.last_started = 0  # cids grow: a cancel for an older one comes too late
         self.generation = 0
@@ -34,13 +42,17 @@ class EngineCore:
         self.exit_code = 0
         self.memory = None  # a kernel.engine.memory.MemoryWatch, under ipengine --memory-limit
 
-    # -- from the connector, on whichever thread runs the reactor ----------------
+    def interrupt(self):
+        """Stop the running command with a KeyboardInterrupt; nothing between commands. Any thread may call it."""
+        raise NotImplementedError
+
+    # -- from the connector, on the reactor's thread ------------------------------------
 
     def on_registered(self, engine_id):
         self.generation += 1
         self.last_started = 0  # a new controller numbers its commands afresh
         self.cancelled.clear()
-        self._enqueue(("set_id", engine_id))
+        self.inbox.put(("set_id", engine_id))
 
     def on_unregistered(self):
         self.generation += 1  # commands from the lost connection are dropped
@@ -48,14 +60,14 @@ class EngineCore:
     def on_stopped(self, error):
         self.exit_reason = error
         self.exit_code = 1
-        self._enqueue(STOP)
+        self.inbox.put(STOP)
 
     def on_message(self, header, buffers):
         op = header["op"]
         if op == "call":
-            self._enqueue(("call", (self.generation, header, buffers)))
+            self.inbox.put(("call", (self.generation, header, buffers)))
         elif op == "interrupt":
-            self._interrupt()
+            self.interrupt()
         elif op == "cancel":  # only commands not started yet can be cancelled
             self.cancelled.update(c for c in header.get("cids", ()) if c > self.last_started)
         elif op == "bye":
@@ -64,6 +76,11 @@ class EngineCore:
             self.log.warn("ignoring unknown message {op!r}", op=op)
 
     # -- on the thread that runs commands -------------------------------------------
+
+    def serve(self):
+        """Run queued items until one ends the loop."""
+        while self._handle(self.inbox.get()):
+            pass
 
     def _handle(self, item):
         """Act on one queued item; False once the loop is to end."""
@@ -89,7 +106,10 @@ class EngineCore:
             reply, out = self.memory.end(header, reply, out)
         self._reply(generation, reply, out)
         if header.get("method") == "kill":
-            self._enqueue(STOP)
+            self.inbox.put(STOP)
+
+    def _reply(self, generation, header, buffers):
+        self.reactor.callFromThread(self._send_if_current, generation, header, buffers)
 
     def _send_if_current(self, generation, header, buffers):
         """Send a reply on the reactor's thread, unless its command came on a connection since lost."""

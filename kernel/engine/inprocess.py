@@ -6,28 +6,16 @@ a thread of its own, next to other engines and a reactor running in another
 thread: useful for tests and for trying the cluster out without processes.
 It talks to the controller over TLS like any engine.
 
-An interrupt is raised asynchronously in the engine's thread, so it stops
-Python code (a loop, a sequence of short sleeps) but not one long blocking
-call such as a single ``time.sleep(100)``, which it stops only once the call
-returns.
+An interrupt is raised asynchronously in the engine's thread
+(``asyncexc``), so it stops Python code (a loop, a sequence of short sleeps)
+but not one long blocking call such as a single ``time.sleep(100)``, which it
+stops only once the call returns.
 """
 
-import ctypes
-import queue
 import threading
 
-from kernel.engine import methods, replies
+from kernel.engine import asyncexc, methods, replies
 from kernel.engine.core import STOP, EngineCore
-
-# PyThreadState_SetAsyncExc, typed once to raise an exception type and once to clear.
-_raise_in = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi))
-_clear = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi))
-
-
-def _clear_in(thread_id):
-    _clear(thread_id, None)
 
 
 class ThreadEngine(EngineCore):
@@ -35,7 +23,6 @@ class ThreadEngine(EngineCore):
 
     def __init__(self, reactor, furl_source, **options):
         super().__init__(reactor, furl_source, **options)
-        self.inbox = queue.SimpleQueue()
         self.thread = None
         self._lock = threading.Lock()
         self._busy = False
@@ -55,26 +42,18 @@ class ThreadEngine(EngineCore):
     def alive(self):
         return self.thread is not None and self.thread.is_alive()
 
-    # -- reactor thread -------------------------------------------------------
-
-    def _enqueue(self, item):
-        self.inbox.put(item)
-
-    def _interrupt(self):
+    def interrupt(self):
+        """A KeyboardInterrupt raised in the engine's thread while a command runs; from any thread."""
         with self._lock:
             if self._busy:
-                _raise_in(self.thread.ident, KeyboardInterrupt)
-
-    def _reply(self, generation, header, buffers):
-        self.reactor.callFromThread(self._send_if_current, generation, header, buffers)
+                asyncexc.raise_in(self.thread.ident, KeyboardInterrupt)
 
     # -- engine thread ----------------------------------------------------------
 
     def run(self):
         """Connect, run inbox items until stopped, disconnect; return the exit code."""
         self.reactor.callFromThread(self.connector.start)
-        while self._handle(self.inbox.get()):
-            pass
+        self.serve()
         self.reactor.callFromThread(self.connector.stop)
         return self.exit_code
 
@@ -95,7 +74,7 @@ class ThreadEngine(EngineCore):
             try:
                 with self._lock:
                     self._busy = False
-                    _clear_in(self.thread.ident)
+                    asyncexc.clear(self.thread.ident)
                 return
             except KeyboardInterrupt:
                 continue

@@ -187,7 +187,7 @@ class MemoryWatch:
                               size=format_size(size), limit=format_size(self.limit), grace=self.grace)
             self.exit(EXIT_OVER_LIMIT)
             return
-        self.engine._interrupt()  # again while past the limit: the code may have caught the last one
+        self.engine.interrupt()  # again while past the limit: the code may have caught the last one
 
     def _watch(self):
         """Look every period while commands come; sleep once none has run for PARK_AFTER s."""

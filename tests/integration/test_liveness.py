@@ -2,6 +2,8 @@
 
 import os
 import signal
+import time
+from pathlib import Path
 
 from tests.cluster import wait_for
 
@@ -76,3 +78,34 @@ def test_engine_without_a_controller_gives_up_after_its_timeout(cluster_factory)
     [engine] = c.start_engines(1, "--controller-timeout", "1", wait=False)
     assert engine.wait(30) == 1
     assert "no controller for" in c.output(len(c.logs) - 1)
+
+
+def voluntary_switches(pid):
+    """How many times the threads of process ``pid`` have gone to sleep so far."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if line.startswith("voluntary_ctxt_switches:"):
+                total += int(line.split()[1])
+    return total
+
+
+def test_user_code_runs_on_the_main_thread_and_the_network_on_its_own(cluster):
+    mec = cluster.client()
+    mec.execute("import threading\n"
+                "on_main = threading.current_thread() is threading.main_thread()\n"
+                "others = sorted(t.name for t in threading.enumerate() if t is not threading.current_thread())")
+    on_main, others = mec.pull(("on_main", "others"), targets=0)[0]
+    assert on_main and "network" in others
+
+
+def test_an_idle_engine_is_not_woken_between_heartbeats(cluster_factory):
+    c = cluster_factory(controller_args=["--heartbeat-period", "60", "--heartbeat-timeout", "180"])
+    c.start_controller()
+    [engine] = c.start_engines(1)
+    mec = c.client()
+    assert mec.execute("x = 1")[0]["id"] == 0  # registered, and served one command
+    before = voluntary_switches(engine.pid)
+    time.sleep(3.0)  # the window observed, with no heartbeat due in it
+    woken = voluntary_switches(engine.pid) - before
+    assert woken < 10, f"an idle engine's threads woke {woken} times in 3 s: something polls"

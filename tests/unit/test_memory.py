@@ -26,7 +26,7 @@ class FakeEngine:
         self.stopped = None
         self.exit_code = 0
 
-    def _interrupt(self):
+    def interrupt(self):
         self.interrupts += 1
 
     def on_stopped(self, reason):
