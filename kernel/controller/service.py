@@ -23,6 +23,7 @@ from kernel.controller.multiengine import MultiEngineInterface
 from kernel.errors import BadFURLError
 from kernel.settings import ControllerSettings
 from kernel.tls import Identity, server_context
+from kernel.wire import transport
 from kernel.wire.pool import BufferPool
 from kernel.wire.protocol import CapabilityTable, ServerProtocol
 from kernel.wire.tlsstream import TLSStreamFactory
@@ -148,7 +149,7 @@ class ControllerService(Service):
             lambda: ServerProtocol(table, self.reactor, allocate=self.buffers.allocate))
         factory.noisy = False
         tls = TLSStreamFactory(factory, server_context(identity), server_side=True)
-        listening = self.reactor.listenTCP(port, tls, interface=ip)
+        listening = transport.listen(self.reactor, port, tls, interface=ip)
         self.ports.append(listening)
         return listening.getHost().port
 

@@ -11,7 +11,6 @@ import os
 import socket
 
 from twisted.internet import defer
-from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -21,11 +20,12 @@ from kernel.errors import CapabilityRefused, SecurityError
 from kernel.retry import backoff_policy
 from kernel.settings import ControllerSettings, EngineSettings
 from kernel.tls import client_context, pin_check
-from kernel.wire import shm
+from kernel.wire import shm, transport
 from kernel.wire.protocol import ClientProtocol
 from kernel.wire.tlsstream import TLSStreamFactory
 
 PERMANENT = (SecurityError, CapabilityRefused)
+CONNECT_TIMEOUT = 10.0  # seconds one connection attempt may take
 
 
 class EngineConnector:
@@ -38,7 +38,7 @@ class EngineConnector:
         self.reactor = reactor
         self.furl_source = furl_source  # () -> FURL; re-read on every attempt
         self.furl = None
-        self.handler = handler  # on_registered(id), on_unregistered(), on_message(header, buffers), on_stopped(error)
+        self.handler = handler  # on_registered(id), on_message(header, buffers), on_stopped(error)
         self.desired_id = desired_id
         self.heartbeat_period = heartbeat_period
         self.heartbeat_timeout = heartbeat_timeout
@@ -73,10 +73,6 @@ class EngineConnector:
             self.protocol.close()  # after the last reply (kill's, say) is written
         return self._closed
 
-    def send(self, header, buffers=()):
-        if self.protocol is not None and self.protocol.welcomed:
-            self.protocol.send(header, buffers)
-
     # -- connecting ---------------------------------------------------------
 
     def _connect(self):
@@ -86,7 +82,6 @@ class EngineConnector:
         host, port = self.furl.hints[self._hint % len(self.furl.hints)]
         self._hint += 1
         self.state = "connecting"
-        endpoint = TCP4ClientEndpoint(self.reactor, host, port, timeout=10)
         factory = Factory.forProtocol(
             lambda: ClientProtocol(
                 self.furl.swissnum, "engine", self.reactor,
@@ -94,7 +89,8 @@ class EngineConnector:
             )
         )
         factory.noisy = False
-        d = endpoint.connect(TLSStreamFactory(factory, client_context(), False, pin_check(self.furl.tubid)))
+        tls = TLSStreamFactory(factory, client_context(), False, pin_check(self.furl.tubid))
+        d = transport.connect(self.reactor, host, port, tls, timeout=CONNECT_TIMEOUT)
         d.addErrback(lambda f: self._retry(f"{host}:{port}: {f.getErrorMessage()}"))
 
     def _retry(self, error):
@@ -176,11 +172,10 @@ class EngineConnector:
             self.log.error("connection refused for good: {e}", e=error)
             self.handler.on_stopped(str(error))
             return
-        if was_registered:
+        if was_registered:  # the commands it sent and their replies are dropped (EngineCore)
             self.log.warn("lost the controller ({e}); will re-register when it returns", e=error)
             self.engine_id = None
             self._lost_since = self.reactor.seconds()
-            self.handler.on_unregistered()
         if self._lost_since is None:
             self._lost_since = self.reactor.seconds()
         self._retry(str(error))

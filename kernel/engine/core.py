@@ -4,14 +4,21 @@ The network (the connector, the TLS connection, heartbeats) runs on the
 reactor's thread; commands run on a thread of their own, the main thread in
 an engine process (``runner.Engine``) and a thread of the current process in
 a ``ThreadEngine`` (``inprocess``). Commands reach that thread through a
-queue, in order, and replies go back with ``callFromThread``: the reactor is
-never blocked by user code, so heartbeats, interrupts, cancels and the rest of
-a big reply keep flowing however long a command computes, GIL held or not.
+queue, in order. User code never blocks the reactor, so heartbeats,
+interrupts, cancels and the rest of a big reply keep flowing however long a
+command computes, GIL held or not: the reactor's thread gets the GIL back
+every switch interval (5 ms).
 
-Both kinds keep the same books: which connection a command came on (a
-command from a lost connection is dropped), which commands were cancelled
-before they started, and what a ``kill`` or a refusal means. A subclass says
-how an interrupt reaches the command's thread (:meth:`interrupt`) and how a
+A reply is sent by the thread that ran its command, on the connection the
+command came on (``FramedProtocol.send_from_thread``): under the
+connection's lock, straight to the socket when nothing waits before it, so a
+tiny command costs one wake-up of the command thread and none of the
+network thread. A command or reply whose connection was lost meanwhile is
+dropped.
+
+Both kinds keep the same books: which commands were cancelled before they
+started, and what a ``kill`` or a refusal means. A subclass says how an
+interrupt reaches the command's thread (:meth:`interrupt`) and how a
 command is run (``_dispatch``).
 """
 
@@ -37,7 +44,6 @@ class EngineCore:
         self.inbox = queue.SimpleQueue()  # items for the thread that runs commands, in arrival order
         self.cancelled = set()
         self.last_started = 0  # cids grow: a cancel for an older one comes too late
-        self.generation = 0
         self.exit_reason = None
         self.exit_code = 0
         self.memory = None  # a kernel.engine.memory.MemoryWatch, under ipengine --memory-limit
@@ -49,13 +55,9 @@ class EngineCore:
     # -- from the connector, on the reactor's thread ------------------------------------
 
     def on_registered(self, engine_id):
-        self.generation += 1
         self.last_started = 0  # a new controller numbers its commands afresh
         self.cancelled.clear()
         self.inbox.put(("set_id", engine_id))
-
-    def on_unregistered(self):
-        self.generation += 1  # commands from the lost connection are dropped
 
     def on_stopped(self, error):
         self.exit_reason = error
@@ -64,8 +66,8 @@ class EngineCore:
 
     def on_message(self, header, buffers):
         op = header["op"]
-        if op == "call":
-            self.inbox.put(("call", (self.generation, header, buffers)))
+        if op == "call":  # with the connection to answer on: the one whose message this is
+            self.inbox.put(("call", (self.connector.protocol, header, buffers)))
         elif op == "interrupt":
             self.interrupt()
         elif op == "cancel":  # only commands not started yet can be cancelled
@@ -90,37 +92,29 @@ class EngineCore:
         if kind == "set_id":
             self.interpreter.set_id(value)
         elif kind == "call":
-            generation, header, buffers = value
-            if generation == self.generation:
-                self._call(generation, header, buffers)
+            protocol, header, buffers = value
+            if protocol.connected:  # else the controller that sent it is gone, or has forgotten it
+                self._call(protocol, header, buffers)
         return True
 
-    def _call(self, generation, header, buffers):
+    def _call(self, protocol, header, buffers):
         self.last_started = max(self.last_started, header.get("cid", 0))
-        if self._drop_if_cancelled(generation, header):
+        if self._drop_if_cancelled(protocol, header):
             return
         if self.memory is not None:
             self.memory.begin()
         reply, out = self._dispatch(header, buffers)
         if self.memory is not None:
             reply, out = self.memory.end(header, reply, out)
-        self._reply(generation, reply, out)
+        protocol.send_from_thread(reply, out)
         if header.get("method") == "kill":
             self.inbox.put(STOP)
 
-    def _reply(self, generation, header, buffers):
-        self.reactor.callFromThread(self._send_if_current, generation, header, buffers)
-
-    def _send_if_current(self, generation, header, buffers):
-        """Send a reply on the reactor's thread, unless its command came on a connection since lost."""
-        if generation == self.generation:
-            self.connector.send(header, buffers)
-
-    def _drop_if_cancelled(self, generation, header):
+    def _drop_if_cancelled(self, protocol, header):
         """Reply QueueCleared and return True if this command was cancelled before it started."""
         if header.get("cid") not in self.cancelled:
             return False
         self.cancelled.discard(header["cid"])
-        self._reply(generation, *replies.failure(header, QueueCleared(
+        protocol.send_from_thread(*replies.failure(header, QueueCleared(
             f"{header.get('method')} was removed from engine {self.interpreter.engine_id}'s queue")))
         return True

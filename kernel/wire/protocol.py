@@ -3,8 +3,9 @@
 ``ServerProtocol`` runs on the controller's listeners: it checks the greeting,
 then hands every message to the session the capability opens. ``ClientProtocol``
 is the engine's side. Small frames are written straight through (a TLS record
-each; the TCP transport sends one reactor turn's records together); big ones
-go out a chunk per turn, as the transport's producer.
+each, sent at once: ``wire/transport.py``); big ones go out a chunk per turn,
+as the transport's producer. An engine's command thread sends its replies
+itself, with ``send_from_thread``.
 """
 
 import hashlib
@@ -18,6 +19,7 @@ from kernel import versions
 from kernel.errors import CapabilityRefused, ProtocolError
 from kernel.wire import framing
 from kernel.wire.greeting import GREETING_MAX, REFUSED, greeting, parse_greeting
+from kernel.wire.transport import lock_of
 
 PREAUTH_TIMEOUT = 10.0
 
@@ -52,6 +54,8 @@ class FramedProtocol(Protocol):
     A big frame is written a chunk per reactor turn, as the transport's
     producer: the reactor never blocks for long encrypting it (heartbeats and
     other connections keep flowing) and ciphertext is not piled up in memory.
+    What is sent, from the reactor's thread or another, is under the
+    connection's ``lock``; what is received is not.
     """
 
     clock = None  # set by the factory: an IReactorTime
@@ -63,28 +67,50 @@ class FramedProtocol(Protocol):
         self._paused = False
         self._closing = False
         self._decoder = None
+        self.lock = lock_of(self.transport)  # the connection's: another thread may send
         self.transport.setTcpNoDelay(True)
 
     def send(self, header, buffers=()):
-        if self.transport is None or not self.connected:
-            return
+        """Send one message; on the reactor's thread."""
         parts = framing.encode(header, buffers)
+        with self.lock:
+            if self.connected and not self._write_now(parts):
+                self._schedule()
+
+    def send_from_thread(self, header, buffers=()):
+        """Send one message from a thread other than the reactor's; dropped if the connection is lost.
+
+        Under the connection's lock, a small frame with nothing queued
+        before it is written at once; anything else joins the queue that
+        the reactor's thread writes, in order.
+        """
+        parts = framing.encode(header, buffers)
+        with self.lock:
+            if not self.connected or self._write_now(parts):
+                return
+        self.clock.callFromThread(self._schedule)
+
+    def _write_now(self, parts):
+        """Write a small frame straight through if nothing waits before it; else queue ``parts``, False."""
         if len(parts) == 1 and not self._outgoing and not self._paused:
-            # a small frame: straight through, with no reactor turn of its own; the
-            # TCP transport sends what one turn wrote in one go
+            # with no reactor turn of its own: the transport sends it at once
             self.transport.write(parts[0])
-            return
+            return True
         self._outgoing.extend(parts)
-        self._schedule()
+        return False
 
     def _schedule(self):
-        if self._flush_call is None and not self._paused and self._outgoing:
-            self._flush_call = self.clock.callLater(0, self._flush)
+        with self.lock:
+            if self._flush_call is None and not self._paused and self._outgoing and self.connected:
+                self._flush_call = self.clock.callLater(0, self._flush)
 
     def _flush(self):
-        self._flush_call = None
-        if self.transport is None:
-            return
+        with self.lock:
+            self._flush_call = None
+            if self.connected:
+                self._write_chunk()
+
+    def _write_chunk(self):
         batch, budget = [], WRITE_CHUNK
         while self._outgoing and budget > 0:
             part = self._outgoing.popleft()
@@ -123,9 +149,10 @@ class FramedProtocol(Protocol):
 
     def close(self):
         """Close once every frame already sent has been written."""
-        self._closing = True
-        if self._flush_call is None and not self._outgoing:
-            self.transport.loseConnection()
+        with self.lock:
+            self._closing = True
+            if self._flush_call is None and not self._outgoing:
+                self.transport.loseConnection()
 
     # IPushProducer, while a big frame is being written
     def pauseProducing(self):
@@ -139,6 +166,7 @@ class FramedProtocol(Protocol):
         self._outgoing.clear()
 
     def connectionLost(self, reason):
+        self.connected = False  # a reply from another thread is dropped from now on
         if self._flush_call is not None and self._flush_call.active():
             self._flush_call.cancel()
         self._flush_call = None

@@ -6,59 +6,41 @@ bulk transfer the controller spent most of its time there. Here the stdlib's
 ``SSLObject`` encrypts a whole chunk in one call, straight from the caller's
 memory, into a memory BIO whose bytes go to the TCP transport as they are.
 
-``TLSStream`` sits between Twisted's TCP transport and a protocol, and is that
-protocol's transport. A protocol that has ``get_buffer()``/``buffer_updated(n)``
-(as asyncio's BufferedProtocol) gets big payloads decrypted straight into
-the buffer it names. The wrapped protocol is connected at once, as with
-Twisted's TLS, so its timers (the pre-auth timeout) also bound a handshake
-that never ends; what it writes before the handshake is done waits.
+``TLSStream`` is built as Twisted's ``TLSMemoryBIOProtocol`` is: the
+``IProtocol`` of the TCP transport under it and the ``ITransport`` of the
+protocol it wraps, using nothing of the TCP transport but its interfaces
+(``write``, ``loseConnection``, ``abortConnection``, producers). A protocol
+that has ``get_buffer()``/``buffer_updated(n)`` (as asyncio's
+BufferedProtocol) gets big payloads decrypted straight into the buffer it
+names. The wrapped protocol is connected at once, as with Twisted's TLS, so
+its timers (the pre-auth timeout) also bound a handshake that never ends;
+what it writes before the handshake is done waits, and a client's pin check
+runs before any of it is sent.
 """
 
 import ssl
-import threading
 
-from twisted.internet import main, tcp
+from twisted.internet.interfaces import IConsumer, ITransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from kernel.wire.transport import lock_of
 
 READ_SIZE = 1 << 16  # a record holds at most 16 KiB; this leaves slack
-TCP_READ_SIZE = 1 << 20  # bytes per read from a socket, into one buffer per reactor thread
-
-_inboxes = threading.local()  # one receive buffer per reactor thread, shared by its connections
 
 
-def _inbox():
-    view = getattr(_inboxes, "view", None)
-    if view is None:
-        view = _inboxes.view = memoryview(bytearray(TCP_READ_SIZE))
-    return view
-
-
-def _send_now(transport, data):
-    """Send what the socket takes of ``data`` now, if nothing of ours waits in ``transport``; how much went.
-
-    A plain ``transport.write`` waits for the next reactor turn and costs two
-    ``epoll_ctl`` calls besides; sending at once also lets the peer start on
-    a message while this side finishes its turn. Only an idle TCP transport
-    is bypassed, so the bytes keep their order; its buffer is read from the
-    attributes Twisted's FileDescriptor keeps it in (any transport without
-    them, an in-memory one in tests say, is always written to).
-    """
-    if getattr(transport, "dataBuffer", True) or getattr(transport, "_tempDataBuffer", True):
-        return 0
-    if transport.disconnecting or not transport.connected:
-        return 0
-    try:
-        return transport.getHandle().send(data)
-    except OSError:  # full (the rest waits in the transport), or broken (the transport finds out)
-        return 0
-
-
+@implementer(ITransport, IConsumer)
 class TLSStream(Protocol):
     """One TLS connection over a TCP transport; the transport of ``wrapped``.
 
     ``check_peer(der_certificate)`` runs once the handshake is done and
     returns an exception to refuse the peer (the client's key pin), or None.
+
+    Another thread may write (an engine's replies): the TLS object and what
+    goes out are used under the connection's ``lock`` (the TCP transport's,
+    shared with the layers above). What is read is handed up outside it, so
+    a writer never waits for the protocol above to act on a message.
     """
 
     def __init__(self, wrapped, context, server_side, check_peer=None):
@@ -75,50 +57,32 @@ class TLSStream(Protocol):
     # -- from the TCP transport ------------------------------------------------
 
     def connectionMade(self):
-        if isinstance(self.transport, tcp.Connection):
-            self._socket = self.transport.getHandle()
-            self.transport.doRead = self._read_socket
+        self.lock = lock_of(self.transport)
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = self._context.wrap_bio(self._incoming, self._outgoing, server_side=self._server_side)
         self.wrapped.makeConnection(self)
-        self._handshake()
-
-    def _read_socket(self):
-        """The TCP transport's ``doRead``, receiving into this thread's one buffer.
-
-        Twisted's own reads into a fresh ``bytes`` of the read size: past
-        glibc's map threshold that is a memory map made and unmade per read,
-        and below it more reads per megabyte. What arrives is copied into the
-        TLS object at once, so one buffer serves every connection.
-        """
-        inbox = _inbox()
-        try:
-            got = self._socket.recv_into(inbox)
-        except BlockingIOError:
-            return None
-        except OSError:
-            return main.CONNECTION_LOST
-        if not got:
-            return main.CONNECTION_DONE
-        self.dataReceived(inbox[:got])
-        return None
+        with self.lock:
+            self._handshake()
 
     def dataReceived(self, data):
-        if self._lost or (self._closing and self._ready):
-            return
-        self._incoming.write(data)
-        if not self._ready:
-            self._handshake()
-        if self._ready:
-            self._read_all()
+        with self.lock:
+            if self._lost or (self._closing and self._ready):
+                return
+            self._incoming.write(data)
+            if not self._ready:
+                self._handshake()
+            if not self._ready:
+                return
+        self._read_all()
 
     def connectionLost(self, reason):
-        self._lost = True
-        self._pending = []
-        wrapped, self.wrapped = self.wrapped, None
-        if wrapped is not None:
-            wrapped.connectionLost(self._failure or reason)
+        with self.lock:
+            self._lost = True
+            self._pending = []
+            wrapped, self.wrapped = self.wrapped, None
+            if wrapped is not None:
+                wrapped.connectionLost(self._failure or reason)
 
     def _handshake(self):
         try:
@@ -134,49 +98,52 @@ class TLSStream(Protocol):
         if self._check_peer is not None:
             refused = self._check_peer(self._tls.getpeercert(binary_form=True))
             if refused is not None:
-                self._fail(refused)
+                self._fail(refused)  # before any of the wrapped protocol's bytes is sent
                 return
         self._ready = True
         pending, self._pending = self._pending, []
-        for data in pending:
-            self.write(data)
+        if pending:
+            self.writeSequence(pending)
         if self._closing:
             self._closing = False
             self.loseConnection()
 
     def _read_all(self):
-        get_buffer = getattr(self.wrapped, "get_buffer", None)
-        while not self._lost and self.wrapped is not None:
+        wrapped = self.wrapped
+        get_buffer = getattr(wrapped, "get_buffer", None)
+        while True:
             target = get_buffer() if get_buffer is not None else None
-            try:
-                if target is not None:
-                    got = self._tls.read(len(target), target)  # straight into place
-                else:
-                    got = self._tls.read(READ_SIZE)
-            except ssl.SSLWantReadError:
-                break
-            except ssl.SSLZeroReturnError:  # the peer's close_notify
-                self.transport.loseConnection()
-                break
-            except ssl.SSLError as e:
-                self._fail(e)
-                return
+            with self.lock:
+                if self._lost or self.wrapped is None:
+                    return
+                try:
+                    if target is not None:
+                        got = self._tls.read(len(target), target)  # straight into place
+                    else:
+                        got = self._tls.read(READ_SIZE)
+                except ssl.SSLWantReadError:
+                    got = None
+                except ssl.SSLZeroReturnError:  # the peer's close_notify
+                    self.transport.loseConnection()
+                    got = None
+                except ssl.SSLError as e:
+                    self._fail(e)
+                    return
+                more = bool(got) and (self._incoming.pending or self._tls.pending())
+                self._send_out()  # what reading produced: key updates, tickets
             if not got:
-                break
+                return
             if target is not None:
-                self.wrapped.buffer_updated(got)
+                wrapped.buffer_updated(got)
             else:
-                self.wrapped.dataReceived(got)
-            if not self._incoming.pending and not self._tls.pending():
-                break  # all read: another read would only raise SSLWantReadError
-        self._send_out()  # what reading produced: key updates, tickets
+                wrapped.dataReceived(got)
+            if not more:
+                return  # all read: another read would only raise SSLWantReadError
 
     def _send_out(self):
         data = self._outgoing.read()
         if data and not self._lost:
-            sent = _send_now(self.transport, data)
-            if sent < len(data):
-                self.transport.write(data[sent:] if sent else data)
+            self.transport.write(data)
 
     def _fail(self, error):
         self._failure = Failure(error)
@@ -186,41 +153,45 @@ class TLSStream(Protocol):
         if not self._lost:
             self.transport.abortConnection()
 
-    # -- the wrapped protocol's transport ---------------------------------------
+    # -- the wrapped protocol's transport: any thread ------------------------------
 
     def write(self, data):
-        if self._lost or self._failure is not None or (self._closing and self._ready):
-            return  # after loseConnection nothing more goes out (the close_notify is sent)
-        if not self._ready:
-            self._pending.append(bytes(data))
-            return
-        try:
-            self._tls.write(data)
-        except ssl.SSLError as e:
-            self._fail(e)
-            return
-        self._send_out()
+        self.writeSequence((data,))
 
     def writeSequence(self, sequence):
-        for data in sequence:
-            self.write(data)
+        """Encrypt every piece, then hand the TCP transport all the records in one write."""
+        with self.lock:
+            if self._lost or self._failure is not None or (self._closing and self._ready):
+                return  # after loseConnection nothing more goes out (the close_notify is sent)
+            if not self._ready:
+                self._pending.extend(bytes(data) for data in sequence)
+                return
+            try:
+                for data in sequence:
+                    self._tls.write(data)
+            except ssl.SSLError as e:
+                self._fail(e)
+                return
+            self._send_out()
 
     def loseConnection(self):
         """Close after what was written so far, with a TLS close_notify."""
-        if self._lost or self._closing:
-            return
-        self._closing = True
-        if not self._ready:
-            return  # the handshake finishing sends what waits, then closes
-        try:
-            self._tls.unwrap()
-        except ssl.SSLError:
-            pass  # the peer's close_notify is not awaited
-        self._send_out()
-        self.transport.loseConnection()
+        with self.lock:
+            if self._lost or self._closing:
+                return
+            self._closing = True
+            if not self._ready:
+                return  # the handshake finishing sends what waits, then closes
+            try:
+                self._tls.unwrap()
+            except ssl.SSLError:
+                pass  # the peer's close_notify is not awaited
+            self._send_out()
+            self.transport.loseConnection()
 
     def abortConnection(self):
-        self._lost_soon()
+        with self.lock:
+            self._lost_soon()
 
     def getPeer(self):
         return self.transport.getPeer()
@@ -228,7 +199,7 @@ class TLSStream(Protocol):
     def getHost(self):
         return self.transport.getHost()
 
-    def setTcpNoDelay(self, enabled):
+    def setTcpNoDelay(self, enabled):  # of ITCPTransport, as abortConnection
         self.transport.setTcpNoDelay(enabled)
 
     def registerProducer(self, producer, streaming):
