@@ -234,7 +234,7 @@ class Connection:
                         raise errors.ConnectionLost(self._loss)  # dropped while the reader read for us
                     raise errors.ResultAlreadyRetrieved(f"no outstanding request {rid}")
                 if self._reader is not None and self._reader.serving():
-                    self._wait_for_reader(deadline)
+                    self._wait_for_reader(deadline, timeout)
                 else:
                     self._read(timeout)
             self._waiting.discard(rid)
@@ -248,11 +248,11 @@ class Connection:
             raise remote_error(reply[0])
         return reply
 
-    def _wait_for_reader(self, deadline):
+    def _wait_for_reader(self, deadline, timeout):
         """Wait (the lock released) until the reader thread files something, or the deadline."""
         remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
-            raise errors.ControllerTimeout("no answer from the controller within the timeout")
+            raise errors.ControllerTimeout(f"no answer from the controller within {timeout:g} s")
         self._reader.waiters += 1
         try:
             self._arrived.wait(remaining)

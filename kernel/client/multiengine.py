@@ -25,7 +25,7 @@ from kernel.client.executor import MultiEngineExecutor
 from kernel.client.parallel import ParallelFunction
 from kernel.client.remote import CompositeError, collect, unwrap_error
 from kernel.client.remoteblock import remote, remote_block
-from kernel.client.results import PendingResult, ResultList, done, wait_for_all
+from kernel.client.results import PendingResult, ResultList, done, fetch, wait_for_all
 from kernel.client.samehost import SameHost
 from kernel.client.tables import QueueStatus, format_table
 from kernel.errors import MissingBlockArgument, SerializationError, StopLocalExecution
@@ -128,11 +128,10 @@ class MultiEngineClient:
     def _submit(self, requests, block, finish):
         """Send ``[(header, buffers), ...]``; wait for ``finish(replies)`` or return a PendingResult."""
         rids = [self._connection.request(header, buffers) for header, buffers in requests]
-        pending = PendingResult(self, rids, finish)
         if block:
-            return pending.get_result()
+            return fetch(self._connection, rids, finish)
         self._connection.drain()  # replies that have arrived leave the controller's buffers
-        return pending
+        return PendingResult(self, rids, finish)
 
     def _call_header(self, method, targets, args=None, per_target=None):
         header = messages.MultiEngineCall.header(method=method, targets=targets)

@@ -116,13 +116,8 @@ class PendingResult(RequestFuture):
 
     def _complete(self, replies, error):
         """The replies are in: the raw outcome (before the legacy callbacks) completes the future."""
-        if isinstance(error, ResultAlreadyRetrieved):
-            error = InvalidDeferredID(f"invalid deferred id: {self.result_id!r} (its result was flushed, or "
-                                      "lost with the connection)")
         try:
-            if error is not None:
-                raise error
-            value = self._finish(replies)
+            value = outcome(replies, error, self._finish, self.result_id)
         except Exception as e:
             self._set(exception=e)
         else:
@@ -163,6 +158,27 @@ class PendingResult(RequestFuture):
     def __repr__(self):
         state = "done" if self.called else "pending"
         return f"<PendingResult {self.result_id} ({state})>"
+
+
+def fetch(connection, rids, finish):
+    """What a blocking call returns: ``finish`` of the replies to ``rids``, waited for here (no
+    PendingResult, no future); if the wait is interrupted, the late replies are dropped."""
+    try:
+        replies, error = _take(connection, rids)
+    except BaseException:
+        connection.forget(rids)
+        raise
+    return outcome(replies, error, finish, rids[-1] if rids else None)
+
+
+def outcome(replies, error, finish, result_id):
+    """``finish(replies)``, or the first error raised (a spent request id as InvalidDeferredID)."""
+    if isinstance(error, ResultAlreadyRetrieved):
+        raise InvalidDeferredID(f"invalid deferred id: {result_id!r} (its result was flushed, or lost with "
+                                "the connection)")
+    if error is not None:
+        raise error
+    return finish(replies)
 
 
 def _take(connection, rids):
