@@ -18,7 +18,7 @@ LAYERS = [
     {"kernel.config", "kernel.furl", "kernel.tls"},
     {"kernel.wire"},
     {"kernel.controller", "kernel.engine", "kernel.client", "kernel.magic", "kernel.launchers"},
-    {"kernel.cluster", "kernel.demo", "kernel.apps"},
+    {"kernel.cluster", "kernel.demo", "kernel.apps", "kernel.joblib"},
 ]
 RANK = {part: rank for rank, parts in enumerate(LAYERS) for part in parts}
 
