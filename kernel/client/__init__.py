@@ -3,6 +3,9 @@
 ``client.MultiEngineClient()`` and ``client.TaskClient()`` read their FURL
 files from the security directory when called with no argument.
 ``kernel.client.asyncclient`` has the clients whose methods return Deferreds.
+Beside the legacy calls: futures (a ``block=False`` call's PendingResult,
+``tc.submit``, ``tc.future``; ``kernel.client.futures``) and executors
+(``tc.executor()``, ``mec.executor()``; ``kernel.client.executor``).
 """
 
 from kernel.client.multiengine import MultiEngineClient, MultiEngineMapper, ParallelFunction, remote

@@ -268,6 +268,13 @@ def test_shutdown_can_cancel_what_has_not_finished(tc, mec, tmp_path):
     executor.shutdown(wait=True)
 
 
+def test_executors_take_calls_from_many_threads_at_once(tc, mec):
+    for executor in (tc.executor(), mec.executor()):
+        with executor, concurrent.futures.ThreadPoolExecutor(8) as callers:
+            futures = list(callers.map(lambda i: executor.submit(divmod, i, 7), range(200)))
+            assert [f.result(30) for f in futures] == [divmod(i, 7) for i in range(200)]
+
+
 def test_the_multiengine_executor_runs_on_the_chosen_engines_only(mec):
     with mec.executor(targets=[1, 3]) as executor:
         assert sorted(set(executor.map(lambda _: id, range(12)))) == [1, 3]  # the engine's own id
