@@ -278,13 +278,20 @@ class Connection:
         return rid in self._waiting or rid in self._ready
 
     def forget(self, rids):
-        """Drop these requests' replies: kept ones now, later ones when they arrive."""
-        with self._lock:
-            for rid in rids:
-                self._waiting.discard(rid)
-                self._ready.pop(rid, None)
-                if self._reader is not None:
-                    self._reader.claim(rid, errors.ResultAlreadyRetrieved(f"request {rid} was flushed"))
+        """Drop these requests' replies: kept ones now, later ones when they arrive.
+
+        Without the lock (as a dropped PendingResult's finalizer calls it, on
+        whichever thread collects it), but for the requests futures wait for:
+        those are never collected, so only a call (``flush``) forgets them.
+        """
+        for rid in rids:
+            self._waiting.discard(rid)
+            self._ready.pop(rid, None)
+        reader = self._reader
+        if reader is not None and any(rid in reader.futures for rid in rids):
+            with self._lock:
+                for rid in rids:
+                    reader.claim(rid, errors.ResultAlreadyRetrieved(f"request {rid} was flushed"))
 
     def forget_all(self):
         with self._lock:
