@@ -13,6 +13,7 @@ import pytest
 
 from kernel import client, errors, paths
 from kernel.client.remote import RemoteTraceback
+from tests.cluster import wait_for
 
 HOLD = ("import os as _os, time as _time\n"
         "while not _os.path.exists({release!r}):\n"
@@ -56,6 +57,16 @@ def test_a_pending_result_is_a_future_with_what_get_result_gives(mec):
     assert pr.done() and not pr.running() and pr.exception() is None
     assert pr.get_result() is results and pr.r is results
     assert pr.cancel() is False  # the engines have it
+
+
+def test_legacy_calls_never_start_the_reader_and_futures_stop_it(mec):
+    prs = [mec.execute("a = 1", block=False), mec.pull("id", block=False)]
+    mec.barrier(prs)
+    assert prs[1].get_result(block=False) == [0, 1, 2, 3] and mec.pull("a") == [1] * 4
+    assert mec._connection._reader is None  # legacy calls read the socket themselves
+    assert mec.pull("id", block=False).result(30) == [0, 1, 2, 3]
+    reader = mec._connection._reader
+    wait_for(lambda: reader.thread is None, what="the reader thread to end with its last future")
 
 
 def test_legacy_callbacks_apply_to_the_future_result_too(mec):
