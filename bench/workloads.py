@@ -94,7 +94,7 @@ class Workload:
 
 
 class CpuMeter:
-    """CPU seconds used by all of a system's processes from now on, less their idle rate.
+    """CPU seconds used by some processes (default: all of a system's) from now on, less their idle rate.
 
     The idle rate (heartbeats, timers) is the least of four consecutive
     windows adding up to ``idle_window`` s, so that work still draining from
@@ -103,8 +103,8 @@ class CpuMeter:
 
     WINDOWS = 4
 
-    def __init__(self, system, idle_window):
-        self.pids = system.all_pids()
+    def __init__(self, system, idle_window, pids=None):
+        self.pids = system.all_pids() if pids is None else pids
         rates = []
         cpu, t = procs.total_cpu_seconds(self.pids), clock()
         for _ in range(self.WINDOWS):
@@ -126,16 +126,23 @@ class Latency(Workload):
     the client, and dask's scheduler, live here) while the calls ran, less
     what the same processes use when idle (heartbeats, timers; measured just
     before), divided by the number of calls. Unlike the wall times it hardly
-    depends on what else the machine is doing.
+    depends on what else the machine is doing. With ``scheduler=True`` also
+    the scheduler's processes' alone, measured the same way over the same
+    calls (``{name}.scheduler_cpu``).
     """
 
-    def __init__(self, name, title, op, args=(), calls="latency_calls", group="latency"):
+    def __init__(self, name, title, op, args=(), calls="latency_calls", group="latency", scheduler=False):
         self.name, self.title, self.op, self.args, self.calls, self.group = name, title, op, args, calls, group
+        self.scheduler = scheduler
 
     def metrics(self, cfg):
-        return [Metric(f"{self.name}.median", f"{self.title}: median", "µs", "lower", self.group),
-                Metric(f"{self.name}.p99", f"{self.title}: p99", "µs", "lower", self.group),
-                Metric(f"{self.name}.cpu", f"{self.title}: CPU, all processes", "µs", "lower", self.group)]
+        out = [Metric(f"{self.name}.median", f"{self.title}: median", "µs", "lower", self.group),
+               Metric(f"{self.name}.p99", f"{self.title}: p99", "µs", "lower", self.group),
+               Metric(f"{self.name}.cpu", f"{self.title}: CPU, all processes", "µs", "lower", self.group)]
+        if self.scheduler:
+            out.append(Metric(f"{self.name}.scheduler_cpu", f"{self.title}: scheduler CPU", "µs", "lower",
+                              self.group))
+        return out
 
     def measure(self, system, cfg):
         call = getattr(system, self.op)
@@ -144,12 +151,18 @@ class Latency(Workload):
         for _ in range(cfg.latency_warmup):
             call(*args)
         meter = CpuMeter(system, cfg.idle_window)
+        pids = scheduler_pids(system) if self.scheduler else []
+        scheduler = CpuMeter(system, cfg.idle_window, pids) if pids else None
         durations = time_calls(lambda: call(*args), n)
         stats = latency_stats(durations)
         stats["cpu_us"] = meter.busy() / n * 1e6
         stats["idle_cpu_per_s"] = meter.idle_rate
-        return {f"{self.name}.median": stats["median"], f"{self.name}.p99": stats["p99"],
-                f"{self.name}.cpu": stats["cpu_us"], "_detail": stats}
+        values = {f"{self.name}.median": stats["median"], f"{self.name}.p99": stats["p99"],
+                  f"{self.name}.cpu": stats["cpu_us"]}
+        if scheduler is not None:
+            stats["scheduler_cpu_us"] = values[f"{self.name}.scheduler_cpu"] = scheduler.busy() / n * 1e6
+            stats["scheduler_idle_cpu_per_s"] = scheduler.idle_rate
+        return {**values, "_detail": stats}
 
 
 class Bandwidth(Workload):

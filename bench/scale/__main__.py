@@ -1,4 +1,4 @@
-"""python -m bench.scale [--engines 2,8,14,32,100] [--systems kernel,dask,ipyparallel,ray] [--rounds 1] [--quick]
+"""python -m bench.scale [--engines 2,8,14,32,100] [--systems kernel,dask,ipyparallel,ray] [--rounds 1] [--only broadcast,idle] [--quick]
 
 Starts each system with N engines (one process per engine; the scheduler in
 processes of its own) for each N, and measures start-up, tiny tasks one by
@@ -17,7 +17,7 @@ from bench import report, systems
 from bench.__main__ import system_names, log
 from bench.scale.sweep import DEFAULT_ENGINES, available_memory, sweep
 from bench.scale.table import render
-from bench.scale.workloads import ScaleConfig
+from bench.scale.workloads import WORKLOADS, ScaleConfig
 
 
 def engine_counts(text):
@@ -29,6 +29,17 @@ def engine_counts(text):
     if not counts or any(n < 1 for n in counts):
         raise argparse.ArgumentTypeError(f"engine counts must be 1 or more, not {text!r}")
     return list(dict.fromkeys(counts))
+
+
+def workload_names(text):
+    """``"broadcast,idle"`` → those names, each a workload of the scale bench."""
+    known = [w.name for w in WORKLOADS]
+    names = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [n for n in names if n not in known]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"unknown workload {', '.join(unknown) or repr(text)}: "
+                                         f"choose from {', '.join(known)}")
+    return list(dict.fromkeys(names))
 
 
 def positive(text):
@@ -50,6 +61,9 @@ def parse(argv):
                    help=f"comma-separated, default: {','.join(systems.SYSTEMS)} (those installed)")
     p.add_argument("--rounds", type=positive, default=1, help="repeat the whole sweep this many times (default 1)")
     p.add_argument("--tasks", type=positive, default=None, help="tiny tasks per throughput row (default 5000)")
+    p.add_argument("--only", type=workload_names, default=None,
+                   help="run only these workloads, comma-separated (start-up is always measured): "
+                        + ", ".join(w.name for w in WORKLOADS))
     p.add_argument("--quick", action="store_true", help="fewer tasks and calls: a smoke run")
     return p.parse_args(argv)
 
@@ -58,7 +72,7 @@ def main(argv=None):
     args = parse(sys.argv[1:] if argv is None else argv)
     # SIGTERM stops the sweep as Ctrl-C would: the running cluster is stopped on the way out
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    cfg = ScaleConfig(quick=args.quick)
+    cfg = ScaleConfig(quick=args.quick, only=args.only)
     if args.tasks:
         cfg.tasks = cfg.legacy_tasks = args.tasks
     memory = available_memory()
@@ -66,6 +80,7 @@ def main(argv=None):
         "started": datetime.now().isoformat(timespec="seconds"),
         "machine": {**report.machine(), "memory_gib": round(memory / 2**30, 1) if memory else None},
         "options": {"engines": args.engines, "systems": args.systems, "rounds": args.rounds, "quick": args.quick,
+                    "only": args.only,
                     "tasks": cfg.tasks, "busy_per_engine": cfg.busy_per_engine, "busy_seconds": cfg.busy_seconds,
                     "legacy_tasks": cfg.legacy_tasks, "latency_calls": cfg.latency_calls},
     }

@@ -7,7 +7,7 @@ Engine counts are the outer loop, so that the systems measured at one count
 from datetime import datetime
 
 from bench import report, systems
-from bench.scale.workloads import STARTUP, WORKLOADS, all_metrics
+from bench.scale.workloads import STARTUP, all_metrics, chosen
 from bench.timing import MB
 from bench.workloads import cluster_failed, run_workload
 
@@ -49,7 +49,7 @@ def run_one(system, cfg, log):
         details["startup"] = system.start_apart()
         metrics[STARTUP.key] = {"value": details["startup"]["ready"]}
         log(f"  {system.name} × {system.engines}: started in {details['startup']['ready']:.2f} s")
-        for workload in WORKLOADS:
+        for workload in chosen(cfg):
             run_workload(system, workload, cfg, metrics, details, log)
     except Exception as e:
         cluster_failed(metrics, all_metrics(cfg), e, log, f"{system.name} × {system.engines}")

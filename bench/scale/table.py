@@ -13,6 +13,8 @@ COLUMNS = [
     ("busy.efficiency", "busy eff.", ""),
     ("lb.median", "LB RTT µs", "µs"),
     ("broadcast.median", "broadcast µs", "µs"),
+    ("broadcast.scheduler_cpu", "sched. CPU µs/broadcast", "µs"),
+    ("broadcast.scheduler_cpu_per_engine", "sched. CPU µs/broadcast/engine", "µs"),
     ("one_by_one.scheduler_cpu", "sched. CPU µs/task, one by one", "µs"),
     ("bulk_map.scheduler_cpu", "sched. CPU µs/task, map", "µs"),
     ("paced.scheduler_cpu", "sched. CPU µs/task, 250/s", "µs"),

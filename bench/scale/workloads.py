@@ -19,6 +19,7 @@ class ScaleConfig:
     """How much of each workload; ``quick`` is a smoke run."""
 
     quick: bool = False
+    only: list = None  # the names of the workloads to run; None: all
     tasks: int = 5000  # tiny tasks, one by one and in one map
     busy_per_engine: int = 200  # 5 ms tasks per engine
     busy_seconds: float = 0.005
@@ -121,6 +122,23 @@ class LegacyLoop(Workload):
         return {"legacy.rate": cfg.legacy_tasks / wall, "_detail": {"wall": wall, **phases}}
 
 
+class Broadcast(Latency):
+    """The broadcast no-op, with the scheduler's CPU per call and per engine per call."""
+
+    def __init__(self):
+        super().__init__("broadcast", "broadcast no-op to all engines", "tiny_all", scheduler=True)
+
+    def metrics(self, cfg):
+        return [*super().metrics(cfg), Metric("broadcast.scheduler_cpu_per_engine",
+                                              "broadcast no-op: scheduler CPU per engine", "µs", "lower")]
+
+    def measure(self, system, cfg):
+        values = super().measure(system, cfg)
+        if "broadcast.scheduler_cpu" in values:
+            values["broadcast.scheduler_cpu_per_engine"] = values["broadcast.scheduler_cpu"] / system.engines
+        return values
+
+
 STARTUP = Metric("startup.ready", "start-up to N engines ready", "s", "lower")
 
 WORKLOADS = [
@@ -131,10 +149,15 @@ WORKLOADS = [
     TaskThroughput("paced", "{n} tiny tasks at {rate:g}/s", "tasks_run", "paced_tasks", cpu=True, rate="paced_rate"),
     BusyEfficiency(),
     Latency("lb", "one load-balanced round trip", "task_one", args=(noop,)),
-    Latency("broadcast", "broadcast no-op to all engines", "tiny_all"),
+    Broadcast(),
     LegacyLoop(),
 ]
 
 
+def chosen(cfg):
+    """The workloads ``cfg`` asks for, in their order."""
+    return [w for w in WORKLOADS if cfg.only is None or w.name in cfg.only]
+
+
 def all_metrics(cfg):
-    return [STARTUP] + [m for w in WORKLOADS for m in w.metrics(cfg)]
+    return [STARTUP] + [m for w in chosen(cfg) for m in w.metrics(cfg)]

@@ -4,7 +4,7 @@ import argparse
 
 import pytest
 
-from bench.scale.__main__ import engine_counts, parse
+from bench.scale.__main__ import engine_counts, parse, workload_names
 from bench.scale.sweep import available_memory, memory_note
 from bench.scale.table import per_round, render, spread
 from bench.scale.workloads import efficiency
@@ -20,6 +20,13 @@ def test_engine_counts_keep_order_and_drop_repeats():
 def test_bad_engine_counts_say_what_is_wrong(text):
     with pytest.raises(argparse.ArgumentTypeError, match="engine|whole numbers"):
         engine_counts(text)
+
+
+def test_only_names_workloads_of_the_scale_bench():
+    assert workload_names("broadcast, idle,broadcast") == ["broadcast", "idle"]
+    assert parse(["--only", "engine_memory"]).only == ["engine_memory"]
+    with pytest.raises(argparse.ArgumentTypeError, match="unknown workload bogus: choose from engine_memory"):
+        workload_names("broadcast,bogus")
 
 
 def test_memory_guard_skips_only_what_does_not_fit():
