@@ -153,7 +153,7 @@ class SocketTransport:
             view = memoryview(data).cast("B")
             if not self._waiting:
                 try:
-                    sent = self.socket.send(view[:SEND_MOST])
+                    sent = self.socket.send(data if len(view) <= SEND_MOST else view[:SEND_MOST])
                 except (BlockingIOError, InterruptedError):
                     sent = 0
                 except OSError:
