@@ -88,6 +88,7 @@ def choice(*options):
 SECONDS = Kind(_number(float, 0, True), "a positive number of seconds", "S", "s")
 SECONDS_OR_OFF = Kind(_number(float, 0, False), "0 (off) or a positive number of seconds", "S", "s")
 COUNT = Kind(_number(int, 0, False), "a whole number, 0 or more", "N")
+RATE = Kind(_number(float, 0, True), "a positive number per second", "N", "/s")
 SWITCH = Kind(_switch, "true or false (1/0, yes/no, on/off)")
 SIZE = Kind(parse_size, "0 (off) or a size: bytes, or a number with a unit (500MB, 2GB, 1.5GiB)", "SIZE", "bytes")
 
@@ -133,8 +134,12 @@ class ControllerSettings:
 
     scheme: str = setting("leastload", choice(*SCHEMES), "the task load-balancing scheme",
                           "ipcontroller", "ipcluster")
-    heartbeat_period: float = setting(1.0, SECONDS, "time between heartbeats to each engine", "ipcontroller")
-    heartbeat_timeout: float = setting(10.0, SECONDS, "unregister an engine silent this long", "ipcontroller")
+    heartbeat_period: float = setting(1.0, SECONDS, "time between heartbeats to an idle engine, while the "
+                                                    "engines number at most heartbeat_rate × this", "ipcontroller")
+    heartbeat_timeout: float = setting(10.0, SECONDS, "unregister an engine silent this long (longer in "
+                                                      "proportion when the period is)", "ipcontroller")
+    heartbeat_rate: float = setting(200.0, RATE, "the most heartbeats a second: with more engines, the period "
+                                                 "is engines ÷ this", "ipcontroller")
     poison_after: int = setting(3, COUNT, "fail a task as poison once this many engines died running it "
                                           "(0: never)", "ipcontroller")
     max_results: int = setting(0, COUNT, "keep at most this many of the newest finished results (0: all)",

@@ -4,17 +4,18 @@ Each engine has a FIFO queue of commands from both interfaces. At most
 ``window`` commands are in flight at the engine (one running, the next ready,
 so the engine never idles waiting for the controller); the rest wait here,
 where ``clear_queue`` can still take them back. An engine is unregistered when
-its connection drops or when it has been silent for ``heartbeat_timeout``.
+its connection drops or when it has been silent for the heartbeat timeout
+(``kernel.controller.heartbeats``).
 """
 
 import itertools
 import re
 from collections import deque
 
-from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from kernel import versions
+from kernel.controller.heartbeats import Heartbeats
 from kernel.errors import MessageSizeError, ProtocolError
 from kernel.settings import ControllerSettings
 from kernel.wire import messages
@@ -61,7 +62,6 @@ class EngineHandle:
         self.window = window
         self.queue = deque()
         self.inflight = {}
-        self.last_heard = 0.0
         self.alive = True
         self.unstarted_tasks = set()
 
@@ -143,22 +143,19 @@ class EngineRegistry:
     log = Logger()
 
     def __init__(self, clock, heartbeat_period=ControllerSettings.heartbeat_period,
-                 heartbeat_timeout=ControllerSettings.heartbeat_timeout, window=2):
+                 heartbeat_timeout=ControllerSettings.heartbeat_timeout,
+                 heartbeat_rate=ControllerSettings.heartbeat_rate, window=2):
         self.clock = clock
-        self.heartbeat_period = heartbeat_period
-        self.heartbeat_timeout = heartbeat_timeout
         self.window = window
         self.engines = {}
         self.observers = []
-        self._heartbeat = LoopingCall(self._beat)
-        self._heartbeat.clock = clock
+        self.heartbeats = Heartbeats(self, clock, heartbeat_period, heartbeat_timeout, heartbeat_rate)
 
     def start(self):
-        self._heartbeat.start(self.heartbeat_period, now=False)
+        self.heartbeats.start()
 
     def stop(self):
-        if self._heartbeat.running:
-            self._heartbeat.stop()
+        self.heartbeats.stop()
 
     def ids(self):
         return sorted(self.engines)
@@ -171,7 +168,6 @@ class EngineRegistry:
         if eid is None:
             eid = next(i for i in itertools.count() if i not in self.engines)
         handle = EngineHandle(eid, session, info, self.window)
-        handle.last_heard = self.clock.seconds()
         self.engines[eid] = handle
         self.log.info("engine {id} registered (pid {pid} on {host})", id=eid,
                       pid=info.get("pid"), host=info.get("host"))
@@ -191,19 +187,6 @@ class EngineRegistry:
         handle.fail_all(reason)
         for observer in self.observers:
             observer.engine_removed(handle, reason)
-
-    def _beat(self):
-        now = self.clock.seconds()
-        for handle in list(self.engines.values()):
-            # bytes of a big frame still arriving count as being heard
-            heard = max(handle.last_heard, getattr(handle.session.protocol, "last_received", 0.0))
-            silent = now - heard
-            if silent > self.heartbeat_timeout:
-                self.unregister(handle, f"no heartbeat for {silent:.1f} s")
-                handle.session.abort()
-            else:
-                handle.session.send(messages.Heartbeat.header())
-
 
 def _host_key(value):
     """An engine's shared-memory host key (64 hex digits), kept only for clients to compare; else None."""
@@ -237,16 +220,25 @@ class EngineSession:
         self.protocol = protocol
         self.handle = None
         self.handlers = self.channel.responders(self)
+        self.last_sent = registry.clock.seconds()  # when this side last wrote: the engine heard it then
 
     def send(self, header, buffers=()):
         self.protocol.send(header, buffers)
+        self.last_sent = self.registry.clock.seconds()
+
+    def send_encoded(self, parts):
+        """Send a frame ``framing.encode`` made (one for many engines: a beat, a broadcast's call)."""
+        self.protocol.send_encoded(parts)
+        self.last_sent = self.registry.clock.seconds()
+
+    def last_heard(self):
+        """When bytes last came from the engine: a big frame still arriving counts."""
+        return self.protocol.last_received
 
     def abort(self):
         self.protocol.transport.abortConnection()
 
     def message(self, header, buffers):
-        if self.handle is not None:
-            self.handle.last_heard = self.registry.clock.seconds()
         self.handlers[self.channel.decode(header)](header, buffers)
 
     @responder(messages.Register)
@@ -260,8 +252,8 @@ class EngineSession:
 
     def registered(self, handle):
         self.handle = handle
-        self.send(messages.Registered.header(id=handle.id, heartbeat_period=self.registry.heartbeat_period,
-                                             heartbeat_timeout=self.registry.heartbeat_timeout))
+        period, timeout = self.registry.heartbeats.now()
+        self.send(messages.Registered.header(id=handle.id, heartbeat_period=period, heartbeat_timeout=timeout))
 
     @responder(messages.Reply)
     def _reply(self, header, buffers):

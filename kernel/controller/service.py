@@ -89,7 +89,7 @@ class ControllerService(Service):
         self.reactor = reactor
         self.config = config
         self.registry = EngineRegistry(
-            reactor, config.heartbeat_period, config.heartbeat_timeout
+            reactor, config.heartbeat_period, config.heartbeat_timeout, config.heartbeat_rate
         )
         self.engine_table = CapabilityTable()
         self.client_table = CapabilityTable()

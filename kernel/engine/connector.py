@@ -1,6 +1,10 @@
-"""The engine's connection to the controller: connect, register, heartbeat, reconnect.
+"""The engine's connection to the controller: connect, register, answer heartbeats, reconnect.
 
-Runs on the reactor's thread. The FURL is asked for afresh on every attempt, so
+Runs on the reactor's thread. The controller beats, the engine answers each
+beat at once and beats on its own never (``kernel.controller.heartbeats``);
+it checks every period that the controller has not been silent for longer
+than the timeout, both as the controller last said them (in ``registered``
+and in each beat: they grow with the number of engines). The FURL is asked for afresh on every attempt, so
 an engine follows a controller that restarted with new ports. It keeps its state visible (``state`` and
 ``last_error``) because "why isn't my engine connected?" is the first question
 users ask. Permanent errors (a wrong key, a refused capability) stop it; a
@@ -20,12 +24,13 @@ from kernel.errors import CapabilityRefused, SecurityError
 from kernel.retry import backoff_policy
 from kernel.settings import ControllerSettings, EngineSettings
 from kernel.tls import client_context, pin_check
-from kernel.wire import shm, transport
+from kernel.wire import framing, messages, shm, transport
 from kernel.wire.protocol import ClientProtocol
 from kernel.wire.tlsstream import TLSStreamFactory
 
 PERMANENT = (SecurityError, CapabilityRefused)
 CONNECT_TIMEOUT = 10.0  # seconds one connection attempt may take
+ANSWER = framing.encode(messages.Heartbeat.header())  # to each of the controller's beats
 
 
 class EngineConnector:
@@ -51,8 +56,7 @@ class EngineConnector:
         self._attempt = 0
         self._hint = 0
         self._lost_since = None
-        self._last_heard = 0.0
-        self._heartbeat = LoopingCall(self._beat)
+        self._heartbeat = LoopingCall(self._check)
         self._heartbeat.clock = reactor
         self._stopping = False
         self._closed = None  # stop()'s Deferred
@@ -109,7 +113,6 @@ class EngineConnector:
     def _welcomed(self, protocol):
         self.protocol = protocol
         self.state = "registering"
-        self._last_heard = self.reactor.seconds()
         mismatch = versions.conflict(versions.local(), protocol.peer_versions, "this engine", "the controller")
         if mismatch:
             self.log.warn("{mismatch}", mismatch=mismatch)
@@ -123,36 +126,42 @@ class EngineConnector:
         })
 
     def _message(self, header, buffers):
-        self._last_heard = self.reactor.seconds()
         op = header["op"]
         if op == "registered":
             self.engine_id = header["id"]
-            self.heartbeat_timeout = header.get("heartbeat_timeout", self.heartbeat_timeout)
             self.state = "connected"
             self._attempt = 0
             self._lost_since = None
             self.last_error = None
             self.log.info("engine registration succeeded, got id: {id}", id=self.engine_id)
-            self._heartbeat.start(header.get("heartbeat_period", self.heartbeat_period), now=False)
+            self._follow(header)
             self.handler.on_registered(self.engine_id)
         elif op == "hb":
-            pass
+            self.protocol.send_encoded(ANSWER)
+            self._follow(header)
         elif op == "refused":
             self.protocol.failure = CapabilityRefused(header.get("error", "registration refused"))
             self.protocol.transport.loseConnection()
         else:
             self.handler.on_message(header, buffers)
 
-    def _beat(self):
+    def _follow(self, header):
+        """Take the controller's heartbeat period and timeout, where ``header`` gives them."""
+        self.heartbeat_timeout = header.get("heartbeat_timeout") or self.heartbeat_timeout
+        period = header.get("heartbeat_period") or self.heartbeat_period
+        if period != self.heartbeat_period or not self._heartbeat.running:
+            self.heartbeat_period = period
+            if self._heartbeat.running:
+                self._heartbeat.stop()
+            self._heartbeat.start(period, now=False)
+
+    def _check(self):
         if self.protocol is None:
             return
-        heard = max(self._last_heard, self.protocol.last_received)  # a big frame arriving counts
-        silent = self.reactor.seconds() - heard
+        silent = self.reactor.seconds() - self.protocol.last_received  # a big frame arriving counts
         if silent > self.heartbeat_timeout:
             self.log.warn("controller silent for {s:.1f} s; reconnecting", s=silent)
             self.protocol.transport.abortConnection()
-            return
-        self.protocol.send({"op": "hb"})
 
     def _lost(self, protocol, error):
         was_registered = protocol.welcomed and self.engine_id is not None

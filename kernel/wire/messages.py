@@ -129,15 +129,22 @@ class Register(Message):
     doc = "An engine asks for an id (its old one, after a reconnect, if free)."
 
 
+_PERIOD = Number(0)  # seconds
+
+
 class Registered(Message):
     op = "registered"
-    fields = {"id": _ID, "heartbeat_period": Number(0), "heartbeat_timeout": Number(0)}
-    doc = "The engine's id, and how often to beat and how long silence may last."
+    fields = {"id": _ID, "heartbeat_period": _PERIOD, "heartbeat_timeout": _PERIOD}
+    doc = ("The engine's id, how often the controller beats when nothing else passes, and how long "
+           "silence may last.")
 
 
 class Heartbeat(Message):
     op = "hb"
-    doc = "Either side: still here."
+    fields = {"heartbeat_period": Optional(_PERIOD), "heartbeat_timeout": Optional(_PERIOD)}
+    doc = ("Still here. The controller's, sent to an engine it has neither written to nor heard from "
+           "within the period, carries the period and timeout of the moment (they grow with the number "
+           "of engines); the engine answers each with a bare one.")
 
 
 class Bye(Message):

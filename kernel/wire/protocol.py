@@ -72,7 +72,10 @@ class FramedProtocol(Protocol):
 
     def send(self, header, buffers=()):
         """Send one message; on the reactor's thread."""
-        parts = framing.encode(header, buffers)
+        self.send_encoded(framing.encode(header, buffers))
+
+    def send_encoded(self, parts):
+        """Send a frame ``framing.encode`` made, which may go to other connections too; on the reactor's thread."""
         with self.lock:
             if self.connected and not self._write_now(parts):
                 self._schedule()

@@ -17,7 +17,7 @@ from kernel.controller.service import ControllerConfig
 DOC = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
 SAMPLES = {  # kind -> (text, the value it means); none of them a default
     settings.SECONDS: ("7.5", 7.5), settings.SECONDS_OR_OFF: ("7.5", 7.5), settings.COUNT: ("7", 7),
-    settings.SIZE: ("7MB", 7 * 10**6), settings.SWITCH: ("off", False),
+    settings.SIZE: ("7MB", 7 * 10**6), settings.SWITCH: ("off", False), settings.RATE: ("7.5", 7.5),
 }
 PARSERS = {  # program -> argv -> its parsed flags
     "ipcontroller": lambda argv: ipcontroller.build_parser().parse_args(argv),
