@@ -63,6 +63,7 @@ class Pipeline:
             self.send_kept()
             taskid = self._next_id()
             self._send((taskid, dict(header, ids=[taskid]), buffers))  # failing here: not submitted
+            _UNSETTLED.add(self)  # kept alive, even if its client is dropped, until every task is stored
             if len(self._unanswered) >= UNANSWERED_MOST:
                 self._answer(next(iter(self._unanswered)))
         self._keep_watch()
@@ -79,6 +80,7 @@ class Pipeline:
                     raise self._refused.pop(0)
                 self.send_kept()
                 if not self._unanswered:
+                    _UNSETTLED.discard(self)
                     return
                 self._answer(next(iter(self._unanswered)), timeout)
 
@@ -147,7 +149,10 @@ class Pipeline:
         if not self._lock.acquire(blocking=False):
             return False
         try:
-            return self.connection.if_idle(self._take_answers) and not (self._unanswered or self._unsent)
+            settled = self.connection.if_idle(self._take_answers) and not (self._unanswered or self._unsent)
+            if settled:
+                _UNSETTLED.discard(self)
+            return settled
         finally:
             self._lock.release()
 
@@ -186,12 +191,13 @@ def _keep(ref):
 
 
 _PIPELINES = weakref.WeakSet()
+_UNSETTLED = set()  # pipelines with tasks not yet stored: alive until they are, their client dropped or not
 
 
 @atexit.register
 def _settle_all():
     """A script that ends right after ``run()`` still gets its tasks stored, or handed to a courier."""
-    waiting = [pipeline for pipeline in list(_PIPELINES) if pipeline.pending()]
+    waiting = [pipeline for pipeline in set(_PIPELINES) | _UNSETTLED if pipeline.pending()]
     if waiting:
         wait = config.load(paths.ipython_dir(), "client").exit_wait
         for pipeline in waiting:

@@ -205,13 +205,19 @@ def no_stray_couriers(tmp_path):
         os.kill(pid, signal.SIGKILL)
 
 
-def end_a_script_while_the_controller_is_stopped(c, n):
-    """Run ``n`` tasks in a script that ends while the controller reads nothing; their ids."""
+def end_a_script_while_the_controller_is_stopped(c, n, dropped=False):
+    """Run ``n`` tasks in a script that ends while the controller reads nothing; their ids.
+
+    ``dropped``: the script's TaskClient is gone (garbage) before it ends.
+    """
     script = ("import sys\nfrom kernel.client import TaskClient, StringTask\n"
-              "tc = TaskClient(sys.argv[1])\n"
-              "tc.barrier(tc.run(StringTask('pass')))\n"  # connected, with a lease of ids
-              "print('ready', flush=True)\nsys.stdin.readline()\n"
-              f"print([tc.run(StringTask(f'x = {{i}} * 3', pull='x')) for i in range({n})], flush=True)\n")
+              "def submit():\n"
+              "    tc = TaskClient(sys.argv[1])\n"
+              "    tc.barrier(tc.run(StringTask('pass')))\n"  # connected, with a lease of ids
+              "    print('ready', flush=True)\n    sys.stdin.readline()\n"
+              f"    return tc, [tc.run(StringTask(f'x = {{i}} * 3', pull='x')) for i in range({n})]\n"
+              f"tc, ids = submit()\n{'del tc' if dropped else ''}\n"
+              "import gc; gc.collect()\nprint(ids, flush=True)\n")
     env = dict(os.environ, IPYTHONDIR=str(c.dir), KERNEL_CLIENT_EXIT_WAIT="0.5")
     with subprocess.Popen([sys.executable, "-c", script, c.tc_furl], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, text=True, env=env) as process:
@@ -251,3 +257,13 @@ def test_tasks_a_dead_courier_left_are_sent_by_the_next_client_made_on_the_machi
     until_answered(lambda: tc.barrier(ids))
     assert [tc.get_task_result(t).ns.x for t in ids] == [i * 3 for i in range(5)]
     wait_for(lambda: not list((c.dir / "spool").glob("*.spool")), what="the spool to empty")
+
+
+def test_tasks_of_a_client_dropped_before_the_script_ends_are_stored(cluster_factory, no_stray_couriers):
+    c = started(cluster_factory, engines=1)
+    ids = end_a_script_while_the_controller_is_stopped(c, 12, dropped=True)
+    c.kill_controller(signal.SIGKILL)  # what it had not read is gone
+    c.start_controller()
+    tc = client.TaskClient(c.tc_furl)
+    until_answered(lambda: tc.barrier(ids))
+    assert [tc.get_task_result(t).ns.x for t in ids] == [i * 3 for i in range(12)]
