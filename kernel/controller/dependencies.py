@@ -2,21 +2,32 @@
 
 A task may name earlier tasks it must run ``after`` (a constraint on time) or
 ``follow`` (a constraint on place: run where they ran). Both are a
-:class:`kernel.dependency.Dependency`, the type the client builds. The scheduler keeps one :class:`Watch` per dependency of a
-waiting task and tells it each prerequisite's outcome as it finishes, so a
-task that waits for thousands of others costs O(1) per finished prerequisite
-instead of a rescan of all of them.
+:class:`kernel.dependency.Dependency`, the type the client builds. The
+scheduler keeps one :class:`Watch` per dependency of a waiting task and tells
+it each prerequisite's outcome as it finishes, so a task that waits for
+thousands of others costs O(1) per finished prerequisite instead of a rescan
+of all of them.
 """
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Callable, Optional
 
 from kernel.dependency import Dependency
 
-__all__ = ["Dependency", "Watch", "WAITING", "MET", "IMPOSSIBLE"]
+__all__ = ["Dependency", "Watch", "Verdict", "WAITING", "MET", "IMPOSSIBLE"]
 
-WAITING, MET, IMPOSSIBLE = "waiting", "met", "impossible"
+
+class Verdict(Enum):
+    """How a dependency stands, judging by time only."""
+
+    WAITING = "waiting"  # prerequisites still to finish
+    MET = "met"
+    IMPOSSIBLE = "impossible"  # can never be met
+
+
+WAITING, MET, IMPOSSIBLE = Verdict
 
 
 class Watch:
@@ -49,8 +60,7 @@ class Watch:
         elif self.first_dead is None:
             self.first_dead = taskid
 
-    def verdict(self) -> str:
-        """WAITING, MET or IMPOSSIBLE, judging by time only."""
+    def verdict(self) -> Verdict:
         if self.dep.all:
             if self.first_dead is not None:
                 return IMPOSSIBLE

@@ -1,21 +1,29 @@
 """The task scheduler of the controller, as a pure state machine.
 
-Events go in as method calls (an engine arrives or dies, a task is submitted
-or finishes, time passes) and each returns the actions the controller must
-perform, in order: :class:`Dispatch` a task to an engine, or :class:`Finish`
-it. There is no I/O, clock, thread or pickle here, so every decision can be
-replayed in a test; payloads stay with the controller, which finds them again
-from ``Dispatch.spec`` (the submitted spec or one of its recovery specs).
+Events go in through ``Scheduler.handle`` (an engine arrives or dies, a task
+is submitted or finishes, time passes: the classes of ``events.py``) and
+each returns the actions the controller must perform, in order:
+:class:`Dispatch` a task to an engine, or :class:`Finish` it. There is no
+I/O, clock, thread or pickle here, so every decision can be replayed in a
+test (the last events are kept in ``history``); payloads stay with the
+controller, which finds them again from ``Dispatch.spec`` (the submitted
+spec or one of its recovery specs). ``validate_state()`` checks every
+invariant below; the tests call it after every event.
+
+Where a live task is. Each is in exactly one :class:`Place`: waiting for
+prerequisites (DEPS), queued for any engine (READY), queued for some
+engines only (RESTRICTED), or RUNNING on one. Engines with a free slot take
+restricted tasks first and never idle while a task they may run waits.
 
 Cost. A task with no constraints sits in a plain deque, and the engines with
-a free slot sit in a heap or an indexed list, so submitting, dispatching and
-finishing it costs O(log engines) however long the queue is (weighted: O(number
-of distinct loads)). A task with a ``depend()`` counts as unconstrained until
-an engine declines it. Restricted tasks (engines to follow or avoid) wait in a
-separate list that an engine scans only from where it stopped last time; tasks
-waiting for other tasks are woken by the prerequisite that finishes. A
-restricted task that fits a free slot goes before the plain backlog, so it is
-not starved by tasks that could run anywhere.
+a free slot sit in a pool arranged for the scheme (``schemes.py``), so
+submitting, dispatching and finishing it costs O(log engines) however long
+the queue is. A task with a ``depend()`` counts as unconstrained until an
+engine declines it. A restricted task is placed by the same scheme among the
+free engines it may use, in time that grows with the engines it follows or
+avoids, not with all engines; waiting, it is found by an engine that frees a
+slot in that engine's lane or the common one (``restricted.py``). Tasks
+waiting for other tasks are woken by the prerequisite that finishes.
 
 Timeouts fail a task only while it *cannot* run (prerequisites unfinished, no
 engine alive, or every live engine refused it): a task merely queued behind
@@ -26,86 +34,70 @@ again until every live engine has refused it (declined or unmet, at least one
 unmet). That ends a round and costs a retry: the task rests for
 ``round_delay`` seconds (engine namespaces may change meanwhile, unseen) and
 then goes round them all again; a property change on an engine that refused
-it, or ``spin``, ends the rest at once, and a new engine may take it at any
+it, or ``Spin``, ends the rest at once, and a new engine may take it at any
 time. With no retries left the recovery spec takes over, or a task with a
 timeout waits it out, or it fails with UnmetDependency naming the engines.
 Declines alone never end a round: property changes, which the controller
 sees, decide those.
 
-Engines are told apart by an incarnation number as well as their id: an id
-may be reused by a new engine, which must not inherit its predecessor's
-``follow`` tasks or refusals.
+Engines are told apart by an incarnation number (``serial``) as well as
+their id: an id may be reused by a new engine, which must not inherit its
+predecessor's ``follow`` tasks or refusals.
 """
 
 from __future__ import annotations
 
 import heapq
 import random
-from bisect import bisect_right
 from collections import deque
-from dataclasses import dataclass
-from typing import Optional, Union
+from enum import Enum
+from typing import Iterator, Optional
 
 from kernel.errors import NoSuchTask, TaskAlreadyFinished
-from kernel.settings import SCHEMES
 
 from .dependencies import IMPOSSIBLE, WAITING, Dependency, Watch
+from .events import (
+    AbortTask,
+    Action,
+    Dispatch,
+    EngineAdded,
+    EngineRemoved,
+    Event,
+    Finish,
+    Outcome,
+    PropertiesChanged,
+    Reason,
+    Spin,
+    State,
+    TaskDone,
+    TaskForgotten,
+    TaskRestored,
+    TaskSpec,
+    TaskSubmitted,
+    Tick,
+)
+from .restricted import RestrictedQueue
+from .schemes import SCHEMES, Pool
 
-__all__ = ["Scheduler", "TaskSpec", "Dependency", "Dispatch", "Finish", "SCHEMES", "OUTCOMES"]
+__all__ = ["Scheduler", "InvalidState", "TaskSpec", "Dependency", "Dispatch", "Finish", "SCHEMES"]
 
-OUTCOMES = ("success", "failure", "declined", "unmet")
-
-ENGINE_DIED = "EngineDied"
-POISON_TASK = "PoisonTask"
-TASK_ABORTED = "TaskAborted"
-IMPOSSIBLE_DEPENDENCY = "ImpossibleDependency"
-UNMET_DEPENDENCY = "UnmetDependency"
-DEPENDENCY_TIMEOUT = "DependencyTimeout"
-
-# Where a live task is. Scheduled tasks are in one of the first three.
-_DEPS = "deps"  # waiting for prerequisites (in self._dependents)
-_READY = "ready"  # unrestricted, in self._ready
-_PICKY = "picky"  # restricted to some engines, in self._picky
-_RUNNING = "running"
-
-
-@dataclass
-class TaskSpec:
-    """The scheduling metadata of one task; the payload stays with the controller."""
-
-    taskid: int
-    retries: int = 0
-    has_depend: bool = False  # the engine runs a depend() and may decline
-    after: Optional[Dependency] = None
-    follow: Optional[Dependency] = None
-    timeout: Optional[float] = None  # seconds from submission, while it cannot run
-    recovery: Optional["TaskSpec"] = None  # runs under the same taskid once retries run out
+_NONE: frozenset = frozenset()
 
 
-@dataclass
-class Dispatch:
-    """Send ``spec``'s payload to engine ``eid`` as task ``taskid``."""
-
-    taskid: int
-    eid: int
-    spec: TaskSpec
+class InvalidState(AssertionError):
+    """``validate_state`` found the scheduler's books broken: a bug in the scheduler."""
 
 
-@dataclass
-class Finish:
-    """The final outcome of a task; ``error=None`` means the engine's reply is the result."""
+class Place(Enum):
+    """Where a live task is (see the module docstring)."""
 
-    taskid: int
-    succeeded: bool
-    error: Optional[str] = None
-    message: str = ""
-
-
-Action = Union[Dispatch, Finish]
+    DEPS = "waiting for prerequisites"  # in self._dependents of each unfinished one
+    READY = "ready"  # in self._ready
+    RESTRICTED = "restricted"  # in self._restricted
+    RUNNING = "running"  # in its engine's running set
 
 
-def _weight(load: int) -> float:
-    return 1.0 / (1e-6 + load)  # an idle engine weighs a million times a busy one
+DEPS, READY, RESTRICTED, RUNNING = Place
 
 
 class _Engine:
@@ -119,21 +111,22 @@ class _Engine:
         self.last_used = serial - (1 << 62)  # never used: before all used ones, by arrival
         self.cursor = 0  # restricted tasks up to this pseq do not fit this engine
         self.declined_by: set[int] = set()  # tasks whose depend() said no here
-        self.heap_key: Optional[tuple] = None
+        self.heap_key: Optional[tuple] = None  # the pool's bookkeeping
         self.bucket: Optional[int] = None
 
 
 class _Task:
-    __slots__ = ("taskid", "spec", "gen", "where", "engine", "pseq", "retries", "deaths",
+    __slots__ = ("taskid", "spec", "gen", "where", "engine", "pseq", "lanes", "retries", "deaths",
                  "killed", "declined", "unmet", "failed_on", "after", "follow", "deadline",
                  "rounds", "rest", "rest_until")
 
     def __init__(self, taskid: int, spec: TaskSpec):
         self.taskid = taskid
         self.gen = 0  # bumped when a recovery spec takes over, to spot stale entries
-        self.where: Optional[str] = None
+        self.where: Optional[Place] = None  # None only in the middle of an event
         self.engine: Optional[_Engine] = None
-        self.pseq = 0
+        self.pseq = 0  # its sequence number among restricted tasks
+        self.lanes: tuple = ()  # the lanes of the restricted queue it waits in
         self.rearm(spec)
 
     def rearm(self, spec: TaskSpec) -> None:
@@ -153,115 +146,11 @@ class _Task:
         self.rest_until: Optional[float] = None  # when the rest ends; None: only by an event
 
 
-class _IndexedSet:
-    """Engines with O(1) add, discard, lookup and uniform random choice."""
-
-    __slots__ = ("items", "pos")
-
-    def __init__(self):
-        self.items: list[_Engine] = []
-        self.pos: dict[int, int] = {}
-
-    def __len__(self):
-        return len(self.items)
-
-    def get(self, serial: int) -> Optional[_Engine]:
-        i = self.pos.get(serial)
-        return None if i is None else self.items[i]
-
-    def add(self, e: _Engine) -> None:
-        if e.serial not in self.pos:
-            self.pos[e.serial] = len(self.items)
-            self.items.append(e)
-
-    def discard(self, e: _Engine) -> None:
-        i = self.pos.pop(e.serial, None)
-        if i is not None:
-            last = self.items.pop()
-            if last is not e:
-                self.items[i] = last
-                self.pos[last.serial] = i
-
-
-class _Pool:
-    """Engines with a free slot, arranged so the scheme picks one in O(log n).
-
-    leastload and lru keep a heap whose stale entries are skipped lazily; the
-    random schemes pick from an indexed list; weighted also groups engines by
-    load, since all engines with the same load weigh the same.
-    """
-
-    def __init__(self, scheme: str, rng: random.Random):
-        self.scheme = scheme
-        self.rng = rng
-        self.members = _IndexedSet()
-        self.heap: list[tuple] = []
-        self.by_load: dict[int, _IndexedSet] = {}
-
-    def __len__(self):
-        return len(self.members)
-
-    def _key(self, e: _Engine) -> tuple:
-        if self.scheme == "leastload":
-            return (len(e.running), e.last_used, e.serial)
-        return (e.last_used, e.serial)
-
-    def update(self, e: _Engine) -> None:
-        """``e`` has a free slot; its load or last use may have changed."""
-        self.members.add(e)
-        if self.scheme in ("leastload", "lru"):
-            key = self._key(e)
-            if key != e.heap_key:
-                e.heap_key = key
-                heapq.heappush(self.heap, key)
-                if len(self.heap) > 2 * len(self.members) + 64:
-                    self.heap = [m.heap_key for m in self.members.items]
-                    heapq.heapify(self.heap)
-        elif self.scheme == "weighted" and e.bucket != len(e.running):
-            self._unbucket(e)
-            e.bucket = len(e.running)
-            self.by_load.setdefault(e.bucket, _IndexedSet()).add(e)
-
-    def discard(self, e: _Engine) -> None:
-        self.members.discard(e)
-        e.heap_key = None
-        self._unbucket(e)
-
-    def _unbucket(self, e: _Engine) -> None:
-        if e.bucket is not None:
-            bucket = self.by_load[e.bucket]
-            bucket.discard(e)
-            if not bucket:
-                del self.by_load[e.bucket]
-            e.bucket = None
-
-    def pick(self) -> _Engine:
-        if self.scheme in ("leastload", "lru"):
-            heap, members = self.heap, self.members
-            while True:
-                key = heap[0]
-                e = members.get(key[-1])
-                if e is not None and e.heap_key == key:
-                    return e
-                heapq.heappop(heap)
-        if self.scheme == "weighted":
-            x, y = self._weighted_sample(), self._weighted_sample()
-            return y if len(y.running) < len(x.running) else x
-        items, rng = self.members.items, self.rng
-        a = items[rng.randrange(len(items))]
-        if self.scheme == "plainrandom":
-            return a
-        b = items[rng.randrange(len(items))]  # twobin: the less recently used of two
-        return a if a.last_used <= b.last_used else b
-
-    def _weighted_sample(self) -> _Engine:
-        r = self.rng.random() * sum(len(b) * _weight(load) for load, b in self.by_load.items())
-        for load, bucket in self.by_load.items():
-            span = len(bucket) * _weight(load)
-            if r < span:
-                break
-            r -= span
-        return bucket.items[min(int(r / _weight(load)), len(bucket) - 1)]
+def _refused(t: _Task) -> frozenset | set:
+    """The engines (serials) ``t`` may not go to: it was declined or unmet there."""
+    if t.declined and t.unmet:
+        return t.declined | t.unmet
+    return t.declined or t.unmet or _NONE
 
 
 class Scheduler:
@@ -270,39 +159,43 @@ class Scheduler:
     ``hwm`` is the most tasks outstanding on one engine (0: no limit);
     ``poison_after`` is how many engines may die running one task before it
     is failed as poison (0 or None: never); ``round_delay`` is how long a task
-    every engine refused rests before it goes round them again.
+    every engine refused rests before it goes round them again; ``history``
+    is how many of the last events are kept.
     """
 
     def __init__(self, scheme: str = "leastload", *, hwm: int = 2,
                  poison_after: Optional[int] = 3, rng: Optional[random.Random] = None,
-                 round_delay: float = 1.0):
-        if scheme not in SCHEMES:
-            raise ValueError(f"unknown scheduler scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+                 round_delay: float = 1.0, history: int = 100):
         if hwm < 0:
             raise ValueError(f"hwm must be 0 (no limit) or positive, not {hwm!r}")
         if not isinstance(round_delay, (int, float)) or not round_delay >= 0:
             raise ValueError(f"round_delay must be a number of seconds, 0 or more, not {round_delay!r}")
-        self.round_delay = round_delay
+        self._rng = rng if rng is not None else random.Random()
+        self._pool = Pool(scheme, self._rng)
         self.scheme = scheme
+        self.round_delay = round_delay
         self.hwm = hwm
         self.poison_after = poison_after
-        self._rng = rng if rng is not None else random.Random()
-        self._pool = _Pool(scheme, self._rng)
+        self.history: deque[Event] = deque(maxlen=history)
+        self._handlers = {
+            EngineAdded: self._engine_added, EngineRemoved: self._engine_removed,
+            TaskSubmitted: self._submitted, TaskDone: self._task_done,
+            PropertiesChanged: self._properties_changed, AbortTask: self._abort,
+            Tick: self._tick, Spin: self._spin, TaskRestored: self._restored,
+            TaskForgotten: self._forgotten,
+        }
         self._engines: dict[int, _Engine] = {}
         self._live: dict[int, _Engine] = {}  # serial -> engine
         self._eid_of: dict[int, int] = {}  # serial -> eid, for messages about dead engines
         self._serials = 0
         self._uses = 0  # dispatch counter: the clock of least-recently-used
-        self._tasks: dict[int, _Task] = {}  # scheduled and pending
+        self._tasks: dict[int, _Task] = {}  # live: not finished
         self._done: dict[int, tuple[bool, Optional[int]]] = {}  # -> (succeeded, engine serial)
         self._zombies: dict[int, _Engine] = {}  # aborted while running; slot still held
-        self._ready: deque[_Task] = deque()
-        self._picky: list[_Task] = []  # restricted tasks by pseq; stale entries skipped
-        self._picky_seq: list[int] = []
-        self._picky_live = 0
-        self._pseq = 0
+        self._ready: deque[_Task] = deque()  # READY tasks, and finished ones to skip
+        self._restricted = RestrictedQueue()
         self._dependents: dict[int, list] = {}  # prerequisite -> [(task, watch, gen)]
-        self._followers: dict[int, _Task] = {}  # scheduled tasks with a follow
+        self._followers: dict[int, _Task] = {}  # live tasks with a follow
         self._deadlines: list[tuple] = []  # heap of (deadline, taskid, gen)
         self._overdue: dict[int, _Task] = {}  # past deadline, not dispatched yet
         self._resting: dict[int, _Task] = {}  # refused by every engine, between rounds
@@ -312,74 +205,78 @@ class Scheduler:
         self._finished: deque[int] = deque()  # finished tasks whose dependents must hear of it
         self._n_pending = self._n_succeeded = self._n_failed = 0
 
+    def handle(self, event: Event) -> list[Action]:
+        """Take one event; return the actions it calls for, in order."""
+        try:
+            handler = self._handlers[type(event)]
+        except KeyError:
+            raise TypeError(f"the scheduler takes the events of kernel.controller.events, not {event!r}") from None
+        self.history.append(event)
+        return handler(event)
+
     # ----------------------------------------------------------------- events
 
-    def add_engine(self, eid: int, now: float) -> list[Action]:
-        if eid in self._engines:
-            raise ValueError(f"engine {eid} is already registered")
+    def _engine_added(self, ev: EngineAdded) -> list[Action]:
+        if ev.eid in self._engines:
+            raise ValueError(f"engine {ev.eid} is already registered")
         self._serials += 1
-        e = _Engine(eid, self._serials)
-        self._engines[eid] = self._live[e.serial] = e
-        self._eid_of[e.serial] = eid
+        e = _Engine(ev.eid, self._serials)
+        self._engines[ev.eid] = self._live[e.serial] = e
+        self._eid_of[e.serial] = ev.eid
         self._pool.update(e)
         self._fresh.append(e)
         return self._settle([])
 
-    def remove_engine(self, eid: int, now: float, reason: str = "", unstarted=()) -> list[Action]:
-        """The engine is gone; its tasks are retried elsewhere or fail. Unknown ids are ignored.
-
-        Tasks in ``unstarted`` were sent to it but had not begun (queued behind
-        the running one): they go back to the queue at no cost to their retries.
-        """
-        e = self._engines.pop(eid, None)
+    def _engine_removed(self, ev: EngineRemoved) -> list[Action]:
+        """Its tasks are retried elsewhere or fail. Unknown ids are ignored."""
+        e = self._engines.pop(ev.eid, None)
         if e is None:
             return []
+        now = ev.now
         del self._live[e.serial]
         self._pool.discard(e)
+        self._restricted.drop_engine(e.serial)
         actions: list[Action] = []
         for taskid in sorted(e.running):
             if self._zombies.pop(taskid, None) is not None:
                 continue
             t = self._tasks[taskid]
-            if taskid in unstarted:
-                self._unplace(t)
-                t.engine = None
+            self._unplace(t)
+            t.engine = None
+            if taskid in ev.unstarted:
                 self._requeue(t, now, actions)
             else:
-                self._engine_died(t, eid, reason, now, actions)
+                self._engine_died(t, e, ev.reason, now, actions)
         e.running.clear()
         # Tasks that follow this engine, or would rather avoid the survivors,
         # may now be impossible or less picky; the survivors may all have refused some.
         affected = dict(self._followers)
-        for t, seq in zip(self._picky, self._picky_seq):
-            if t.pseq == seq and t.where is _PICKY and (t.failed_on or t.unmet):
+        for t in self._restricted.anywhere_tasks():
+            if t.failed_on or t.unmet:
                 affected[t.taskid] = t
         for t in affected.values():
-            if t.where is _DEPS or t.where is _PICKY:
+            if t.where is DEPS or t.where is RESTRICTED:
                 self._unplace(t)
                 self._check(t, actions)
                 self._end_round_if_refused(t, now, actions)
         return self._settle(actions)
 
-    def restore_finished(self, taskid: int, succeeded: bool, counted: bool = True) -> None:
-        """A task that finished earlier (before a restart, or forgotten): later tasks may
-        depend on it, though not follow it. ``counted=False`` if the counts have it already."""
-        if taskid in self._tasks or taskid in self._done:
-            raise ValueError(f"task {taskid} is already known")
-        self._done[taskid] = (succeeded, None)
-        if counted and succeeded:
+    def _restored(self, ev: TaskRestored) -> list[Action]:
+        if ev.taskid in self._tasks or ev.taskid in self._done:
+            raise ValueError(f"task {ev.taskid} is already known")
+        self._done[ev.taskid] = (ev.succeeded, None)
+        if ev.counted and ev.succeeded:
             self._n_succeeded += 1
-        elif counted:
+        elif ev.counted:
             self._n_failed += 1
+        return []
 
-    def forget_finished(self, taskid: int) -> None:
-        """Drop a finished task's record (it stays in the counts); keeps memory bounded."""
-        self._done.pop(taskid, None)
+    def _forgotten(self, ev: TaskForgotten) -> list[Action]:
+        self._done.pop(ev.taskid, None)
+        return []
 
-    def knows(self, taskid: int) -> bool:
-        return taskid in self._tasks or taskid in self._done
-
-    def submit(self, spec: TaskSpec, now: float) -> list[Action]:
+    def _submitted(self, ev: TaskSubmitted) -> list[Action]:
+        spec = ev.spec
         taskid = spec.taskid
         if not isinstance(taskid, int) or isinstance(taskid, bool):
             raise TypeError(f"an integer task id expected: {taskid!r}")
@@ -388,14 +285,14 @@ class Scheduler:
         _validate_chain(spec)
         t = self._tasks[taskid] = _Task(taskid, spec)
         actions: list[Action] = []
-        self._start(t, now, actions)
+        self._start(t, ev.now, actions)
         return self._settle(actions)
 
-    def task_done(self, taskid: int, eid: int, outcome: str, now: float) -> list[Action]:
-        """Engine ``eid`` reports on ``taskid``. Late reports (the engine was given up on) are ignored."""
-        if outcome not in OUTCOMES:
-            raise ValueError(f"unknown outcome {outcome!r}; use one of {', '.join(OUTCOMES)}")
-        e = self._engines.get(eid)
+    def _task_done(self, ev: TaskDone) -> list[Action]:
+        taskid, outcome, now = ev.taskid, ev.outcome, ev.now
+        if type(outcome) is not Outcome:
+            raise ValueError(f"unknown outcome {outcome!r}; use an Outcome: {', '.join(Outcome)}")
+        e = self._engines.get(ev.eid)
         if e is None or taskid not in e.running:
             if taskid not in self._tasks and taskid not in self._done:
                 raise KeyError(f"No task #{taskid}")
@@ -407,9 +304,9 @@ class Scheduler:
         t = self._tasks[taskid]
         self._unplace(t)
         t.engine = None
-        if outcome == "success":
+        if outcome is Outcome.SUCCESS:
             self._finish(t, True, None, "", actions, e.serial)
-        elif outcome == "failure":
+        elif outcome is Outcome.FAILURE:
             if t.retries > 0:
                 t.retries -= 1
                 t.failed_on = (t.failed_on or set()) | {e.serial}
@@ -419,7 +316,7 @@ class Scheduler:
             else:
                 self._finish(t, False, None, "", actions, e.serial)
         else:
-            if outcome == "declined":
+            if outcome is Outcome.DECLINED:
                 t.declined = (t.declined or set()) | {e.serial}
                 e.declined_by.add(taskid)
             else:
@@ -428,15 +325,14 @@ class Scheduler:
             self._end_round_if_refused(t, now, actions)
         return self._settle(actions)
 
-    def properties_changed(self, eid: int, now: float) -> list[Action]:
-        """The engine may now accept tasks its depend() declined, or that raised UnmetDependency there."""
-        e = self._engines[eid]
+    def _properties_changed(self, ev: PropertiesChanged) -> list[Action]:
+        e = self._engines[ev.eid]
         actions: list[Action] = []
         for taskid in sorted(e.declined_by):
             t = self._tasks.get(taskid)
             if t is not None and t.declined:
                 t.declined.discard(e.serial)
-                if t.where is _PICKY:
+                if t.where is RESTRICTED:
                     self._unplace(t)
                     self._check(t, actions)
         e.declined_by.clear()
@@ -445,16 +341,15 @@ class Scheduler:
                 self._wake(t, actions)
         return self._settle(actions)
 
-    def spin(self, now: float) -> list[Action]:
-        """``tick``, then end every rest: tasks that every engine refused go round them again now."""
-        actions = self.tick(now)
+    def _spin(self, ev: Spin) -> list[Action]:
+        actions = self._time_passed(ev.now)
         for t in list(self._resting.values()):
             if t.rest is not None:
                 self._wake(t, actions)
         return self._settle(actions)
 
-    def abort(self, taskid: int, now: float) -> list[Action]:
-        """Fail the task with TaskAborted now; a running one keeps its slot until its engine reports."""
+    def _abort(self, ev: AbortTask) -> list[Action]:
+        taskid = ev.taskid
         if not isinstance(taskid, int) or isinstance(taskid, bool):
             raise TypeError(f"an integer task id expected: {taskid!r}")
         if taskid in self._zombies:
@@ -465,15 +360,18 @@ class Scheduler:
                 raise TaskAlreadyFinished("Task Already Completed")
             raise NoSuchTask(f"No task #{taskid}")
         place = None
-        if t.where is _RUNNING:
+        if t.where is RUNNING:
             self._zombies[taskid] = t.engine
             place = t.engine.serial
         actions: list[Action] = []
-        self._finish(t, False, TASK_ABORTED, f"task {taskid} was aborted", actions, place)
+        self._finish(t, False, Reason.TASK_ABORTED, f"task {taskid} was aborted", actions, place)
         return self._settle(actions)
 
-    def tick(self, now: float) -> list[Action]:
-        """Fail waiting tasks whose timeout has passed and that cannot run."""
+    def _tick(self, ev: Tick) -> list[Action]:
+        return self._settle(self._time_passed(ev.now))
+
+    def _time_passed(self, now: float) -> list[Action]:
+        """Fail waiting tasks whose timeout has passed and that cannot run; end rests that are over."""
         heap = self._deadlines
         while heap and heap[0][0] <= now:
             _, taskid, gen = heapq.heappop(heap)
@@ -482,12 +380,12 @@ class Scheduler:
                 self._overdue[taskid] = t
         actions: list[Action] = []
         for taskid, t in list(self._overdue.items()):
-            if t.where is _RUNNING:
+            if t.where is RUNNING:
                 del self._overdue[taskid]  # _requeue puts it back if it returns late
                 continue
             why = self._blocker(t)
             if why:  # otherwise it can run and only waits for a free slot
-                self._finish(t, False, DEPENDENCY_TIMEOUT,
+                self._finish(t, False, Reason.DEPENDENCY_TIMEOUT,
                              f"task {taskid} timed out after {t.spec.timeout:g} s {why}", actions)
         wakeups = self._wakeups
         while wakeups and wakeups[0][0] <= now:
@@ -495,28 +393,31 @@ class Scheduler:
             t = self._resting.get(taskid)
             if t is not None and t.rest == rest:
                 self._wake(t, actions)
-        return self._settle(actions)
+        return actions
 
     # ---------------------------------------------------------------- queries
+
+    def knows(self, taskid: int) -> bool:
+        return taskid in self._tasks or taskid in self._done
 
     def status(self, verbose: bool = False) -> dict:
         """Counts (or sorted id lists) of scheduled, pending, succeeded and failed tasks."""
         if not verbose:
-            return {"scheduled": len(self._tasks) - self._n_pending, "pending": self._n_pending,
-                    "succeeded": self._n_succeeded, "failed": self._n_failed}
-        out: dict[str, list[int]] = {"scheduled": [], "pending": [], "succeeded": [], "failed": []}
+            return {State.SCHEDULED: len(self._tasks) - self._n_pending, State.PENDING: self._n_pending,
+                    State.SUCCEEDED: self._n_succeeded, State.FAILED: self._n_failed}
+        out: dict[str, list[int]] = {state: [] for state in State}
         for taskid, t in self._tasks.items():
-            out["pending" if t.where is _RUNNING else "scheduled"].append(taskid)
+            out[State.PENDING if t.where is RUNNING else State.SCHEDULED].append(taskid)
         for taskid, (ok, _) in self._done.items():
-            out["succeeded" if ok else "failed"].append(taskid)
+            out[State.SUCCEEDED if ok else State.FAILED].append(taskid)
         return {k: sorted(v) for k, v in out.items()}
 
-    def state(self, taskid: int) -> str:
+    def state(self, taskid: int) -> State:
         t = self._tasks.get(taskid)
         if t is not None:
-            return "pending" if t.where is _RUNNING else "scheduled"
+            return State.PENDING if t.where is RUNNING else State.SCHEDULED
         if taskid in self._done:
-            return "succeeded" if self._done[taskid][0] else "failed"
+            return State.SUCCEEDED if self._done[taskid][0] else State.FAILED
         raise KeyError(f"No task #{taskid}")
 
     def waiting_reason(self, taskid: int) -> Optional[str]:
@@ -526,7 +427,7 @@ class Scheduler:
             if taskid in self._done:
                 return None
             raise KeyError(f"No task #{taskid}")
-        if t.where is _RUNNING:
+        if t.where is RUNNING:
             return None
         return self._blocker(t) or "waiting for a free engine slot (engines are at their hwm)"
 
@@ -556,10 +457,10 @@ class Scheduler:
                 continue
             if not (dep.success or dep.failure):
                 msg = f"task {t.taskid} can never run: its {kind} counts neither success nor failure"
-                return self._finish(t, False, IMPOSSIBLE_DEPENDENCY, msg, actions)
+                return self._finish(t, False, Reason.IMPOSSIBLE_DEPENDENCY, msg, actions)
             if t.taskid in dep.ids:
                 msg = f"task {t.taskid} can never run: it depends on itself"
-                return self._finish(t, False, IMPOSSIBLE_DEPENDENCY, msg, actions)
+                return self._finish(t, False, Reason.IMPOSSIBLE_DEPENDENCY, msg, actions)
             w = Watch(dep)
             for pid in sorted(dep.ids):
                 if pid in self._done:
@@ -571,7 +472,7 @@ class Scheduler:
             setattr(t, kind, w)
         if unknown:
             msg = f"task {t.taskid} depends on unknown tasks {sorted(set(unknown))}"
-            return self._finish(t, False, IMPOSSIBLE_DEPENDENCY, msg, actions)
+            return self._finish(t, False, Reason.IMPOSSIBLE_DEPENDENCY, msg, actions)
         if t.follow is not None:
             self._followers[t.taskid] = t
         self._check(t, actions)
@@ -584,39 +485,67 @@ class Scheduler:
                 verdict = w.verdict()
                 if verdict is IMPOSSIBLE:
                     msg = f"task {t.taskid} can never run: {w.why_impossible(kind)}"
-                    return self._finish(t, False, IMPOSSIBLE_DEPENDENCY, msg, actions)
+                    return self._finish(t, False, Reason.IMPOSSIBLE_DEPENDENCY, msg, actions)
                 waiting = waiting or verdict is WAITING
         if t.follow is not None:
             problem = t.follow.place_problem(self._live.__contains__, self._eid_of.get)
             if problem:
                 msg = f"task {t.taskid} can never run: {problem}"
-                return self._finish(t, False, IMPOSSIBLE_DEPENDENCY, msg, actions)
+                return self._finish(t, False, Reason.IMPOSSIBLE_DEPENDENCY, msg, actions)
             # follow-any whose counted prerequisites all ran on dead engines: wait for the rest
             waiting = waiting or not any(p in self._live for p in t.follow.where)
         if waiting:
-            t.where = _DEPS
+            t.where = DEPS
         else:
             self._enqueue(t, actions)
 
     def _enqueue(self, t: _Task, actions: list) -> None:
-        """Queue a task whose prerequisites are met: plain deque, a free engine, or the picky list."""
+        """Queue a task whose prerequisites are met: plain deque, a free engine, or the restricted queue."""
         if t.follow is None and not t.declined and not t.unmet and not t.failed_on:
-            t.where = _READY
+            t.where = READY
             self._ready.append(t)
             return
-        fits = [e for e in self._pool.members.items if self._fits(t, e)]
-        if fits:
-            return self._dispatch(t, self._choose(fits), actions)
-        if len(self._picky) > 64 and len(self._picky) > 2 * self._picky_live:
-            keep = [(p, s) for p, s in zip(self._picky, self._picky_seq)
-                    if p.pseq == s and p.where is _PICKY]
-            self._picky = [p for p, _ in keep]
-            self._picky_seq = [s for _, s in keep]
-        self._pseq += 1
-        t.where, t.pseq = _PICKY, self._pseq
-        self._picky.append(t)
-        self._picky_seq.append(self._pseq)
-        self._picky_live += 1
+        e = self._free_fit(t)
+        if e is not None:
+            return self._dispatch(t, e, actions)
+        t.where = RESTRICTED
+        self._restricted.add(t, None if t.follow is None else [s for s in t.follow.where if s in self._live])
+
+    def _free_fit(self, t: _Task) -> Optional[_Engine]:
+        """The scheme's pick among the free engines ``t`` may go to (see ``_fits``), or None."""
+        refused, failed, pool = _refused(t), t.failed_on or _NONE, self._pool
+        if t.follow is not None:
+            free = [e for s in t.follow.where if (e := pool.members.get(s)) is not None and s not in refused]
+            best = pool.pick_among([e for e in free if e.serial not in failed])
+            if best is None and free and failed and not self._fits_somewhere(t, failed):
+                best = pool.pick_among(free)
+            return best
+        if not failed:
+            return pool.pick_avoiding(refused)
+        best = pool.pick_avoiding(refused | failed)
+        if best is None and not self._fits_somewhere(t, failed):
+            best = pool.pick_avoiding(refused)
+        return best
+
+    def _fits(self, t: _Task, e: _Engine) -> bool:
+        """May ``t`` go to ``e``? An engine that failed it only if no other live engine could take it."""
+        s = e.serial
+        if (t.declined and s in t.declined) or (t.unmet and s in t.unmet):
+            return False
+        if t.follow is not None and s not in t.follow.where:
+            return False
+        if t.failed_on and s in t.failed_on:
+            return not self._fits_somewhere(t, t.failed_on)
+        return True
+
+    def _fits_somewhere(self, t: _Task, also_avoid=_NONE) -> bool:
+        """Whether some live engine, not in ``also_avoid``, neither refused ``t`` nor is barred by
+        its follow: O(engines refused or followed), not O(engines)."""
+        avoid = _refused(t) | also_avoid if also_avoid else _refused(t)
+        live = self._live
+        if t.follow is not None:
+            return any(s in live and s not in avoid for s in t.follow.where)
+        return len(live) > sum(1 for s in avoid if s in live)
 
     def _requeue(self, t: _Task, now: float, actions: list) -> None:
         """``t`` came back undone from an engine; it goes to the back of the queue."""
@@ -633,33 +562,29 @@ class Scheduler:
         self._overdue.pop(t.taskid, None)
         self._start(t, now, actions)
 
-    def _engine_died(self, t: _Task, eid: int, reason: str, now: float, actions: list) -> None:
-        self._unplace(t)
-        place = t.engine.serial
-        t.engine = None
+    def _engine_died(self, t: _Task, e: _Engine, reason: str, now: float, actions: list) -> None:
         t.deaths += 1
-        t.killed = (t.killed or []) + [eid]
+        t.killed = (t.killed or []) + [e.eid]
         if self.poison_after and t.deaths >= self.poison_after:
             engines = ", ".join(map(str, t.killed))
             msg = (f"task {t.taskid} killed {t.deaths} engines ({engines}) and was not retried; "
                    f"check the task for crashes (last engine: {reason or 'no reason given'})")
-            self._finish(t, False, POISON_TASK, msg, actions, place)
+            self._finish(t, False, Reason.POISON_TASK, msg, actions, e.serial)
         elif t.retries > 0:
             t.retries -= 1
             self._requeue(t, now, actions)
         elif t.spec.recovery is not None:
             self._recover(t, now, actions)
         else:
-            msg = f"engine {eid} died while running task {t.taskid}" + (f": {reason}" if reason else "")
-            self._finish(t, False, ENGINE_DIED, msg, actions, place)
+            msg = f"engine {e.eid} died while running task {t.taskid}" + (f": {reason}" if reason else "")
+            self._finish(t, False, Reason.ENGINE_DIED, msg, actions, e.serial)
 
     def _end_round_if_refused(self, t: _Task, now: float, actions: list) -> None:
         """If every live engine has now refused ``t`` (one at least by UnmetDependency), the
         round is over: a retry buys the next one after a rest; without one the recovery spec
         takes over, a task with a timeout waits it out, and any other fails."""
-        if (t.where is not _PICKY or t.rest is not None or not t.unmet
-                or not any(s in self._live for s in t.unmet)
-                or any(self._hard_fits(t, e) for e in self._live.values())):
+        if (t.where is not RESTRICTED or t.rest is not None or not t.unmet
+                or not any(s in self._live for s in t.unmet) or self._fits_somewhere(t)):
             return
         t.rounds += 1
         if t.retries > 0:
@@ -674,10 +599,10 @@ class Scheduler:
             rounds = f"{t.rounds} round{'s' if t.rounds > 1 else ''}"
             msg = (f"task {t.taskid} was refused by every engine in {rounds} "
                    f"({self._refusals(t)}) and has no retries left")
-            self._finish(t, False, UNMET_DEPENDENCY, msg, actions)
+            self._finish(t, False, Reason.UNMET_DEPENDENCY, msg, actions)
 
     def _rest(self, t: _Task, until: Optional[float]) -> None:
-        """Park ``t`` (in the picky list, where only a new engine fits it) until ``until`` or an event."""
+        """Park ``t`` (restricted, where only a new engine fits it) until ``until`` or an event."""
         self._rests += 1
         t.rest, t.rest_until = self._rests, until
         self._resting[t.taskid] = t
@@ -696,7 +621,7 @@ class Scheduler:
         self._unplace(t)
         self._check(t, actions)
 
-    def _finish(self, t: _Task, ok: bool, error: Optional[str], message: str,
+    def _finish(self, t: _Task, ok: bool, error: Optional[Reason], message: str,
                 actions: list, place: Optional[int] = None) -> None:
         """Record the outcome; only (succeeded, engine) stays behind for dependents and status."""
         self._end_rest(t)
@@ -723,40 +648,36 @@ class Scheduler:
                 if t.gen != gen or self._tasks.get(t.taskid) is not t:
                     continue
                 w.note(pid, ok, place)
-                if t.where is _DEPS or (t.where is _PICKY and w is t.follow):
+                if t.where is DEPS or (t.where is RESTRICTED and w is t.follow):
                     self._unplace(t)
                     self._check(t, actions)
         fresh, self._fresh = self._fresh, []
         for e in fresh:
             if self._live.get(e.serial) is e:
                 self._feed(e, actions)
-        ready, pool = self._ready, self._pool
-        while ready and pool:
+        ready, pool, free = self._ready, self._pool, self._pool.members.items
+        while ready and free:
             t = ready.popleft()
-            if t.where is _READY:
+            if t.where is READY:
                 self._dispatch(t, pool.pick(), actions)
         return actions
 
     def _feed(self, e: _Engine, actions: list) -> None:
-        """Give e's free slots to the oldest restricted tasks that fit it.
-
-        ``e.cursor`` remembers how far e has looked: a restricted task only
-        starts to fit an engine by being queued again, under a later pseq.
-        """
-        seqs, picky = self._picky_seq, self._picky
-        if not seqs or e.cursor >= seqs[-1]:
+        """Give e's free slots to the oldest restricted tasks that fit it."""
+        if not self._restricted.count:
             return
-        i = bisect_right(seqs, e.cursor)
-        while i < len(seqs) and self._has_slot(e):
-            t, e.cursor = picky[i], seqs[i]
-            if t.pseq == e.cursor and t.where is _PICKY and self._fits(t, e):
+        waiting = self._restricted.after(e)
+        while self._has_slot(e):
+            t = next(waiting, None)
+            if t is None:
+                return
+            if self._fits(t, e):
                 self._dispatch(t, e, actions)
-            i += 1
 
     def _dispatch(self, t: _Task, e: _Engine, actions: list) -> None:
         self._end_rest(t)
         self._unplace(t)
-        t.where, t.engine = _RUNNING, e
+        t.where, t.engine = RUNNING, e
         self._n_pending += 1
         e.running.add(t.taskid)
         self._uses += 1
@@ -774,53 +695,23 @@ class Scheduler:
         self._pool.update(e)
 
     def _unplace(self, t: _Task) -> None:
-        if t.where is _PICKY:
-            self._picky_live -= 1
-        elif t.where is _RUNNING:
+        if t.where is RESTRICTED:
+            self._restricted.remove(t)
+        elif t.where is RUNNING:
             self._n_pending -= 1
         t.where = None
 
     def _has_slot(self, e: _Engine) -> bool:
         return not self.hwm or len(e.running) < self.hwm
 
-    def _hard_fits(self, t: _Task, e: _Engine) -> bool:
-        s = e.serial
-        if (t.declined and s in t.declined) or (t.unmet and s in t.unmet):
-            return False
-        return t.follow is None or s in t.follow.where
-
-    def _fits(self, t: _Task, e: _Engine) -> bool:
-        """May ``t`` go to ``e``? An engine that failed it only if no other live engine could take it."""
-        if not self._hard_fits(t, e):
-            return False
-        if t.failed_on and e.serial in t.failed_on:
-            return not any(o.serial not in t.failed_on and self._hard_fits(t, o)
-                           for o in self._live.values())
-        return True
-
-    def _choose(self, engines: list) -> _Engine:
-        """The scheme's pick among some engines with a free slot (for restricted tasks)."""
-        engines.sort(key=lambda e: e.last_used)  # LRU order, as the 0.11 schemes expect
-        rng, n = self._rng, len(engines)
-        if self.scheme == "lru":
-            return engines[0]
-        if self.scheme == "leastload":
-            return min(engines, key=lambda e: len(e.running))  # first minimum: LRU breaks ties
-        if self.scheme == "plainrandom":
-            return engines[rng.randrange(n)]
-        if self.scheme == "twobin":
-            return engines[min(rng.randrange(n), rng.randrange(n))]
-        x, y = rng.choices(engines, [_weight(len(e.running)) for e in engines], k=2)
-        return y if len(y.running) < len(x.running) else x
-
     def _blocker(self, t: _Task) -> Optional[str]:
         """Why a scheduled task cannot run even with free slots, or None if it can."""
-        if t.where is _DEPS:
+        if t.where is DEPS:
             ids = sorted({i for w in (t.after, t.follow) if w for i in w.dep.ids} - self._done.keys())
             return f"waiting for tasks {ids}"
         if not self._live:
             return "waiting for an engine"
-        if t.where is _PICKY and not any(self._fits(t, e) for e in self._live.values()):
+        if t.where is RESTRICTED and not self._fits_somewhere(t):
             parts = [self._refusals(t)] if t.declined or t.unmet else []
             if t.follow is not None:
                 eids = sorted(self._live[s].eid for s in t.follow.where if s in self._live)
@@ -841,6 +732,106 @@ class Scheduler:
             if eids:
                 parts.append(f"{word} {', '.join(map(str, eids))}")
         return "; ".join(parts)
+
+    # -------------------------------------------------------------- invariants
+
+    def validate_state(self) -> None:
+        """Check every invariant of the books; raise InvalidState naming each broken one.
+
+        For tests: it looks at everything, so it costs O(tasks x engines).
+        """
+        problems = list(self._problems())
+        if problems:
+            recent = ", ".join(map(repr, list(self.history)[-5:]))
+            raise InvalidState("; ".join(problems) + f" (after {recent})")
+
+    def _problems(self) -> Iterator[str]:
+        yield from self._engine_problems()
+        yield from self._task_problems()
+        free = [e for e in self._live.values() if self._has_slot(e)]
+        yield from self._pool.problems(free)
+        restricted = {taskid: t for taskid, t in self._tasks.items() if t.where is RESTRICTED}
+        yield from self._restricted.problems(restricted, self._live)
+        ready = [t for t in self._tasks.values() if t.where is READY]
+        if ready and free:
+            yield f"task {ready[0].taskid} is ready while engine {free[0].eid} has a free slot"
+        for t in restricted.values():
+            for e in free:
+                if self._fits(t, e):
+                    yield f"restricted task {t.taskid} waits while engine {e.eid}, which it fits, has a free slot"
+        if self._finished or self._fresh:
+            yield "news of finished tasks or freed engines was left unsettled"
+
+    def _engine_problems(self) -> Iterator[str]:
+        if {e.serial for e in self._engines.values()} != self._live.keys():
+            yield "the engines by id and by incarnation differ"
+        for eid, e in self._engines.items():
+            if e.eid != eid or self._live.get(e.serial) is not e or self._eid_of.get(e.serial) != eid:
+                yield f"engine {eid} is filed under another id or incarnation"
+            if self.hwm and len(e.running) > self.hwm:
+                yield f"engine {eid} runs {len(e.running)} tasks, above hwm {self.hwm}"
+            for taskid in e.running:
+                t = self._tasks.get(taskid)
+                if self._zombies.get(taskid) is not e and (t is None or t.where is not RUNNING or t.engine is not e):
+                    yield f"engine {eid} holds task {taskid}, which is not running there"
+        for taskid, e in self._zombies.items():
+            if taskid in self._tasks or taskid not in e.running or self._live.get(e.serial) is not e:
+                yield f"aborted task {taskid} holds no slot on a live engine"
+
+    def _task_problems(self) -> Iterator[str]:
+        if self._tasks.keys() & self._done.keys():
+            yield f"tasks {sorted(self._tasks.keys() & self._done.keys())} are both live and finished"
+        places = {place: 0 for place in Place}
+        in_ready: dict[int, int] = {}
+        for t in self._ready:
+            if self._tasks.get(t.taskid) is t:
+                in_ready[t.taskid] = in_ready.get(t.taskid, 0) + 1
+        armed = {(taskid, gen) for _, taskid, gen in self._deadlines}
+        heap_wakeups = {(rest, taskid) for _, rest, taskid in self._wakeups}
+        for taskid, t in self._tasks.items():
+            if t.where is None:
+                yield f"task {taskid} is nowhere"
+                continue
+            places[t.where] += 1
+            if t.where is RUNNING and (t.engine is None or taskid not in t.engine.running
+                                       or self._live.get(t.engine.serial) is not t.engine):
+                yield f"task {taskid} runs on an engine that does not hold it"
+            if (in_ready.get(taskid, 0) == 1) != (t.where is READY):
+                yield f"task {taskid} is {t.where.value} but in the ready queue {in_ready.get(taskid, 0)} times"
+            if t.where is READY and (t.follow or t.declined or t.unmet or t.failed_on):
+                yield f"task {taskid} is restricted but in the ready queue"
+            if t.where is DEPS and not any(
+                    any(d[0] is t and d[2] == t.gen for d in self._dependents.get(pid, ()))
+                    for w in (t.after, t.follow) if w for pid in w.dep.ids if pid in self._tasks):
+                yield f"task {taskid} waits for prerequisites, but for none that will tell it"
+            if (t.follow is not None) != (self._followers.get(taskid) is t):
+                yield f"task {taskid} is missing from the followers, or there without a follow"
+            if (t.rest is not None) != (self._resting.get(taskid) is t):
+                yield f"task {taskid} rests, or is listed as resting, but not both"
+            if t.rest is not None and (t.where is not RESTRICTED or (
+                    t.rest_until is not None and (t.rest, taskid) not in heap_wakeups)):
+                yield f"resting task {taskid} is not restricted or has no wake-up"
+            for serial in t.declined or ():
+                e = self._live.get(serial)
+                if e is not None and taskid not in e.declined_by:
+                    yield f"task {taskid} was declined by engine {e.eid}, which does not know it"
+            if not 0 <= t.retries <= t.spec.retries:
+                yield f"task {taskid} has {t.retries} retries of {t.spec.retries}"
+            if t.deadline is None and t.rounds > t.spec.retries - t.retries:
+                yield f"task {taskid} went {t.rounds} rounds on {t.spec.retries - t.retries} retries"
+            if (t.deadline is not None and t.where is not RUNNING and (taskid, t.gen) not in armed
+                    and self._overdue.get(taskid) is not t):
+                yield f"task {taskid}'s deadline is neither pending nor overdue"
+        if places[RUNNING] != self._n_pending:
+            yield f"{self._n_pending} tasks counted pending, {places[RUNNING]} running"
+        for taskid, t in self._overdue.items():
+            if self._tasks.get(taskid) is not t:
+                yield f"overdue task {taskid} is not live"
+        if not self._dependents.keys() <= self._tasks.keys():
+            yield "finished tasks still have dependents waiting to hear of them"
+        succeeded = sum(1 for ok, _ in self._done.values() if ok)
+        if succeeded > self._n_succeeded or len(self._done) - succeeded > self._n_failed:
+            yield "fewer tasks counted finished than are recorded"
 
 
 def _validate_chain(spec: TaskSpec) -> None:

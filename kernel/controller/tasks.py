@@ -19,14 +19,17 @@ from twisted.logger import Logger
 from kernel import paths
 from kernel.controller.dependencies import Dependency
 from kernel.controller.engines import Command, synthetic_error
-from kernel.controller.scheduler import UNMET_DEPENDENCY, Dispatch, Scheduler, TaskSpec
+from kernel.controller.events import (AbortTask, Dispatch, EngineAdded, EngineRemoved, Outcome, PropertiesChanged,
+                                      Reason, Spin, State, TaskDone, TaskForgotten, TaskRestored, TaskSpec,
+                                      TaskSubmitted, Tick)
+from kernel.controller.scheduler import Scheduler
 from kernel.controller.sessions import Session
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import BadRequest, NoSuchTask, ProtocolError, TaskNotFinished
 from kernel.wire import framing, messages
 from kernel.wire.messages import responder
 
-OUTCOME = {"ok": "success", "error": "failure", "declined": "declined", "unmet": "unmet"}
+OUTCOME = {"ok": Outcome.SUCCESS, "error": Outcome.FAILURE, "declined": Outcome.DECLINED, "unmet": Outcome.UNMET}
 
 
 class _Live:
@@ -108,7 +111,7 @@ class TaskController:
     def _reload(self):
         """After a restart: old outcomes count for dependencies, unfinished tasks queue again."""
         for taskid, succeeded in self.store.outcomes():
-            self.scheduler.restore_finished(taskid, succeeded)
+            self.scheduler.handle(TaskRestored(taskid, succeeded))
             self._note_finished(taskid)
         requeued = 0
         for taskid, meta, stored, failures in self.store.unfinished():
@@ -148,26 +151,26 @@ class TaskController:
 
     def engine_added(self, handle):
         self.engines[handle.id] = handle
-        self.perform(self.scheduler.add_engine(handle.id, self.now()))
+        self.perform(self.scheduler.handle(EngineAdded(handle.id)))
 
     def engine_removed(self, handle, reason):
         if self.engines.get(handle.id) is handle:
             del self.engines[handle.id]
-            self.perform(self.scheduler.remove_engine(handle.id, self.now(), reason,
-                                                      handle.unstarted_tasks))
+            self.perform(self.scheduler.handle(EngineRemoved(handle.id, self.now(), reason,
+                                                             frozenset(handle.unstarted_tasks))))
 
     def properties_changed(self, eid):
         """An engine's properties changed (set, del or clear_properties, or reset, done)."""
         if eid in self.engines:
-            self.perform(self.scheduler.properties_changed(eid, self.now()))
+            self.perform(self.scheduler.handle(PropertiesChanged(eid)))
 
     def _on_tick(self):
-        self.perform(self.scheduler.tick(self.now()))
+        self.perform(self.scheduler.handle(Tick(self.now())))
 
     def spin(self):
         """Run the scheduler once, giving tasks every engine refused their next round at once;
         whether that started a task (0.10's spin() said so)."""
-        actions = self.scheduler.spin(self.now())
+        actions = self.scheduler.handle(Spin(self.now()))
         self.perform(actions)
         return any(isinstance(action, Dispatch) for action in actions)
 
@@ -228,7 +231,7 @@ class TaskController:
         if store:
             self.store.put_task(taskid, {"chain": chain_wire, "counts": [len(p) for p in payloads],
                                          "submitted": submitted}, [b for p in payloads for b in p])
-        self.perform(self.scheduler.submit(spec, self.now()))
+        self.perform(self.scheduler.handle(TaskSubmitted(spec, self.now())))
         return taskid
 
     def when_submitted(self, taskids, callback):
@@ -275,19 +278,19 @@ class TaskController:
         if not self.scheduler.knows(taskid) and self.known(taskid):
             found = self.store.get_result(taskid)
             if found is not None:
-                self.scheduler.restore_finished(taskid, found[0]["status"] == "succeeded", counted=False)
+                self.scheduler.handle(TaskRestored(taskid, found[0]["status"] == State.SUCCEEDED, counted=False))
                 self._note_finished(taskid)
 
     def _note_finished(self, taskid):
         self._finished.append(taskid)
         while len(self._finished) > self.config.finished_kept:  # older ones are read back from the store
-            self.scheduler.forget_finished(self._finished.popleft())
+            self.scheduler.handle(TaskForgotten(self._finished.popleft()))
 
     def abort(self, taskid):
         """Fail the task with TaskAborted; a dispatched copy that has not started is cancelled."""
         self._remember(taskid)
         live = self.live.get(taskid)
-        actions = self.scheduler.abort(taskid, self.now())  # IndexError for finished, aborted, unknown
+        actions = self.scheduler.handle(AbortTask(taskid))  # NoSuchTask, TaskAlreadyFinished
         self.perform(actions)
         if live is not None and live.command is not None:
             self._cancel(live.eid, live.command)
@@ -340,7 +343,7 @@ class TaskController:
         elif status == "unmet":
             self.log.info("task {taskid} refused by engine {eid}: {etype}: {message}", taskid=taskid,
                           eid=eid, etype=header.get("etype"), message=header.get("message"))
-        self.perform(self.scheduler.task_done(taskid, eid, OUTCOME[status], self.now()))
+        self.perform(self.scheduler.handle(TaskDone(taskid, eid, OUTCOME[status], self.now())))
 
     def _finish(self, action):
         live = self.live.pop(action.taskid)
@@ -349,9 +352,9 @@ class TaskController:
                 "engineid": live.eid}
         buffers = []
         if action.error is not None:
-            meta["error"] = {"etype": action.error, "message": action.message, "traceback": ""}
+            meta["error"] = {"etype": action.error.value, "message": action.message, "traceback": ""}
             last = live.last
-            if action.error == UNMET_DEPENDENCY and last is not None and last[2].get("status") == "unmet":
+            if action.error is Reason.UNMET_DEPENDENCY and last is not None and last[2].get("status") == "unmet":
                 meta["error"]["message"] += f"; engine {last[0]} said: {last[2].get('message')}"
         elif live.last is not None:
             eid, kind, header, buffers = live.last

@@ -11,6 +11,7 @@ import pytest
 from twisted.logger import capturedLogs
 
 from kernel.client import Dependency, MapTask, PoisonTask, StringTask
+from kernel.controller.events import TaskForgotten
 from kernel.controller.scheduler import SCHEMES
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import EngineDied, ProtocolError
@@ -373,7 +374,7 @@ def test_a_barrier_listing_millions_of_ids_costs_one_store_query(world, monkeypa
     w.tc.barrier(old)
     w.controller.store.flush()
     for taskid in list(w.controller._finished):  # as if finished long ago: only the store knows it
-        w.controller.scheduler.forget_finished(taskid)
+        w.controller.scheduler.handle(TaskForgotten(taskid))
     counting = CountingDB(w.controller.store.db)
     monkeypatch.setattr(w.controller.store, "db", counting)
     session = w.tc._connection.session
