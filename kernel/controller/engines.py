@@ -94,6 +94,20 @@ class EngineHandle:
         self._pump()
         command.on_done(self.id, header, buffers)
 
+    def cancel(self, command, etype, why):
+        """Take back ``command`` if the engine has not started it.
+
+        Still queued here: it is answered at once with the error ``etype``
+        (``command.describe()`` + ``why`` its message). Sent, behind the one
+        running: the engine is asked to drop it, and still answers for it.
+        Running or answered: nothing happens.
+        """
+        if command in self.queue:
+            self.queue.remove(command)
+            command.on_done(self.id, synthetic_error(etype, f"{command.describe()} {why}", command.method), [])
+        elif command.cid in self.inflight and next(iter(self.inflight)) != command.cid:
+            self.session.send(messages.Cancel.header(cids=[command.cid]))
+
     def clear_queue(self):
         """Fail every multiengine command not yet running with QueueCleared.
 

@@ -421,15 +421,14 @@ class Scheduler:
         raise KeyError(f"No task #{taskid}")
 
     def waiting_reason(self, taskid: int) -> Optional[str]:
-        """Why a scheduled task has not been dispatched; None if it is not waiting."""
+        """Why a scheduled task cannot run even when engines free their slots; None if it waits
+        for nothing else (or is running, or finished)."""
         t = self._tasks.get(taskid)
         if t is None:
             if taskid in self._done:
                 return None
             raise KeyError(f"No task #{taskid}")
-        if t.where is RUNNING:
-            return None
-        return self._blocker(t) or "waiting for a free engine slot (engines are at their hwm)"
+        return None if t.where is RUNNING else self._blocker(t)
 
     def rounds(self, taskid: int) -> int:
         """How many times every live engine has refused the task (its current spec); 0 once finished."""

@@ -1,9 +1,16 @@
 """The task interface on the controller: the scheduler wired to engines and clients.
 
-The scheduler (``scheduler.py``) decides; this module performs its actions:
-a Dispatch becomes a ``run_task`` command on the engine's queue, a Finish
-becomes a stored result and answers to whoever waits for it. Task payloads
-are opaque buffers from the client; the controller never looks inside.
+The scheduler (``scheduler.py``) decides; :class:`TaskController` performs
+its actions: a Dispatch becomes a ``run_task`` command on the engine's queue
+(its ``EngineHandle``), a Finish becomes a stored result (``taskstore.py``)
+and answers to whoever waits for it. The controller is given its clock,
+engine registry, store, settings and scheduler; ``TaskController.open``
+makes them from the controller's configuration. Questions that change
+nothing (status, records, results, timelines) are answered by its
+:class:`~kernel.controller.taskqueries.TaskQueries`. :class:`TaskSession`
+decodes a client's requests through ``kernel.wire.messages`` and asks the
+two. Task payloads are opaque buffers from the client; the controller never
+looks inside.
 
 Memory: a task's payload is held only while it is unfinished. A finished
 task leaves its result and definition in the SQLite store
@@ -18,12 +25,13 @@ from twisted.logger import Logger
 
 from kernel import paths
 from kernel.controller.dependencies import Dependency
-from kernel.controller.engines import Command, synthetic_error
+from kernel.controller.engines import Command
 from kernel.controller.events import (AbortTask, Dispatch, EngineAdded, EngineRemoved, Outcome, PropertiesChanged,
                                       Reason, Spin, State, TaskDone, TaskForgotten, TaskRestored, TaskSpec,
                                       TaskSubmitted, Tick)
 from kernel.controller.scheduler import Scheduler
 from kernel.controller.sessions import Session
+from kernel.controller.taskqueries import TaskQueries
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import BadRequest, NoSuchTask, ProtocolError, TaskNotFinished
 from kernel.wire import framing, messages
@@ -79,21 +87,26 @@ def _spec(taskid, wire, recovery):
 
 
 class TaskController:
-    """The controller's task state: the scheduler, live tasks, waiters and the store."""
+    """The controller's task state: the scheduler, live tasks, waiters and the store.
+
+    ``clock`` is the reactor's time (``seconds``, ``callLater``); ``registry``
+    the ``EngineRegistry``, whose arrivals and departures it observes;
+    ``store`` a ``TaskStore``, reloaded here (unfinished tasks queue again);
+    ``settings`` a ``ControllerSettings`` (lease_wait, finished_kept, the
+    periods, retention); ``scheduler`` a fresh ``Scheduler``.
+    """
 
     log = Logger()
 
-    def __init__(self, service):
-        self.config = config = service.config  # a ControllerConfig: its settings, its directory
-        self.clock = service.reactor
-        self.registry = service.registry
-        self.scheduler = Scheduler(config.scheme, poison_after=config.poison_after,
-                                   round_delay=config.round_delay)
-        self.store = TaskStore.open(paths.db_dir(config.ipythondir), self.clock, reset=config.reset_db)
-        self.max_results = config.max_results
-        self.result_ttl = config.result_ttl
+    def __init__(self, clock, registry, store, settings, scheduler):
+        self.clock = clock
+        self.registry = registry
+        self.store = store
+        self.settings = settings
+        self.scheduler = scheduler
         self.engines = {}  # id -> EngineHandle, of the engines the scheduler knows
-        self.live = {}
+        self.live = {}  # taskid -> _Live, until it finishes
+        self.queries = TaskQueries(scheduler, self.live, store)
         self.waiters = {}  # taskid -> [_Waiter]
         self.expected = {}  # taskid -> [_Waiter] for a leased id not submitted yet (when_submitted)
         self._stored_pending = {}  # session -> rids of runs to answer once the store is flushed
@@ -107,6 +120,14 @@ class TaskController:
         self.registry.observers.append(self)
         for handle in list(self.registry.engines.values()):
             self.engine_added(handle)
+
+    @classmethod
+    def open(cls, clock, registry, config):
+        """A controller as ``config`` (a ``ControllerConfig``) says: its scheme and limits, and the
+        store in its directory (emptied first with ``reset_db``)."""
+        store = TaskStore.open(paths.db_dir(config.ipythondir), clock, reset=config.reset_db)
+        scheduler = Scheduler(config.scheme, poison_after=config.poison_after, round_delay=config.round_delay)
+        return cls(clock, registry, store, config, scheduler)
 
     def _reload(self):
         """After a restart: old outcomes count for dependencies, unfinished tasks queue again."""
@@ -126,9 +147,9 @@ class TaskController:
 
     def start(self):
         if not self._tick.running:
-            self._tick.start(self.config.task_check_period, now=False)
-        if (self.max_results or self.result_ttl) and not self._prune.running:
-            self._prune.start(self.config.prune_period, now=True)
+            self._tick.start(self.settings.task_check_period, now=False)
+        if (self.settings.max_results or self.settings.result_ttl) and not self._prune.running:
+            self._prune.start(self.settings.prune_period, now=True)
 
     def stop(self):
         for loop in (self._tick, self._prune):
@@ -139,8 +160,8 @@ class TaskController:
 
     def prune(self):
         """Apply --max-results and --result-ttl to the stored results."""
-        older_than = self.now() - self.result_ttl if self.result_ttl else None
-        dropped = self.store.prune(self.max_results, older_than)
+        ttl = self.settings.result_ttl
+        dropped = self.store.prune(self.settings.max_results, self.now() - ttl if ttl else None)
         if dropped:
             self.log.info("retention: dropped {n} stored results", n=dropped)
 
@@ -251,7 +272,7 @@ class TaskController:
                 self.cancel_wait(waiter)
                 callback(missing)
 
-        timer = self.clock.callLater(self.config.lease_wait, expired)
+        timer = self.clock.callLater(self.settings.lease_wait, expired)
 
         def arrived():
             if timer.active():
@@ -275,7 +296,7 @@ class TaskController:
 
     def _remember(self, taskid):
         """Make sure the scheduler knows a finished task it may have forgotten."""
-        if not self.scheduler.knows(taskid) and self.known(taskid):
+        if not self.scheduler.knows(taskid) and self.submitted(taskid):
             found = self.store.get_result(taskid)
             if found is not None:
                 self.scheduler.handle(TaskRestored(taskid, found[0]["status"] == State.SUCCEEDED, counted=False))
@@ -283,7 +304,7 @@ class TaskController:
 
     def _note_finished(self, taskid):
         self._finished.append(taskid)
-        while len(self._finished) > self.config.finished_kept:  # older ones are read back from the store
+        while len(self._finished) > self.settings.finished_kept:  # older ones are read back from the store
             self.scheduler.handle(TaskForgotten(self._finished.popleft()))
 
     def abort(self, taskid):
@@ -292,20 +313,34 @@ class TaskController:
         live = self.live.get(taskid)
         actions = self.scheduler.handle(AbortTask(taskid))  # NoSuchTask, TaskAlreadyFinished
         self.perform(actions)
-        if live is not None and live.command is not None:
-            self._cancel(live.eid, live.command)
+        handle = self.registry.get(live.eid) if live is not None and live.command is not None else None
+        if handle is not None:
+            handle.cancel(live.command, Reason.TASK_ABORTED.value, "was aborted before it started")
 
-    def _cancel(self, eid, command):
-        """Take back a command its engine has not started (the engine still answers for it)."""
-        handle = self.registry.get(eid)
-        if handle is None:
-            return
-        if command in handle.queue:
-            handle.queue.remove(command)
-            command.on_done(eid, synthetic_error(
-                "TaskAborted", f"{command.describe()} was aborted before it started", command.method), [])
-        elif command.cid in handle.inflight and next(iter(handle.inflight)) != command.cid:
-            handle.session.send({"op": "cancel", "cids": [command.cid]})
+    def flush(self):
+        """Put every accepted task and result on disk now (before ids are given out, say)."""
+        self.store.flush()
+
+    def clear(self, taskids=None):
+        """Forget finished results (all when None): ``(how many went, the ids never given out)``.
+
+        Unfinished tasks keep theirs."""
+        unknown = []
+        if taskids is not None:
+            known = self.known_among(taskids)
+            unknown = sorted(set(taskids) - known)
+            taskids = [t for t in known if t not in self.live]
+        return self.store.delete_results(taskids), unknown
+
+    def resubmit(self, taskid):
+        """Run a finished task again, from its stored definition, under a new id; return that id."""
+        if taskid in self.live:
+            raise TaskNotFinished(f"task {taskid} has not finished: only finished tasks can be resubmitted")
+        found = self.store.get_task(taskid)
+        if found is None:
+            raise NoSuchTask(f"task {taskid} has no stored definition")
+        meta, stored = found
+        return self.submit(meta["chain"], framing.split(meta["counts"], stored))
 
     def perform(self, actions):
         for action in actions:
@@ -376,7 +411,6 @@ class TaskController:
         return (taskid in self.live or self.scheduler.knows(taskid)
                 or (0 <= taskid < self.next_id and self.store.has_task(taskid)))
 
-    known = submitted
 
     def known_among(self, taskids):
         """Which of ``taskids`` were accepted: duplicates count once, and the store is asked once.
@@ -415,59 +449,6 @@ class TaskController:
                         del table[taskid]
         waiter.left = set()
 
-    def status(self, verbose=False):
-        """``queue_status``: counts or id lists; verbose adds why waiting tasks wait."""
-        status = self.scheduler.status(verbose)
-        if verbose:
-            status["waiting"] = {str(t): why for t in status["scheduled"]
-                                 if (why := self._waiting_reason(t)) is not None}
-        return status
-
-    def _waiting_reason(self, taskid):
-        why = self.scheduler.waiting_reason(taskid)
-        return None if why is None or why.startswith("waiting for a free engine slot") else why
-
-    def record(self, taskid):
-        """What is known of one task: its state, engine, and why it waits if it does (with
-        ``rounds``, the times every engine refused it, while it has not finished)."""
-        self._remember(taskid)
-        state = self.scheduler.state(taskid)
-        live = self.live.get(taskid)
-        record = {"taskid": taskid, "state": state, "waiting": None, "engineid": None}
-        if live is not None:
-            record.update(submitted=live.submitted, engineid=live.eid if state == "pending" else None,
-                          rounds=self.scheduler.rounds(taskid),
-                          waiting=self._waiting_reason(taskid) if state == "scheduled" else None)
-        else:
-            found = self.store.get_result(taskid)
-            if found is not None:
-                meta = found[0]
-                record.update(submitted=meta.get("submitted"), completed=meta.get("completed"),
-                              engineid=meta.get("engineid"), error=meta.get("error"))
-            else:
-                record["cleared"] = True
-        return record
-
-    def timeline(self, taskids=None):
-        """Read-only: when and where tasks ran, from live tasks and stored result metadata.
-
-        One dict a task: ``taskid, engineid, submitted, started, finished,
-        completed, status, failures`` (``failures``: failed attempts reported
-        by engines, so retries show). ``taskids=None`` means every known task.
-        """
-        wanted = None if taskids is None else set(taskids)
-        fields = ("submitted", "started", "finished", "completed", "status", "engineid", "kind")
-        found = {taskid: meta for taskid, meta in self.store.summaries(fields)
-                 if wanted is None or taskid in wanted}
-        failures = self.store.failure_counts()
-        for taskid, live in list(self.live.items()):
-            if wanted is None or taskid in wanted:
-                state = self.scheduler.state(taskid)
-                found[taskid] = {"submitted": live.submitted, "started": None, "finished": None,
-                                 "completed": None, "status": state, "kind": live.kind,
-                                 "engineid": live.eid if state == "pending" else None}
-        return [dict(found[t], taskid=t, failures=failures.get(t, 0)) for t in sorted(found)]
-
 
 class TaskInterface:
     """The capability behind ``ipcontroller-tc.furl``."""
@@ -481,7 +462,8 @@ class TaskInterface:
 
     @classmethod
     def for_controller(cls, service):
-        return cls(TaskController(service))
+        """The interface of a ``ControllerService``: its reactor, registry and configuration."""
+        return cls(TaskController.open(service.reactor, service.registry, service.config))
 
     def start(self):
         self.controller.start()
@@ -516,6 +498,7 @@ class TaskSession(Session):
 
     def __init__(self, controller, protocol, sessions=None):
         self.controller = controller
+        self.queries = controller.queries
         self.sessions = sessions if sessions is not None else set()
         self.open = True
         self.waits = set()
@@ -560,7 +543,7 @@ class TaskSession(Session):
         if header.get("ids") is not None:  # named by the client, which goes on meanwhile
             self.controller.answer_once_stored(self, rid)  # answered with the turn's others
             return
-        self.controller.store.flush()  # on disk before the ids are given out
+        self.controller.flush()  # on disk before the ids are given out
         if header.get("wait"):
             self._wait(taskids, lambda: self._send_results(rid, taskids))
         else:
@@ -596,7 +579,7 @@ class TaskSession(Session):
             if missing:
                 self.answer_error(rid, NoSuchTask(
                     f"task {min(missing)} was leased by a client but not submitted within "
-                    f"{self.controller.config.lease_wait:g} s: that client may have died before sending it"))
+                    f"{self.controller.settings.lease_wait:g} s: that client may have died before sending it"))
             else:
                 self.answering(rid, header["op"], lambda: then(known | leased))
 
@@ -617,21 +600,7 @@ class TaskSession(Session):
         self._once_arrived(rid, header, taskids, answer)
 
     def _send_results(self, rid, taskids):
-        entries, out, read = [], [], {}  # each distinct id is read from the store once
-        for taskid in taskids:
-            if taskid in self.controller.live:
-                entries.append(None)
-                continue
-            if taskid not in read:
-                read[taskid] = self.controller.store.get_result(taskid)
-            found = read[taskid]
-            if found is None:
-                entries.append({"taskid": taskid, "cleared": True})
-                continue
-            meta, buffers = found
-            entries.append(dict(meta, n=len(buffers)))
-            out.extend(buffers)
-        self._result(rid, entries, out)
+        self._result(rid, *self.queries.results(taskids))
 
     @responder(messages.Barrier)
     def _barrier(self, rid, header, buffers):
@@ -640,13 +609,13 @@ class TaskSession(Session):
 
     @responder(messages.TaskQueueStatus)
     def _queue_status(self, rid, header, buffers):
-        self._result(rid, self.controller.status(bool(header.get("verbose"))))
+        self._result(rid, self.queries.status(bool(header.get("verbose"))))
 
     @responder(messages.TaskStatus)
     def _task_status(self, rid, header, buffers):
         def answer(known):
             self._check_known([header["taskid"]], known)
-            self._result(rid, self.controller.record(header["taskid"]))
+            self._result(rid, self.queries.record(header["taskid"]))
 
         self._once_arrived(rid, header, [header["taskid"]], answer)
 
@@ -667,31 +636,18 @@ class TaskSession(Session):
     @responder(messages.Clear)
     def _clear(self, rid, header, buffers):
         """Forget finished results; ids never given out are named in a NoSuchTask, after the rest go (as in 0.10)."""
-        taskids, unknown = header.get("taskids"), []
-        if taskids is not None:
-            taskids = _ids(taskids)
-            known = self.controller.known_among(taskids)
-            unknown = sorted(set(taskids) - known)
-            taskids = [t for t in known if t not in self.controller.live]
-        cleared = self.controller.store.delete_results(taskids)
+        taskids = header.get("taskids")
+        cleared, unknown = self.controller.clear(None if taskids is None else _ids(taskids))
         if unknown:
             raise NoSuchTask(f"Cleared {cleared} results, but no tasks found for ids: {', '.join(map(str, unknown))}")
         self._result(rid, cleared)
 
     @responder(messages.Resubmit)
     def _resubmit(self, rid, header, buffers):
-        taskid = header["taskid"]
-        self._check_known([taskid])
-        if taskid in self.controller.live:
-            raise TaskNotFinished(f"task {taskid} has not finished: only finished tasks can be resubmitted")
-        found = self.controller.store.get_task(taskid)
-        if found is None:
-            raise NoSuchTask(f"task {taskid} has no stored definition")
-        meta, stored = found
-        groups = framing.split(meta["counts"], stored)
-        self._result(rid, self.controller.submit(meta["chain"], groups))
+        self._check_known([header["taskid"]])
+        self._result(rid, self.controller.resubmit(header["taskid"]))
 
     @responder(messages.Timeline)
     def _timeline(self, rid, header, buffers):
         taskids = header.get("taskids")
-        self._result(rid, self.controller.timeline(None if taskids is None else _ids(taskids)))
+        self._result(rid, self.queries.timeline(None if taskids is None else _ids(taskids)))

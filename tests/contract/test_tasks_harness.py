@@ -37,11 +37,11 @@ from kernel.client.taskclient import TaskClient
 from kernel.controller.engines import EngineRegistry, EngineSession
 from kernel.controller.multiengine import MultiEngineInterface
 from kernel.controller.service import ControllerConfig
-from kernel.controller.tasks import TaskInterface
+from kernel.controller.tasks import TaskController, TaskInterface
 from kernel.engine import methods, replies
 from kernel.engine.interpreter import Interpreter
 from kernel.errors import QueueCleared
-from kernel.wire import serialize
+from kernel.wire import framing, serialize
 from tests.cluster import Cluster, wait_for
 
 REAL_TIMEOUT = 30.0  # real seconds a blocking call may take in the World
@@ -72,6 +72,10 @@ class _Protocol:
 
     def send(self, header, buffers=()):
         self.deliver(*_wire(header, buffers))
+
+    def send_encoded(self, parts):
+        [(header, buffers)] = framing.FrameDecoder().feed(b"".join(bytes(p) for p in parts))
+        self.deliver(header, buffers)
 
     def _peer(self):
         return "in-process"
@@ -184,11 +188,10 @@ class World:
         config = ControllerConfig(ipythondir=self.dir, scheme=scheme, poison_after=poison_after,
                                   lease_wait=LEASE_WAIT)
         self.registry = EngineRegistry(self.clock)
-        service = SimpleNamespace(reactor=self.clock, config=config, registry=self.registry)
-        self.tasks = TaskInterface.for_controller(service)
-        self.controller = self.tasks.controller
-        service.properties_changed = self.tasks.properties_changed
-        service.stop_soon = lambda why: None
+        self.controller = TaskController.open(self.clock, self.registry, config)
+        self.tasks = TaskInterface(self.controller)
+        service = SimpleNamespace(config=config, properties_changed=self.tasks.properties_changed,
+                                  stop_soon=lambda why: None)  # what the multiengine interface asks of one
         self.mei = MultiEngineInterface(self.registry, service)
         self.tasks.start()
         self.outbox = queue.Queue()

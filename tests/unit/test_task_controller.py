@@ -11,9 +11,12 @@ import pytest
 from twisted.logger import capturedLogs
 
 from kernel.client import Dependency, MapTask, PoisonTask, StringTask
+from kernel.controller.engines import EngineRegistry
 from kernel.controller.events import TaskForgotten
-from kernel.controller.scheduler import SCHEMES
+from kernel.controller.scheduler import SCHEMES, Scheduler
+from kernel.controller.tasks import TaskController
 from kernel.controller.taskstore import TaskStore
+from kernel.settings import ControllerSettings
 from kernel.errors import EngineDied, ProtocolError
 from kernel.wire import serialize
 from tests.contract.harness import _functions_travel_by_value  # noqa: F401 (fixture)
@@ -153,7 +156,7 @@ def test_malformed_requests_are_answered_as_bad_requests(world, monkeypatch):
 
 def test_a_bug_in_a_request_handler_is_logged_and_answered_as_an_internal_error(world, monkeypatch):
     w = world(engines=0)
-    monkeypatch.setattr(w.controller, "status", lambda verbose: 1 / 0)
+    monkeypatch.setattr(w.controller.queries, "status", lambda verbose: 1 / 0)
     from kernel.errors import InternalError
 
     with capturedLogs() as events:
@@ -191,7 +194,7 @@ def test_a_task_sent_again_under_its_leased_id_is_accepted_once(tmp_path):
         assert conn.call(dict(run), payload)[0]["op"] == "stored"
         assert conn.call(dict(run), payload)[0]["op"] == "stored"  # sent again: the answer was lost, say
         assert w.tc.get_task_result(first, block=True).ns.a == 5
-        assert w.controller.status()["succeeded"] == 1
+        assert w.controller.queries.status()["succeeded"] == 1
         with pytest.raises(ValueError, match="never leased"):
             conn.call(dict(run, ids=[end + 5]), payload)
         with pytest.raises(ValueError, match="lease.n must be an int >= 1"):
@@ -219,6 +222,36 @@ def test_store_batches_writes_and_reads_parked_rows(tmp_path):
     again = TaskStore(tmp_path / "t.sqlite", clock)
     assert again.get_task(5)[0] == {"chain": []}
     again.close()
+
+
+# -- the controller's collaborators, and questions that change nothing ---------------------------
+
+
+def test_a_controller_works_with_the_collaborators_it_is_given(tmp_path):
+    from twisted.internet.task import Clock
+
+    clock = Clock()
+    clock.advance(1000)
+    store = TaskStore.open(tmp_path / "db", clock)
+    scheduler = Scheduler("lru", hwm=1)
+    c = TaskController(clock, EngineRegistry(clock), store, ControllerSettings(finished_kept=1), scheduler)
+    spec = {"kind": "string", "retries": 0, "has_depend": False}
+    ids = [c.submit([spec], [[b"payload"]]) for _ in range(3)]  # no engine: they wait
+    assert ids == [0, 1, 2] and c.scheduler is scheduler
+    assert c.queries.record(0) == {"taskid": 0, "state": "scheduled", "submitted": 1000, "engineid": None,
+                                   "rounds": 0, "waiting": "waiting for an engine"}
+    for taskid in ids:
+        c.abort(taskid)
+    assert not scheduler.knows(0) and scheduler.knows(2)  # finished_kept=1: only the last is remembered
+    record = c.queries.record(0)  # read from the store, and the scheduler is not told
+    assert record["state"] == "failed" and record["error"]["etype"] == "TaskAborted"
+    assert not scheduler.knows(0)
+    assert c.clear([0, 7]) == (1, [7])
+    assert c.queries.record(0) == {"taskid": 0, "state": None, "waiting": None, "engineid": None,
+                                   "cleared": True}  # its outcome is forgotten too
+    assert [(t["taskid"], t["status"]) for t in c.queries.timeline()] == [(1, "failed"), (2, "failed")]
+    assert c.queries.status() == {"scheduled": 0, "pending": 0, "succeeded": 0, "failed": 3}
+    c.stop()
 
 
 # -- engines come and go -------------------------------------------------------------------------
