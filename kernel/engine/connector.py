@@ -98,6 +98,8 @@ class EngineConnector:
         d.addErrback(lambda f: self._retry(f"{host}:{port}: {f.getErrorMessage()}"))
 
     def _retry(self, error):
+        if self._stopping:
+            return  # an attempt still under way when the engine stopped (the reactor's shutdown ended it)
         self.last_error = error
         self.state = "waiting"
         waited = self.reactor.seconds() - self._lost_since
