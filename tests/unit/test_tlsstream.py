@@ -4,8 +4,10 @@ import os
 import ssl
 
 import pytest
+from twisted.internet.interfaces import IConsumer, ITransport
 from twisted.internet.protocol import Protocol
 from twisted.test.iosim import connectedServerAndClient
+from zope.interface.verify import verifyObject
 
 from kernel.errors import WrongKeyError
 from kernel.tls import Identity, client_context, pin_check, server_context
@@ -64,6 +66,7 @@ def test_bytes_flow_both_ways_after_the_handshake(identity):
     pump.flush()
     assert server_inner.received == b"hello"
     assert client_inner.received == b"world"
+    assert verifyObject(ITransport, client) and verifyObject(IConsumer, client)  # to the protocol it wraps
 
 
 def test_what_is_written_before_the_handshake_waits_for_it(identity):

@@ -5,8 +5,10 @@ import threading
 
 import pytest
 from twisted.internet import defer, error
+from twisted.internet.interfaces import IConsumer, IReadWriteDescriptor, ITransport
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.threads import blockingCallFromThread
+from zope.interface.verify import verifyObject
 
 from kernel.wire import framing, transport
 from kernel.wire.protocol import FramedProtocol
@@ -93,7 +95,8 @@ def test_bytes_written_from_any_thread_arrive_and_come_back(reactor, connect):
     expected = b"from the reactor's thread, and from another"
     wait_for(lambda: client.received == expected, what="the echo")
     assert server.received == expected
-    assert isinstance(client.transport, transport.SocketTransport)
+    for interface in (ITransport, IConsumer, IReadWriteDescriptor):
+        assert verifyObject(interface, client.transport)
     assert client.transport.getPeer().port == server.transport.getHost().port
 
 
