@@ -98,6 +98,7 @@ class Place(Enum):
 
 
 DEPS, READY, RESTRICTED, RUNNING = Place
+SUCCESS, FAILURE, DECLINED = Outcome.SUCCESS, Outcome.FAILURE, Outcome.DECLINED  # globals: read faster
 
 
 class _Engine:
@@ -304,9 +305,9 @@ class Scheduler:
         t = self._tasks[taskid]
         self._unplace(t)
         t.engine = None
-        if outcome is Outcome.SUCCESS:
+        if outcome is SUCCESS:
             self._finish(t, True, None, "", actions, e.serial)
-        elif outcome is Outcome.FAILURE:
+        elif outcome is FAILURE:
             if t.retries > 0:
                 t.retries -= 1
                 t.failed_on = (t.failed_on or set()) | {e.serial}
@@ -316,7 +317,7 @@ class Scheduler:
             else:
                 self._finish(t, False, None, "", actions, e.serial)
         else:
-            if outcome is Outcome.DECLINED:
+            if outcome is DECLINED:
                 t.declined = (t.declined or set()) | {e.serial}
                 e.declined_by.add(taskid)
             else:
@@ -663,8 +664,8 @@ class Scheduler:
 
     def _feed(self, e: _Engine, actions: list) -> None:
         """Give e's free slots to the oldest restricted tasks that fit it."""
-        if not self._restricted.count:
-            return
+        if not self._restricted.count or e.cursor >= self._restricted.seq:
+            return  # none waits, or e has looked at every one
         waiting = self._restricted.after(e)
         while self._has_slot(e):
             t = next(waiting, None)

@@ -260,7 +260,7 @@ class _Avoiding:
     def __init__(self, pool: Pool, avoid):
         self.pool, self.avoid = pool, avoid
         members = pool.members
-        self.n = len(members) - sum(1 for s in avoid if s in members.pos)
+        self.n = len(members) - len(members.pos.keys() & avoid)
         self.lead = self.leads = None  # made on the first draw
 
     def least(self):
