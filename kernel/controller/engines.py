@@ -18,17 +18,25 @@ from kernel import versions
 from kernel.controller.heartbeats import Heartbeats
 from kernel.errors import MessageSizeError, ProtocolError
 from kernel.settings import ControllerSettings
-from kernel.wire import messages
+from kernel.wire import framing, messages
 from kernel.wire.messages import responder
 
 HOST_KEY = re.compile(r"[0-9a-f]{64}")
 SHOWN_CODE = 200  # characters of an execute's code shown in queue_status and errors
+UNSENDABLE = (MessageSizeError, ValueError, RecursionError)  # what encoding a command may raise
+_cids = itertools.count(1)
 
 
 class Command:
-    """One call queued for one engine; ``on_done(eid, reply_header, buffers)``."""
+    """One call queued for one engine; ``on_done(eid, reply_header, buffers)``.
 
-    __slots__ = ("cid", "method", "args", "buffers", "on_done", "extra")
+    Its ``cid`` is given when it is queued, so each engine's commands reach it
+    in the order of their cids (an engine ignores a cancel for a cid below
+    the last it started). ``frame`` is the call already encoded, when one
+    frame serves several engines (``share_frame``).
+    """
+
+    __slots__ = ("cid", "method", "args", "buffers", "on_done", "extra", "frame")
 
     def __init__(self, method, args, buffers, on_done, **extra):
         self.cid = None
@@ -37,6 +45,15 @@ class Command:
         self.buffers = buffers
         self.on_done = on_done
         self.extra = extra
+        self.frame = None
+
+    def encode(self):
+        """The call as a frame (``framing.encode``'s parts); MessageSizeError if it cannot be sent."""
+        header = messages.Call.header(cid=self.cid, method=self.method)
+        if self.args:
+            header["args"] = self.args
+        header.update(self.extra)
+        return framing.encode(header, self.buffers)
 
     def describe(self):
         if self.method == "execute":
@@ -45,6 +62,24 @@ class Command:
         if self.method == "run_task":
             return f"task {self.extra.get('taskid')}"
         return f"{self.method}()"
+
+
+def share_frame(commands):
+    """Give commands that differ only in their engine (one each) one cid and one encoded frame.
+
+    A cid need only be unique among one engine's commands, so a call fanned
+    out to many engines is encoded once for all of them. One that cannot be
+    encoded is left to fail at each engine, as any such command does.
+    """
+    first = commands[0]
+    first.cid = next(_cids)
+    try:
+        frame = first.encode()
+    except UNSENDABLE:
+        first.cid = None
+        return
+    for command in commands:
+        command.cid, command.frame = first.cid, frame
 
 
 def synthetic_error(etype, message, method=None):
@@ -66,26 +101,24 @@ class EngineHandle:
         self.unstarted_tasks = set()
 
     def submit(self, command):
+        if command.cid is None:
+            command.cid = next(_cids)
         self.queue.append(command)
         self._pump()
 
     def _pump(self):
         while self.queue and len(self.inflight) < self.window:
             command = self.queue.popleft()
-            command.cid = next(_cids)
-            header = messages.Call.header(cid=command.cid, method=command.method)
-            if command.args:
-                header["args"] = command.args
-            header.update(command.extra)
             try:
-                self.session.send(header, command.buffers)  # encoded before anything is written
-            except (MessageSizeError, ValueError, RecursionError) as e:
+                frame = command.frame or command.encode()  # encoded before anything is written
+            except UNSENDABLE as e:
                 command.on_done(self.id, synthetic_error(
                     "MessageSizeError", f"{command.describe()} cannot be sent to engine {self.id}: {e}",
                     command.method), [])
                 continue  # this command alone fails; the engine's slots stay free
+            self.session.send_encoded(frame)
             self.inflight[command.cid] = command
-            command.buffers = None  # the bytes are the transport's now
+            command.buffers = command.frame = None  # the bytes are the transport's now
 
     def done(self, header, buffers):
         command = self.inflight.pop(header.get("cid"), None)
@@ -146,9 +179,6 @@ class EngineHandle:
             command.on_done(self.id, synthetic_error(
                 "EngineDied", f"engine {self.id} died before finishing {command.describe()}: {reason}",
                 command.method), [])
-
-
-_cids = itertools.count(1)
 
 
 class EngineRegistry:

@@ -9,7 +9,7 @@ results never accumulate on the controller. User data stays opaque bytes.
 
 from twisted.logger import Logger
 
-from kernel.controller.engines import Command
+from kernel.controller.engines import Command, share_frame
 from kernel.controller.sessions import Session
 from kernel.errors import BadRequest, InvalidEngineID, NoEnginesRegistered
 from kernel.wire import framing, messages
@@ -66,10 +66,12 @@ class Gather:
             self._answer()
 
     def _answer(self):
+        """One frame for the client: each reply's header (its own dict, reused) with ``id`` and ``n``."""
         entries, out = [], []
         for index, eid in enumerate(self.targets):
-            header, buffers = self.replies.pop(index)
-            entry = {k: v for k, v in header.items() if k not in ("op", "cid")}
+            entry, buffers = self.replies.pop(index)
+            entry.pop("op", None)
+            entry.pop("cid", None)
             entry["id"] = eid
             entry["n"] = len(buffers)
             entries.append(entry)
@@ -135,7 +137,8 @@ class MultiEngineSession(Session):
         else:
             groups = [buffers] * len(targets)
         gather = Gather(self, rid, targets)
-        for index, (eid, group) in enumerate(zip(targets, groups)):
+        commands = []
+        for index, group in enumerate(groups):
             on_done = gather.done_for(index)
             if method in PROPERTY_CHANGES:
                 on_done = self._noting_property_change(on_done)
@@ -143,7 +146,11 @@ class MultiEngineSession(Session):
                 on_done = _death_is_success(on_done)
             if stop_controller:
                 on_done = self._then_stop_controller(gather, on_done)
-            self.registry.get(eid).submit(Command(method, args, list(group), on_done))
+            commands.append(Command(method, args, list(group), on_done))
+        if per_target is None and len(targets) > 1 and len(set(targets)) == len(targets):
+            share_frame(commands)  # the same call to each: one cid, encoded once
+        for eid, command in zip(targets, commands):
+            self.registry.get(eid).submit(command)
 
     def _noting_property_change(self, done):
         def on_done(eid, header, buffers):
