@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import resource
 import sys
 
 from twisted.logger import (
@@ -111,6 +112,20 @@ def load_settings(args, program, ipythondir, prefix=None):
         return config.load(ipythondir, section, flags)
     except config.ConfigError as e:
         raise UsageError(f"{prefix or program.split()[0]}: {e}") from None
+
+
+def raise_file_limit():
+    """Let this process open as many files as it may (each connection is one): the soft limit to the hard one.
+
+    Returns the limit in force. 1,000 engines need more than the usual soft limit of 1,024.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass  # the limit in force stays
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def log_path(program, base, prefix=None):

@@ -8,6 +8,8 @@ from kernel.controller.service import ControllerConfig, ControllerService
 from kernel.controller.tasks import TaskInterface
 from kernel.controller.taskstore import StoreError
 
+FILES_SPARE = 64  # open files the controller needs beside its connections: its store, logs, listeners
+
 
 def build_parser():
     p = common.Parser(prog="ipcontroller", description="Start the cluster's controller.")
@@ -55,6 +57,7 @@ def _main(argv, stdout, stderr):
         print("\n".join(settings.show()), file=stdout)
         return 0
     controller_config = config_from(args, ipythondir, settings)
+    files = common.raise_file_limit()  # an engine or a client is a connection
     from twisted.internet import reactor
     from twisted.internet.error import CannotListenError
 
@@ -72,6 +75,7 @@ def _main(argv, stdout, stderr):
         return 1
     for name, (furl, path) in service.furls.items():
         print(f"ipcontroller: {name} FURL in {path}", file=stdout)
+    print(f"ipcontroller: may hold {files - FILES_SPARE} connections (open files: ulimit -n {files})", file=stdout)
     print(f"ipcontroller: log in {log_file}", file=stdout)
     stdout.flush()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)
