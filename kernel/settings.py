@@ -199,6 +199,9 @@ class ClientSettings:
     exit_wait: float = setting(10.0, SECONDS_OR_OFF, "how long a script's exit waits for the controller to "
                                                      "store the tasks run() returned, before a courier "
                                                      "process takes them over")
+    result_cache: int = setting(100 * 10**6, SIZE, "how much of the finished results a TaskClient's barrier "
+                                                   "fetches and keeps, so that get_task_result after it "
+                                                   "needs no round trip; the oldest go first")
 
 
 SECTIONS = {"controller": ControllerSettings, "engine": EngineSettings, "cluster": ClusterSettings,

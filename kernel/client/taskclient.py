@@ -2,13 +2,15 @@
 
 The client has no notion of engines: it submits tasks and asks for their
 results by id. ``map`` submits many tasks in a few messages and fetches their
-results in batches, so a tiny task costs microseconds of client time.
+results in batches, so a tiny task costs microseconds of client time; so does
+``barrier``, which leaves the results on the client (``resultcache``) for the
+``get_task_result`` calls that usually follow it.
 """
 
 import concurrent.futures
 from collections import deque
 
-from kernel import errors
+from kernel import config, errors, paths, settings
 from kernel.client import checks, maps
 from kernel.client.connection import Connection, furl_or_default
 from kernel.client.executor import TaskExecutor
@@ -17,11 +19,12 @@ from kernel.client.parallel import TaskParallelFunction
 from kernel.client.pipeline import Pipeline
 from kernel.client.progress import progress_bar
 from kernel.client.remote import rebuild, traceback_text
+from kernel.client.resultcache import ENTRY_BYTES, ResultCache
 from kernel.client.tables import TaskQueueStatus
 from kernel.client.task import BaseTask, MapTask, StringTask, TaskResult
 from kernel.wire import messages, serialize
 
-SUBMIT_BATCH = 1000  # tasks per run message, and results per fetch, in map
+SUBMIT_BATCH = 1000  # tasks per run message, and results per fetch, in map and after a barrier
 MAP_WINDOW = 2  # batches a blocking map keeps submitted and unfinished
 PROGRESS_STEPS = 200  # at most this many barrier requests advance a progress bar
 PROGRESS_POLL = 0.25  # seconds between redraws while nothing finishes
@@ -61,6 +64,16 @@ def _outcome(meta, buffers):
                       start=meta.get("started"), stop=meta.get("finished"))
 
 
+def _cache_limit(value):
+    """The ``result_cache`` argument in bytes (None: the ``client.result_cache`` setting)."""
+    if value is None:
+        return config.load(paths.ipython_dir(), "client").result_cache
+    try:
+        return settings.parse_size(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"result_cache must be {settings.SIZE.rule}, not {value!r}") from None
+
+
 def _reply_outcome(reply):
     """A ``get_results`` reply for one task, as ``get_task_result`` gives it."""
     header, buffers = reply
@@ -73,24 +86,28 @@ class TaskClient:
 
     ``TaskClient()`` reads ``ipcontroller-tc.furl`` from the security
     directory; a FURL or the path of a FURL file may be given instead.
+    ``result_cache``: how many bytes of finished results ``barrier`` leaves
+    on the client for ``get_task_result`` (``"500MB"`` or a number; 0: none);
+    None takes the ``client.result_cache`` setting (``docs/settings.md``).
     """
 
-    def __init__(self, furl_or_file="", connect_timeout=10.0):
+    def __init__(self, furl_or_file="", connect_timeout=10.0, result_cache=None):
         furl = furl_or_default(furl_or_file, "tc")
-        self._connection = Connection(furl, "tc", connect_timeout)
-        self._pipeline = Pipeline(self._connection)
-        self._furl_or_file = furl
-        self._task_controller = None
+        self._open(Connection(furl, "tc", connect_timeout), furl, result_cache)
 
     @classmethod
-    def _over(cls, connection):
+    def _over(cls, connection, result_cache=None):
         """A client on an already open connection (anything with ``request``, ``wait``, ``call``…)."""
         client = cls.__new__(cls)
-        client._connection = connection
-        client._pipeline = Pipeline(connection)
-        client._furl_or_file = getattr(connection, "furl", None)
-        client._task_controller = None
+        client._open(connection, getattr(connection, "furl", None), result_cache)
         return client
+
+    def _open(self, connection, furl, result_cache):
+        self._cache = ResultCache(_cache_limit(result_cache))
+        self._connection = connection
+        self._pipeline = Pipeline(connection)
+        self._furl_or_file = furl
+        self._task_controller = None
 
     @property
     def task_controller(self):
@@ -199,25 +216,80 @@ class TaskClient:
         return self._unpack_results(value, buffers, taskids)
 
     @staticmethod
-    def _unpack_results(value, buffers, taskids=None):
-        out, at = [], 0
-        for taskid, meta in zip(taskids or [m["taskid"] for m in value], value):
-            if meta is None:
-                out.append(None)
-                continue
-            if meta.get("cleared"):
-                raise IndexError(f"the result of task {taskid} was cleared")
-            n = meta.pop("n")
-            out.append((meta, buffers[at:at + n]))
+    def _entries(value, buffers):
+        """``(meta, buffers)`` of each entry of a ``get_results`` answer; meta is None while
+        the task runs, and says ``cleared`` (with no buffers) once its result is gone."""
+        at = 0
+        for meta in value:
+            n = 0 if meta is None else meta.pop("n", 0)
+            yield meta, buffers[at:at + n]
             at += n
+
+    @staticmethod
+    def _unpack_results(value, buffers, taskids=None):
+        out = []
+        for taskid, (meta, group) in zip(taskids or [m["taskid"] for m in value],
+                                         TaskClient._entries(value, buffers)):
+            if meta is not None and meta.get("cleared"):
+                raise IndexError(f"the result of task {taskid} was cleared")
+            out.append(None if meta is None else (meta, group))
         return out
 
     def get_task_result(self, taskid, block=False):
         """The task's result: a TaskResult for a StringTask; for a MapTask the
         function's value, or its exception raised. None while the task is
-        unfinished and ``block`` is False. IndexError for an unknown or cleared id."""
-        [found] = self._results([checks.taskid(taskid)], bool(block))
+        unfinished and ``block`` is False. IndexError for an unknown or cleared id.
+
+        After a ``barrier``, the result is usually on the client already: it is
+        handed out once from there, without a round trip (see ``barrier``)."""
+        taskid = checks.taskid(taskid)
+        found = self._cached(taskid)
+        if found is None:
+            [found] = self._results([taskid], bool(block))
         return None if found is None else _outcome(*found)
+
+    def _generation(self):
+        return getattr(self._connection, "generation", 0)
+
+    def _cached(self, taskid):
+        """The result a barrier left here, taken out; None if there is none."""
+        if taskid not in self._cache:
+            return None
+        self._pipeline.settle()  # as any call does: a refused submission is reported now
+        return self._cache.take(taskid, self._generation())
+
+    def _fill(self, taskids):
+        """Fetch the results of finished ``taskids`` into the cache, a batch a round trip, while they fit.
+
+        The controller ends each answer once its results reach the room left
+        (``max_bytes``), so a fill never holds much more than the cache's
+        limit, nor evicts a result it fetched itself. A batch with an id the
+        controller never gave out is skipped: ``get_task_result`` reports
+        that id, and fetches the others of that batch itself.
+        """
+        cache = self._cache
+        wanted = [t for t in dict.fromkeys(taskids) if t not in cache]
+        room, at = cache.limit, 0
+        while at < len(wanted) and room >= ENTRY_BYTES:
+            batch = wanted[at:at + min(SUBMIT_BATCH, room // ENTRY_BYTES)]
+            at += len(batch)
+            mark = cache.mark()
+            header = messages.GetResults.header(taskids=batch, block=False,
+                                                max_bytes=max(1, room - len(batch) * ENTRY_BYTES))
+            try:
+                value, buffers = self._call(header)
+            except errors.NoSuchTask:
+                continue
+            except errors.ConnectionLost:
+                return  # the results stay with the controller; the next call reconnects
+            generation = self._generation()
+            for taskid, (meta, group) in zip(batch, self._entries(value, buffers)):
+                cost = cache.cost(group)
+                if meta is not None and not meta.get("cleared") and cost <= room and \
+                        cache.add(mark, generation, taskid, meta, group):
+                    room -= cost
+            if len(value) < len(batch):
+                return  # the controller stopped at max_bytes: the room is spent
 
     def barrier(self, taskids, progress=None):
         """Wait until every task (an id or a list of ids) has finished.
@@ -226,14 +298,20 @@ class TaskClient:
         are not waited for; ``get_task_result`` tells the outcome.
         ``progress=True`` shows a progress bar; None shows one only in an
         interactive terminal or a notebook, for waits longer than about 2 s.
+
+        Then it fetches the results, up to 1,000 a round trip, and keeps them
+        on the client (at most ``result_cache`` bytes, the oldest evicted
+        first), so that ``get_task_result`` of each is local. Each is handed
+        out once; ``clear`` drops them here too, and so does a reconnection.
         """
         taskids = checks.taskids(taskids)
         bar = progress_bar(progress, len(taskids), "barrier")
         if bar is None:
             self._call(messages.Barrier.header(taskids=taskids))
-            return
-        with bar:
-            self._wait_with(taskids, bar)
+        else:
+            with bar:
+                self._wait_with(taskids, bar)
+        self._fill(taskids)
 
     def _wait_with(self, taskids, bar, offset=0):
         """Wait for ``taskids`` in up to PROGRESS_STEPS slices, advancing ``bar`` as slices finish."""
@@ -319,7 +397,8 @@ class TaskClient:
         as in 0.10, and an IndexError) once the others are cleared.
         """
         ids = None if taskids is None else checks.taskids(taskids)
-        value, _ = self._call(messages.Clear.header(taskids=ids))
+        with self._cache.clearing(ids):  # and the copies a barrier left here
+            value, _ = self._call(messages.Clear.header(taskids=ids))
         return value
 
     # -- map and parallel ----------------------------------------------------------------

@@ -593,14 +593,27 @@ class TaskSession(Session):
         def answer(known):
             self._check_known(taskids, known)
             if header.get("block"):
-                self._wait(taskids, lambda: self._send_results(rid, taskids))
+                self._wait(taskids, lambda: self._send_results(rid, taskids, header.get("max_bytes")))
             else:
-                self._send_results(rid, taskids)
+                self._send_results(rid, taskids, header.get("max_bytes"))
 
         self._once_arrived(rid, header, taskids, answer)
 
-    def _send_results(self, rid, taskids):
-        self._result(rid, *self.queries.results(taskids))
+    def _send_results(self, rid, taskids, max_bytes=None):
+        """The results of ``taskids``; with ``max_bytes``, those up to the one whose buffers reach
+        that many bytes in all, each read from the store only if it is sent."""
+        if max_bytes is None:
+            self._result(rid, *self.queries.results(taskids))
+            return
+        entries, out, size = [], [], 0
+        for taskid in taskids:
+            [entry], buffers = self.queries.results([taskid])
+            entries.append(entry)
+            out.extend(buffers)
+            size += sum(memoryview(b).nbytes for b in buffers)
+            if size >= max_bytes:
+                break
+        self._result(rid, entries, out)
 
     @responder(messages.Barrier)
     def _barrier(self, rid, header, buffers):

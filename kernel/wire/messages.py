@@ -341,9 +341,11 @@ class Lease(Request):
 
 class GetResults(Request):
     op = "get_results"
-    fields = {"taskids": _TASK_IDS, "block": Optional(Bool())}
+    fields = {"taskids": _TASK_IDS, "block": Optional(Bool()), "max_bytes": Optional(Int(1))}
     errors = (NoSuchTask,)
-    doc = "Finished tasks' metadata and results (`null` for one not finished); `block` waits."
+    doc = ("Finished tasks' metadata and results (`null` for one not finished); `block` waits. With "
+           "`max_bytes`, the answer ends with the result whose buffers reach that many bytes in all: "
+           "ask again for the rest.")
 
 
 class Barrier(Request):
