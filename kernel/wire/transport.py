@@ -46,7 +46,7 @@ from zope.interface import implementer
 READ_SIZE = 1 << 20  # bytes per read, into one buffer per reactor thread
 HIGH_WATER = 1 << 16  # bytes waiting for the socket past which a streaming producer is paused
 SEND_MOST = 1 << 24  # bytes handed to one send() call: the kernel takes what fits anyway
-BACKLOG = 50  # connections the kernel queues for accept(), as Twisted's listenTCP
+BACKLOG = 1024  # connections the kernel queues for accept(): the engines of a big cluster connect at once
 ACCEPT_MOST = 100  # connections accepted per reactor turn
 
 _inboxes = threading.local()
