@@ -24,7 +24,7 @@ from kernel import furl as furls
 from kernel.client.reader import Reader
 from kernel.tls import connect_pinned
 from kernel.wire import framing, messages
-from kernel.wire.greeting import greeting
+from kernel.wire.greeting import greeting, welcomed
 
 CONNECT_TIMEOUT = 10.0
 RECV_SIZE = 1 << 16  # a TLS read returns at most one record (16 KiB) anyway
@@ -111,22 +111,16 @@ class Connection:
         self._decoded = deque()
         sock.sendall(greeting(self.furl.swissnum))
         header, _ = self._next_frame(self.connect_timeout)
-        if header["op"] == messages.Refused.op:
+        try:
+            theirs = welcomed(header, self.interface, self._furl_file)
+        except errors.CapabilityRefused:
             self._close_socket()
-            raise errors.CapabilityRefused(
-                f"the controller refused the FURL{self._named_file()}: {header.get('error')}")
-        if header["op"] != messages.Welcome.op or header.get("interface") != self.interface:
-            self._close_socket()
-            raise errors.CapabilityRefused(
-                f"this FURL is for the {header.get('interface')!r} interface, not {self.interface!r}")
+            raise
         sock.settimeout(None)
         if self._reader is not None:
             self._reader.wake()  # to read the new socket
         if self.generation == 1:
-            versions.warn_of_mismatch(versions.received(header.get("versions")), "the controller", stacklevel=5)
-
-    def _named_file(self):
-        return f" in {self._furl_file}" if self._furl_file is not None else ""
+            versions.warn_of_mismatch(theirs, "the controller", stacklevel=5)
 
     @property
     def connected(self):

@@ -6,7 +6,8 @@ knows which capability (if any) the peer holds, so an unauthenticated peer can
 make it neither parse a frame nor buffer more than a few dozen bytes.
 """
 
-from kernel.errors import ProtocolError
+from kernel import versions
+from kernel.errors import CapabilityRefused, ProtocolError
 
 MAGIC = b"KRNL1"
 GREETING_MAX = len(MAGIC) + 1 + 64
@@ -39,3 +40,18 @@ def parse_greeting(buf):
     except UnicodeDecodeError:
         raise ProtocolError("swissnum in greeting is not ASCII") from None
     return swissnum, bytes(buf[end:])
+
+
+def welcomed(header, interface, furl_file=None):
+    """The controller's versions from its answer to a greeting for ``interface``.
+
+    Raises CapabilityRefused if it refused the swissnum, or if the FURL is for
+    another interface (``furl_file``, where known, is named in the message).
+    """
+    where = f" in {furl_file}" if furl_file else ""
+    if header.get("op") == "refused":
+        raise CapabilityRefused(f"the controller refused the FURL{where}: {header.get('error', REFUSED)}")
+    if header.get("op") != "welcome" or header.get("interface") != interface:
+        raise CapabilityRefused(f"the FURL{where} is for the {header.get('interface')!r} interface, "
+                                f"not {interface!r}")
+    return versions.received(header.get("versions"))

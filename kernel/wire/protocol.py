@@ -17,8 +17,8 @@ from twisted.logger import Logger
 
 from kernel import versions
 from kernel.errors import CapabilityRefused, ProtocolError
-from kernel.wire import framing
-from kernel.wire.greeting import GREETING_MAX, REFUSED, greeting, parse_greeting
+from kernel.wire import framing, messages
+from kernel.wire.greeting import GREETING_MAX, REFUSED, greeting, parse_greeting, welcomed
 from kernel.wire.transport import lock_of
 
 PREAUTH_TIMEOUT = 10.0
@@ -251,13 +251,13 @@ class ServerProtocol(FramedProtocol):
         interface = self.table.lookup(swissnum)
         if interface is None:
             self.log.warn("refused {peer}: unknown swissnum", peer=self._peer())
-            self.send({"op": "refused", "error": REFUSED})
+            self.send(messages.Refused.header(error=REFUSED))
             self._flush()
             self.transport.loseConnection()
             return
         self._decoder = framing.FrameDecoder(max_frame=interface.max_frame, allocate=self.allocate)
         self.session = interface.open_session(self)
-        self.send({"op": "welcome", "interface": interface.name, "versions": versions.local()})
+        self.send(messages.Welcome.header(interface=interface.name, versions=versions.local()))
         if rest:
             self._feed(rest)
 
@@ -304,21 +304,14 @@ class ClientProtocol(FramedProtocol):
         if self.welcomed:
             self.on_message(header, buffers)
             return
-        if header["op"] == "refused":
-            self.failure = CapabilityRefused(
-                f"the controller refused the FURL: {header.get('error', REFUSED)}"
-            )
+        try:
+            self.peer_versions = welcomed(header, self.interface)
+        except CapabilityRefused as e:
+            self.failure = e
             self.transport.loseConnection()
-        elif header["op"] == "welcome" and header.get("interface") == self.interface:
-            self.welcomed = True
-            self.peer_versions = versions.received(header.get("versions"))
-            self.on_welcome(self)
-        else:
-            self.failure = CapabilityRefused(
-                f"this FURL is for the {header.get('interface')!r} interface, "
-                f"not {self.interface!r}"
-            )
-            self.transport.loseConnection()
+            return
+        self.welcomed = True
+        self.on_welcome(self)
 
     def connectionLost(self, reason):
         super().connectionLost(reason)
