@@ -120,7 +120,10 @@ class Pipeline:
         """Send again what went out on a connection that has since been replaced."""
         with self._lock:
             current = self._generation() if getattr(self.connection, "connected", True) else None
-            self._keep([rid for rid, (_, sent_on) in self._unanswered.items() if sent_on != current])
+            if self._unanswered and next(iter(self._unanswered.values()))[1] != current:
+                # in the order sent, so the oldest on the oldest connection: when it is on the
+                # current one, they all are (a look at one, not at up to UNANSWERED_MOST, per run())
+                self._keep([rid for rid, (_, sent_on) in self._unanswered.items() if sent_on != current])
             while self._unsent:
                 self._send(self._unsent[0])
                 self._unsent.pop(0)
