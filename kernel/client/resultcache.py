@@ -89,6 +89,10 @@ class ResultCache:
         finally:
             self._forget(taskids)
 
+    def clear(self):
+        """Drop every result (the client closes)."""
+        self._forget(None)
+
     def _forget(self, taskids):
         with self._lock:
             self._clears += 1

@@ -427,6 +427,7 @@ class TaskClient:
 
     def close(self):
         """Close the connection, once the tasks ``run()`` sent are stored (and ``task_controller``'s)."""
+        self._cache.clear()
         if self._task_controller is not None:
             self._task_controller.close()
         try:

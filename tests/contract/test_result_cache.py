@@ -159,6 +159,14 @@ def test_a_cache_of_zero_bytes_fetches_nothing_after_a_barrier(sized, monkeypatc
     assert ops == ["barrier"] + ["get_results"] * 3
 
 
+def test_a_closed_client_keeps_no_results(backend):
+    tc = backend.client()
+    ids = [tc.run(MapTask(double, (i,))) for i in range(3)]
+    tc.barrier(ids)
+    tc.close()
+    assert len(tc._cache) == 0 and tc._cache.size == 0
+
+
 def test_a_bad_cache_size_is_named(backend):
     with pytest.raises(ValueError, match="result_cache must be 0 .off. or a size.*'lots'"):
         TaskClient._over(backend.client()._connection, result_cache="lots")
