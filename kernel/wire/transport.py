@@ -48,6 +48,8 @@ HIGH_WATER = 1 << 16  # bytes waiting for the socket past which a streaming prod
 SEND_MOST = 1 << 24  # bytes handed to one send() call: the kernel takes what fits anyway
 BACKLOG = 1024  # connections the kernel queues for accept(): the engines of a big cluster connect at once
 ACCEPT_MOST = 100  # connections accepted per reactor turn
+ACCEPT_PAUSE = 0.1  # seconds a listener that cannot accept (out of files) leaves its backlog alone
+ACCEPT_FAILED = "cannot accept a connection on port {port}: {e}"  # logged at most each ACCEPT_PAUSE
 
 _inboxes = threading.local()
 
@@ -72,7 +74,7 @@ def _address(pair):
 class SocketTransport:
     """One connected, non-blocking TCP socket and the protocol it serves."""
 
-    def __init__(self, reactor, sock, protocol):
+    def __init__(self, reactor, sock, protocol, peer=None):
         self.reactor = reactor
         self.socket = sock
         self.protocol = protocol
@@ -81,7 +83,8 @@ class SocketTransport:
         self.disconnecting = False  # loseConnection: close once what waits is sent
         self._fd = sock.fileno()
         self._host = _address(sock.getsockname())
-        self._peer = _address(sock.getpeername())
+        # accept()'s address: getpeername() fails on a connection reset before it was accepted
+        self._peer = _address(peer or sock.getpeername())
         self._aborted = False  # abortConnection: nothing more is read or written
         self._waiting = deque()  # memoryviews not yet taken by the socket, in order
         self._waiting_bytes = 0
@@ -346,7 +349,7 @@ class _Connecting:
             self.socket.close()
             self.deferred.errback(error.ConnectError(string="the factory built no protocol"))
             return
-        transport = SocketTransport(self.reactor, self.socket, protocol)
+        transport = SocketTransport(self.reactor, self.socket, protocol, self.destination)
         transport.start()
         self.deferred.callback(protocol)
 
@@ -398,6 +401,7 @@ class _Listening:
         self.factory = factory
         self._fd = sock.fileno()
         self._host = _address(sock.getsockname())
+        self._resume = None  # the call that accepts again after a failed accept()
 
     def fileno(self):
         return self._fd
@@ -410,6 +414,8 @@ class _Listening:
         self.reactor.addReader(self)
 
     def stopListening(self):
+        if self._resume is not None and self._resume.active():
+            self._resume.cancel()
         if self._fd != -1:
             self.reactor.removeReader(self)
             self.socket.close()
@@ -426,16 +432,31 @@ class _Listening:
                 sock, peer = self.socket.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return None
-            except OSError as e:  # out of file descriptors, say: the rest wait in the backlog
-                self.log.error("cannot accept a connection on port {port}: {e}", port=self._host.port, e=e)
+            except OSError as e:
+                self.log.error(ACCEPT_FAILED, port=self._host.port, e=e)
+                self._pause()
                 return None
             sock.setblocking(False)
             protocol = self.factory.buildProtocol(_address(peer))
             if protocol is None:
                 sock.close()
                 continue
-            SocketTransport(self.reactor, sock, protocol).start()
+            SocketTransport(self.reactor, sock, protocol, peer).start()
         return None
+
+    def _pause(self):
+        """Out of file descriptors, say: the socket stays readable, so stop watching it a moment.
+
+        Else every reactor turn would try (and log) again at once. The
+        connections wait in the backlog meanwhile.
+        """
+        self.reactor.removeReader(self)
+        self._resume = self.reactor.callLater(ACCEPT_PAUSE, self._accept_again)
+
+    def _accept_again(self):
+        self._resume = None
+        if self._fd != -1:
+            self.reactor.addReader(self)
 
     def connectionLost(self, reason):
         self.stopListening()
