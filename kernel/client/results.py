@@ -3,6 +3,7 @@
 import sys
 import weakref
 
+from kernel.client import interrupts
 from kernel.client.futures import Future, RequestFuture
 from kernel.client.progress import progress_bar
 from kernel.errors import InvalidDeferredID, NotAPendingResult, ResultAlreadyRetrieved
@@ -87,7 +88,17 @@ class PendingResult(RequestFuture):
         self.callbacks.append((f, args, kwargs))
 
     def get_result(self, default=None, block=True):
-        """The result; ``default`` if ``block`` is False and it has not arrived yet."""
+        """The result; ``default`` if ``block`` is False and it has not arrived yet.
+
+        Ctrl-C while it waits stops the call on the engines too (``kernel.client.interrupts``).
+        """
+        if not block or self.called:
+            return self._taken(default, block)
+        with interrupts.stopping_calls(self._connection, self._rids):
+            return self._taken(default, True)
+
+    def _taken(self, default, block):
+        """``get_result`` without forwarding Ctrl-C (``barrier`` does that for all of its results)."""
         if self.called:
             return self._cached()
         if not Future.done(self):
@@ -162,11 +173,14 @@ class PendingResult(RequestFuture):
 
 def fetch(connection, rids, finish):
     """What a blocking call returns: ``finish`` of the replies to ``rids``, waited for here (no
-    PendingResult, no future); if the wait is interrupted, the late replies are dropped."""
+    PendingResult, no future); if the wait is interrupted, the late replies are dropped, and
+    Ctrl-C stops the call on the engines too (``kernel.client.interrupts``)."""
     try:
         replies, error = _take(connection, rids)
-    except BaseException:
+    except BaseException as e:
         connection.forget(rids)
+        if isinstance(e, KeyboardInterrupt):
+            interrupts.stop_calls(connection, rids)
         raise
     return outcome(replies, error, finish, rids[-1] if rids else None)
 
@@ -203,7 +217,7 @@ def done(client, value):
 def _fetch(pending, block):
     """Take in ``pending``'s result if it is there (or wait, with ``block``); an error stays with it."""
     try:
-        pending.get_result(block=block)
+        pending._taken(None, block)
     except Exception:
         pass  # kept: ``r`` and ``get_result`` raise it
 
@@ -212,7 +226,8 @@ def wait_for_all(pending_results, progress=None):
     """``mec.barrier``: wait for every PendingResult, in the order they were made.
 
     ``progress`` as ``progress_bar`` takes it: with a bar, results that
-    arrived out of order are taken in (and counted) as they come.
+    arrived out of order are taken in (and counted) as they come. Ctrl-C
+    stops the calls not yet answered on the engines too.
     """
     if isinstance(pending_results, PendingResult):
         pending_results = [pending_results]
@@ -223,8 +238,16 @@ def wait_for_all(pending_results, progress=None):
     for pr in pending_results:
         if not isinstance(pr, PendingResult):
             raise NotAPendingResult("Objects passed to barrier must be PendingResult instances")
-    left = sorted(pending_results)
-    bar = progress_bar(progress, len(left), "barrier")
+    try:
+        _wait_for_each(sorted(pending_results), progress)
+    except KeyboardInterrupt:
+        _stop_unanswered(pending_results)
+        raise
+
+
+def _wait_for_each(left, progress):
+    total = len(left)
+    bar = progress_bar(progress, total, "barrier")
     if bar is None:
         for pr in left:
             _fetch(pr, True)
@@ -236,4 +259,14 @@ def wait_for_all(pending_results, progress=None):
                 if not pr.called:
                     _fetch(pr, False)
             left = [pr for pr in left[1:] if not pr.called]
-            bar.update(len(pending_results) - len(left))
+            bar.update(total - len(left))
+
+
+def _stop_unanswered(pending_results):
+    """Stop the calls of the PendingResults not answered, one request per connection."""
+    by_connection = {}
+    for pr in pending_results:
+        if not pr.called and not Future.done(pr):
+            by_connection.setdefault(pr._connection, []).extend(pr._rids)
+    for connection, rids in by_connection.items():
+        interrupts.stop_calls(connection, rids)

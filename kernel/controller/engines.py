@@ -127,6 +127,13 @@ class EngineHandle:
         self._pump()
         command.on_done(self.id, header, buffers)
 
+    def interrupt(self, command):
+        """Interrupt ``command`` if it is the one the engine runs (or starts next); whether it is."""
+        if not self.inflight or next(iter(self.inflight)) != command.cid:
+            return False
+        self.session.send(messages.Interrupt.header(cid=command.cid))
+        return True
+
     def cancel(self, command, etype, why):
         """Take back ``command`` if the engine has not started it.
 

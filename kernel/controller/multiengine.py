@@ -77,6 +77,7 @@ class Gather:
             entries.append(entry)
             out.extend(buffers)
         self.answered = True
+        self.session.calls.pop(self.rid, None)
         self.session.send(messages.Result.header(rid=self.rid, results=entries), out)
 
 
@@ -109,6 +110,7 @@ class MultiEngineSession(Session):
     def __init__(self, interface, protocol):
         self.interface = interface
         self.registry = interface.registry
+        self.calls = {}  # rid -> (targets, commands) of each call not yet answered, for stop_calls
         super().__init__(protocol)
 
     def closed(self, reason):
@@ -149,6 +151,7 @@ class MultiEngineSession(Session):
             commands.append(Command(method, args, list(group), on_done))
         if per_target is None and len(targets) > 1 and len(set(targets)) == len(targets):
             share_frame(commands)  # the same call to each: one cid, encoded once
+        self.calls[rid] = (targets, commands)
         for eid, command in zip(targets, commands):
             self.registry.get(eid).submit(command)
 
@@ -194,6 +197,22 @@ class MultiEngineSession(Session):
         for eid in targets:
             self.registry.get(eid).clear_queue()
         self.send(messages.Result.header(rid=rid, value=[None] * len(targets)))
+
+    @responder(messages.StopCalls)
+    def _stop_calls(self, rid, header, buffers):
+        """Interrupt where they run, take back where they wait: this client's calls (its Ctrl-C)."""
+        interrupted = set()
+        for call in header["calls"]:
+            targets, commands = self.calls.get(call, ((), ()))
+            for eid, command in list(zip(targets, commands)):  # a cancel may answer the call meanwhile
+                handle = self.registry.get(eid)
+                if handle is None:
+                    continue
+                if handle.interrupt(command):
+                    interrupted.add(eid)
+                else:
+                    handle.cancel(command, "QueueCleared", "was stopped by its client before it started")
+        self.send(messages.Result.header(rid=rid, value=sorted(interrupted)))
 
     @responder(messages.InterruptEngines)
     def _interrupt(self, rid, header, buffers):

@@ -32,6 +32,7 @@ from kernel.controller.events import (AbortTask, Dispatch, EngineAdded, EngineRe
 from kernel.controller.scheduler import Scheduler
 from kernel.controller.sessions import Session
 from kernel.controller.taskqueries import TaskQueries
+from kernel.controller.taskstop import StopsTasks
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import BadRequest, NoSuchTask, ProtocolError, TaskNotFinished
 from kernel.wire import framing, messages
@@ -485,7 +486,7 @@ def _ids(value):
     return value if isinstance(value, list) else [value]
 
 
-class TaskSession(Session):
+class TaskSession(StopsTasks, Session):
     """One client's connection to the task interface.
 
     Requests are answered in order of completion; blocking ones (results,

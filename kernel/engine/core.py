@@ -44,6 +44,7 @@ class EngineCore:
         self.inbox = queue.SimpleQueue()  # items for the thread that runs commands, in arrival order
         self.cancelled = set()
         self.last_started = 0  # cids grow: a cancel for an older one comes too late
+        self.interrupted = None  # the cid an interrupt named: stopped as it starts, if it had not
         self.exit_reason = None
         self.exit_code = 0
         self.memory = None  # a kernel.engine.memory.MemoryWatch, under ipengine --memory-limit
@@ -56,6 +57,7 @@ class EngineCore:
 
     def on_registered(self, engine_id):
         self.last_started = 0  # a new controller numbers its commands afresh
+        self.interrupted = None
         self.cancelled.clear()
         self.inbox.put(("set_id", engine_id))
 
@@ -69,7 +71,7 @@ class EngineCore:
         if op == "call":  # with the connection to answer on: the one whose message this is
             self.inbox.put(("call", (self.connector.protocol, header, buffers)))
         elif op == "interrupt":
-            self.interrupt()
+            self._interrupt(header.get("cid"))
         elif op == "cancel":  # only commands not started yet can be cancelled
             self.cancelled.update(c for c in header.get("cids", ()) if c > self.last_started)
         elif op == "bye":
@@ -77,7 +79,21 @@ class EngineCore:
         else:
             self.log.warn("ignoring unknown message {op!r}", op=op)
 
+    def _interrupt(self, cid):
+        """Interrupt the command running now; with ``cid``, only that one (as it starts, if it has not)."""
+        if cid is not None:
+            self.interrupted = cid  # before last_started is read: see stop_if_interrupted
+            if cid != self.last_started:
+                return  # not started yet (stop_if_interrupted stops it), or finished
+        self.interrupt()
+
     # -- on the thread that runs commands -------------------------------------------
+
+    def stop_if_interrupted(self, header):
+        """KeyboardInterrupt if an interrupt named this command; called once its thread takes
+        interrupts (``busy``), so one that came just before it started is not missed."""
+        if self.interrupted is not None and header.get("cid") == self.interrupted:
+            raise KeyboardInterrupt("interrupted by the controller")
 
     def serve(self):
         """Run queued items until one ends the loop."""

@@ -62,6 +62,7 @@ class ThreadEngine(EngineCore):
             try:
                 with self._lock:
                     self._busy = True
+                self.stop_if_interrupted(header)
                 return methods.dispatch(self.interpreter, header, buffers)
             finally:
                 self._quiesce()

@@ -49,6 +49,7 @@ class Engine(EngineCore):
         self.busy = True
         try:
             try:
+                self.stop_if_interrupted(header)
                 return methods.dispatch(self.interpreter, header, buffers)
             finally:
                 self.busy = False

@@ -204,7 +204,9 @@ class Reply(Message):
 
 class Interrupt(Message):
     op = "interrupt"
-    doc = "Raise KeyboardInterrupt in the command running now."
+    fields = {"cid": Optional(Int(1))}
+    doc = ("Raise KeyboardInterrupt in the command running now; with `cid`, only in that command (at once if "
+           "it runs, as it starts if it has not yet).")
 
 
 class Cancel(Message):
@@ -302,8 +304,15 @@ class InterruptEngines(Request):
     doc = "Interrupt each target's running command."
 
 
+class StopCalls(Request):
+    op = "stop_calls"
+    fields = {"calls": _IDS}
+    doc = ("Stop these calls of this client (their `rid`s): interrupt each command of theirs an engine runs, "
+           "take back those still queued (QueueCleared). Answered with the ids of the engines interrupted.")
+
+
 MULTIENGINE = Channel("multiengine", MultiEngineCall, GetIds, EngineInfo, EngineQueueStatus, ClearQueue,
-                      InterruptEngines)
+                      InterruptEngines, StopCalls)
 
 # -- the task interface -----------------------------------------------------------------------
 
@@ -399,8 +408,15 @@ class Timeline(Request):
     doc = "When each task was submitted, started and finished, and on which engine."
 
 
+class StopTasks(Request):
+    op = "stop_tasks"
+    fields = {"taskids": _TASK_IDS}
+    doc = ("Abort each of these tasks that has not finished, and interrupt those an engine runs; ids "
+           "finished or unknown are passed over. Answered with how many were aborted.")
+
+
 TASKS = Channel("task", Run, Lease, GetResults, Barrier, TaskQueueStatus, TaskStatus, Abort, Spin,
-                Clear, Resubmit, Timeline)
+                Clear, Resubmit, Timeline, StopTasks)
 
 CHANNELS = (FROM_ENGINE, TO_ENGINE, MULTIENGINE, TASKS, TO_CLIENT)
 
