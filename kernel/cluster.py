@@ -17,10 +17,12 @@ message ends with the tail of the failing process's log.
 The engines run in ``work_dir`` (default: the directory ``start()`` is
 called from; over ssh: the remote home) and import modules from there.
 
-Local engines that die are started again (``launchers.supervisor``), at most
+Local engines are forked from one process that has imported an engine's
+modules (``launchers.forked``; ``fork_engines=False``: each is a program of
+its own). Local engines that die are started again (``launchers.supervisor``), at most
 ``restart_limit`` times per engine within ``restart_window`` seconds
-(``restart_limit=0``: never). ``timeout``, ``stop_timeout``, ``restart_limit``
-and ``restart_window`` not given come from the ``[cluster]`` settings
+(``restart_limit=0``: never). ``timeout``, ``stop_timeout``, ``restart_limit``,
+``restart_window`` and ``fork_engines`` not given come from the ``[cluster]`` settings
 (``kernel.settings``: ``DIR/kernel.toml``, ``KERNEL_CLUSTER_*``, the default).
 ``scheme`` is the controller's ``--scheme`` and ``memory_limit`` (``"2GB"``)
 each engine's ``--memory-limit``; both are checked here.
@@ -103,14 +105,14 @@ class Cluster:
                  client_port=0, engine_port=0, reuse_furls=False, scheme=None,
                  client_ip=None, engine_ip=None, engine_location=None,
                  controller_args=(), engine_args=(), engine_cmd=None, env=None, work_dir=None,
-                 memory_limit=None, restart_limit=None, restart_window=None,
+                 memory_limit=None, restart_limit=None, restart_window=None, fork_engines=None,
                  die_with_parent=False, stop_timeout=None, log=None, **launcher_options):
         if reuse_furls and not (client_port and engine_port):
             raise ValueError(REUSE_NEEDS_PORTS)
         self.settings = config.load(
             None if ipythondir is None else Path(str(ipythondir)).expanduser(), "cluster",
             {"timeout": timeout, "stop_timeout": stop_timeout, "restart_limit": restart_limit,
-             "restart_window": restart_window}, environ=env)
+             "restart_window": restart_window, "fork_engines": fork_engines}, environ=env)
         controller_args = [*config.argv("controller.scheme", scheme, "scheme"), *controller_args]
         engine_args = [*config.argv("engine.memory_limit", memory_limit, "memory_limit"), *engine_args]
         self.n = n
@@ -256,6 +258,7 @@ class Cluster:
             ipythondir=self.ipythondir, logdir=self.logdir, engine_furl_file=self.engine_furl_file,
             env=self.env, engine_args=self.engine_args, work_dir=self._engine_work_dir(),
             die_with_parent=self.die_with_parent, started=time.time(),
+            fork_engines=self.settings.fork_engines and not self.engine_cmd,  # a command of one's own is run as it is
         )
         if self.engine_cmd:
             from kernel.launchers.base import split_command

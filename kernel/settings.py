@@ -184,6 +184,9 @@ class ClusterSettings:
     restart_limit: int = setting(5, COUNT, "restart a local engine that dies at most this many times within "
                                            "the restart window (0: never)", "ipcluster")
     restart_window: float = setting(60.0, SECONDS, "the window of the restart limit", "ipcluster")
+    fork_engines: bool = setting(True, SWITCH, "start local engines by forking them from one process that has "
+                                               "imported an engine's modules: they start sooner and share that "
+                                               "memory (off: each its own ipengine program)", "ipcluster")
     stop_wait: float = setting(60.0, SECONDS, "how long `ipcluster stop` waits for the cluster to stop",
                                "ipcluster stop", flag="--timeout")
     status_timeout: float = setting(5.0, SECONDS, "how long `ipcluster status` waits for the controller "
@@ -202,9 +205,6 @@ class ClientSettings:
     result_cache: int = setting(100 * 10**6, SIZE, "how much of the finished results a TaskClient's barrier "
                                                    "fetches and keeps, so that get_task_result after it "
                                                    "needs no round trip; the oldest go first")
-    forward_interrupts: bool = setting(True, SWITCH, "Ctrl-C during a blocking call (execute, %px, map, barrier) "
-                                                     "also interrupts that call's code on its engines and "
-                                                     "aborts the tasks it waits for that have not finished")
 
 
 SECTIONS = {"controller": ControllerSettings, "engine": EngineSettings, "cluster": ClusterSettings,

@@ -1,11 +1,13 @@
-"""Our cluster: ipcontroller and two ipengine processes in a temporary --ipythondir.
+"""Our cluster: ipcontroller and N ipengines in a temporary --ipythondir.
 
-Started the way tests/cluster.py starts it: the controller first, its FURL
-files awaited, then the engines, ready when ``get_ids()`` lists them all.
-The programs are run as ``python -c "from kernel.apps.X import main; ..."``
-(exactly what the installed scripts do) so that another package's
-``ipcontroller``/``ipengine`` scripts in the same environment (ipyparallel
-installs both) cannot be picked up instead. Everything listens on loopback.
+Started as ``ipcluster local`` starts it: the controller and, at the same
+time, the engines, forked by one fork server (``kernel.launchers.forked``;
+``fork=False``, or under cProfile: one program each), which wait for its
+FURL file; ready when ``get_ids()`` lists them all. The programs are run as
+``python -c "from kernel.apps.X import main; ..."`` (exactly what the
+installed scripts do) so that another package's ``ipcontroller``/``ipengine``
+scripts in the same environment (ipyparallel installs both) cannot be
+picked up instead. Everything listens on loopback.
 """
 
 import os
@@ -71,8 +73,10 @@ def task_client_classes():
 class KernelSystem(System):
     name = "kernel"
 
-    def __init__(self, cprofile_prefix=None):
+    def __init__(self, cprofile_prefix=None, fork=True):
         self.cprofile_prefix = cprofile_prefix  # run the programs under PROFILED
+        self.fork = fork  # engines forked by a fork server, as ipcluster starts them
+        self.launcher = None
         self.dir = None
         self.controller = None
         self.engine_procs = []
@@ -110,7 +114,8 @@ class KernelSystem(System):
     def _check_alive(self):
         for p in [self.controller, *self.engine_procs]:
             if p is not None and p.poll() is not None:
-                raise RuntimeError(f"{p.program} exited with {p.returncode}:\n{self.output()}")
+                name = "ipcontroller" if p is self.controller else "ipengine"
+                raise RuntimeError(f"{name} exited with {p.returncode}:\n{self.output()}")
 
     def output(self):
         text = []
@@ -119,6 +124,21 @@ class KernelSystem(System):
             text.append(Path(log.name).read_text()[-2000:])
         return "\n".join(text)
 
+    def _start_engines(self):
+        """As ``ipcluster local`` does: forked by a fork server (unless profiled, or ``fork`` is off)."""
+        if self.cprofile_prefix or not self.fork:
+            self.engine_procs = [self._spawn("ipengine", []) for _ in range(self.engines)]
+            return
+        from kernel.launchers import LaunchContext
+        from kernel.launchers.local import LocalEngineSetLauncher
+
+        context = LaunchContext(ipythondir=self.dir, logdir=self.dir, engine_furl_file=self._furl("ENGINE_FURL"),
+                                env=dict(os.environ, PYTHONUNBUFFERED="1"), engine_cmd=program("ipengine"),
+                                fork_engines=True)
+        self.launcher = LocalEngineSetLauncher(context, self.engines)
+        self.launcher.start()
+        self.engine_procs = list(self.launcher.procs)
+
     def start(self):
         from kernel.client import MultiEngineClient
 
@@ -126,7 +146,7 @@ class KernelSystem(System):
         t0 = clock()
         self.controller = self._spawn("ipcontroller", ["--client-ip", "127.0.0.1", "--engine-ip", "127.0.0.1"])
         # as `ipcluster local` does: engines start with the controller and wait for its FURL file
-        self.engine_procs = [self._spawn("ipengine", []) for _ in range(self.engines)]
+        self._start_engines()
 
         def furls_written():
             self._check_alive()
@@ -160,8 +180,10 @@ class KernelSystem(System):
         self.mec = self.tc = None
         try:
             procs.stop_popen([*self.engine_procs, self.controller])
+            if self.launcher is not None:
+                self.launcher.stop()  # its fork server
         finally:
-            self.engine_procs, self.controller = [], None
+            self.engine_procs, self.controller, self.launcher = [], None, None
             for log in self.logs:
                 log.close()
             self.logs = []

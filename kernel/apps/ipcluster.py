@@ -130,7 +130,7 @@ def make_cluster(args, say):
         controller_args=_split(args.controller_args, "--controller-args"),
         engine_args=_split(args.engine_args, "--engine-args"),
         engine_cmd=args.engine_cmd, work_dir=args.work_dir, memory_limit=args.memory_limit,
-        restart_limit=args.restart_limit, restart_window=args.restart_window,
+        restart_limit=args.restart_limit, restart_window=args.restart_window, fork_engines=args.fork_engines,
         die_with_parent=True, log=say, **options,
     )
 

@@ -19,6 +19,9 @@ def build_parser():
     p.add_argument("--mpi", choices=("mpi4py", ""), default="", help="use MPI; the engine's id is its rank")
     p.add_argument("--work-dir", metavar="DIR",
                    help="run in DIR and import the modules there (default: the current directory)")
+    p.add_argument("--fork-server", action="store_true",
+                   help="instead of being an engine, fork one with the other options for each request on "
+                        "stdin (the local launcher's; see kernel.apps.forkserver)")
     common.add_settings(p, "ipengine")
     return p
 
@@ -86,6 +89,10 @@ def setup_mpi(kind):
 
 def _main(argv, stdout, stderr):
     args = build_parser().parse_args(argv)
+    if args.fork_server:
+        from kernel.apps import forkserver
+
+        return forkserver.serve([a for a in argv if a != "--fork-server"], main)
     base = paths.ipython_dir(args.ipythondir)
     settings = common.load_settings(args, "ipengine", base)
     if args.show_config:

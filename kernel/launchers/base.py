@@ -32,6 +32,7 @@ class LaunchContext:
     engine_args: list = field(default_factory=list)
     work_dir: str = None  # the engines' --work-dir (None: where they start)
     die_with_parent: bool = False
+    fork_engines: bool = False  # local engines forked by a fork server (forked.py); engine_cmd must be ipengine's
     tag: str = field(default_factory=lambda: str(os.getpid()))
     started: float = field(default_factory=time.time)
 
@@ -41,8 +42,11 @@ class LaunchContext:
 
     def engine_argv(self, furl_file=None, ipythondir=None, logdir=None, extra=()):
         """``ipengine`` with this cluster's directory, FURL file, log prefix and work directory."""
+        return [*self.engine_cmd, *self.engine_options(furl_file, ipythondir, logdir, extra)]
+
+    def engine_options(self, furl_file=None, ipythondir=None, logdir=None, extra=()):
+        """``engine_argv`` without the command."""
         return [
-            *self.engine_cmd,
             "--ipythondir", str(ipythondir or self.ipythondir),
             "--furl-file", str(furl_file or self.engine_furl_file),
             "-l", f"{logdir or self.logdir}/ipengine-",

@@ -31,8 +31,8 @@ def program(name):
     return [sys.executable, "-c", f"import sys; from kernel.apps.{name} import main; sys.exit(main())"]
 
 
-def _die_with_parent():
-    """In the child, before exec: get SIGTERM if ipcluster itself dies (Linux)."""
+def set_parent_death_signal():
+    """In a child, before exec (or after fork): get SIGTERM when the parent dies (Linux)."""
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
@@ -40,15 +40,21 @@ def _die_with_parent():
         pass
 
 
-def spawn(argv, output, env=None, cwd=None, die_with_parent=False, stdin=None):
-    """Start ``argv`` in a new session, stdout and stderr appended to ``output``."""
+def spawn(argv, output, env=None, cwd=None, die_with_parent=False, stdin=None, pipes=False):
+    """Start ``argv`` in a new session, stdout and stderr appended to ``output``.
+
+    With ``pipes``, its stdin and stdout are pipes to this process instead, and only stderr goes to ``output``.
+    """
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    if pipes:
+        stdin = subprocess.PIPE
     with open(output, "ab") as out:
         return subprocess.Popen(
             [str(a) for a in argv], stdin=subprocess.DEVNULL if stdin is None else stdin,
-            stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True,
-            preexec_fn=_die_with_parent if die_with_parent and sys.platform.startswith("linux") else None,
+            stdout=subprocess.PIPE if pipes else out, stderr=out if pipes else subprocess.STDOUT,
+            env=env, cwd=cwd, start_new_session=True,
+            preexec_fn=set_parent_death_signal if die_with_parent and sys.platform.startswith("linux") else None,
         )
 
 

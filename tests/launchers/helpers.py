@@ -42,10 +42,25 @@ def processes_using(marker):
     return found
 
 
+def parent_of(pid):
+    """The parent pid of ``pid``, or None once it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat[stat.rindex(")") + 2:].split()[1])
+
+
 def engine_processes(marker):
-    """The ipengine processes among ``processes_using(marker)``."""
-    return [(pid, cmd) for pid, cmd in processes_using(marker)
-            if any(w.endswith("/ipengine") or w == "ipengine" for w in cmd.split()[:2])]
+    """The ipengine processes among ``processes_using(marker)``.
+
+    Engines forked by a fork server (``ipengine --fork-server``) share its
+    command line; the server is the one whose parent is no fork server.
+    """
+    found = dict((pid, cmd) for pid, cmd in processes_using(marker)
+                 if any(w.endswith("/ipengine") or w == "ipengine" for w in cmd.split()[:2]))
+    return [(pid, cmd) for pid, cmd in found.items()
+            if "--fork-server" not in cmd.split() or "--fork-server" in found.get(parent_of(pid), "").split()]
 
 
 def kill_processes_using(marker):
