@@ -8,7 +8,6 @@ results in batches, so a tiny task costs microseconds of client time; so does
 """
 
 import concurrent.futures
-from collections import deque
 
 from kernel import config, errors, paths, settings
 from kernel.client import checks, interrupts, maps
@@ -24,8 +23,7 @@ from kernel.client.tables import TaskQueueStatus
 from kernel.client.task import BaseTask, MapTask, StringTask, TaskResult
 from kernel.wire import messages, serialize
 
-SUBMIT_BATCH = 1000  # tasks per run message, and results per fetch, in map and after a barrier
-MAP_WINDOW = 2  # batches a blocking map keeps submitted and unfinished
+SUBMIT_BATCH = 1000  # results per fetch after a barrier (a map sends and fetches as maps.MapStream says)
 PROGRESS_STEPS = 200  # at most this many barrier requests advance a progress bar
 PROGRESS_POLL = 0.25  # seconds between redraws while nothing finishes
 
@@ -129,6 +127,10 @@ class TaskClient:
         takes a connection's requests in order, so it still comes after them,
         and a ``run`` then ``get_task_result`` costs one round trip, not two.
         """
+        return self._answer(self._send(header, buffers))
+
+    def _send(self, header, buffers=()):
+        """``_call``'s first half: send the request; return its id, for ``_answer``."""
         self._pipeline.send_kept()
         rid = self._connection.request(header, buffers)
         try:
@@ -136,8 +138,16 @@ class TaskClient:
         except BaseException:
             self._connection.forget([rid])
             raise
-        reply, out = self._connection.wait(rid)
+        return rid
+
+    def _answer(self, rid, timeout=None):
+        """``_call``'s second half: the answer's value and buffers (ControllerTimeout after ``timeout`` s)."""
+        reply, out = self._connection.wait(rid, timeout)
         return reply["value"], out
+
+    def _forget(self, rids):
+        """Drop the answers to these requests, unread."""
+        self._connection.forget(rids)
 
     # -- submitting -------------------------------------------------------------------
 
@@ -472,38 +482,26 @@ class TaskMapper:
                 raise ValueError(f"chunksize must be a positive int, not {chunksize!r}")
             tasks = [MapTask(_call_chunk, (func, items[i:i + chunksize]), **self.options)
                      for i in range(0, len(items), chunksize)]
-        batches = [tasks[i:i + SUBMIT_BATCH] for i in range(0, len(tasks), SUBMIT_BATCH)]
+        stream = maps.MapStream(self.client, tasks)
         if not self.block:
-            return [taskid for batch in batches for taskid in self.client._submit(batch)]
-        # At most MAP_WINDOW batches are submitted and unfinished at a time, so a long
-        # map does not park all its items in the controller at once.
+            return stream.submit()
         bar = progress_bar(progress, len(tasks), "map")
-        results, waiting = [], deque()
+        tick = None if bar is None else lambda: bar.update(force=True)  # rate and ETA move on
+        results, done = [], 0
         try:
-            for batch in batches:
-                waiting.append(self.client._submit(batch))
-                if len(waiting) >= MAP_WINDOW:
-                    self._collect(waiting[0], chunksize is not None, results, bar)
-                    waiting.popleft()
-            while waiting:
-                self._collect(waiting[0], chunksize is not None, results, bar)
-                waiting.popleft()
+            for meta, buffers in stream.results(tick):
+                value = _outcome(meta, buffers)
+                if chunksize is None:
+                    results.append(value)
+                else:
+                    results.extend(value)
+                done += 1
+                if bar is not None:
+                    bar.update(done)
         except KeyboardInterrupt:  # Ctrl-C: the tasks submitted and not collected stop too
-            interrupts.stop_tasks(self.client._connection, [taskid for ids in waiting for taskid in ids])
+            interrupts.stop_tasks(self.client._connection, stream.taskids())
             raise
         finally:
             if bar is not None:
                 bar.close()
         return results
-
-    def _collect(self, taskids, chunked, results, bar=None):
-        if bar is not None:
-            collected = bar.done
-            self.client._wait_with(taskids, bar, collected)
-            bar.update(collected + len(taskids))
-        for meta, buffers in self.client._results(taskids, True):
-            value = _outcome(meta, buffers)
-            if chunked:
-                results.extend(value)
-            else:
-                results.append(value)
