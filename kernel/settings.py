@@ -155,6 +155,18 @@ class ControllerSettings:
     lease_wait: float = setting(60.0, SECONDS, "how long a request about a task whose id a client leased "
                                                "but has not sent yet waits for it, before NoSuchTask",
                                 "ipcontroller")
+    preauth_timeout: float = setting(10.0, SECONDS, "close a connection that has not authenticated this long "
+                                                    "after it was accepted", "ipcontroller")
+    preauth_per_peer: int = setting(100, COUNT, "connections one address may hold that are still unauthenticated "
+                                                "preauth_grace after they were accepted; one more is closed when "
+                                                "it gets there (0: no cap)", "ipcontroller")
+    preauth_grace: float = setting(5.0, SECONDS, "how long a connection may take to authenticate before it "
+                                                 "counts toward preauth_per_peer (1,000 engines of one host "
+                                                 "registering together: 1.4 s)", "ipcontroller")
+    preauth_max: int = setting(4096, COUNT, "connections not yet authenticated, in all, and never more than half "
+                                            "the open-file limit; past it a new one closes one that waited past "
+                                            "preauth_grace, else the oldest of the address that holds the most, "
+                                            "else itself (0: only the half)", "ipcontroller")
 
 
 @dataclass(kw_only=True)

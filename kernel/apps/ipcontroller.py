@@ -75,7 +75,10 @@ def _main(argv, stdout, stderr):
         return 1
     for name, (furl, path) in service.furls.items():
         print(f"ipcontroller: {name} FURL in {path}", file=stdout)
-    print(f"ipcontroller: may hold {files - FILES_SPARE} connections (open files: ulimit -n {files})", file=stdout)
+    admission = service.admission
+    print(f"ipcontroller: may hold {files - FILES_SPARE} connections (open files: ulimit -n {files}), "
+          f"at most {admission.most or 'any number'} of them not yet authenticated and "
+          f"{admission.per_peer or 'any number'} per address past {admission.grace:g} s", file=stdout)
     print(f"ipcontroller: log in {log_file}", file=stdout)
     stdout.flush()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from twisted.application.service import Service
 from twisted.internet import defer
-from twisted.internet.protocol import Factory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
@@ -25,7 +24,8 @@ from kernel.settings import ControllerSettings
 from kernel.tls import Identity, server_context
 from kernel.wire import transport
 from kernel.wire.pool import BufferPool
-from kernel.wire.protocol import CapabilityTable, ServerProtocol
+from kernel.wire.admission import Admission, limit_in_all
+from kernel.wire.protocol import CapabilityTable, ServerFactory
 from kernel.wire.tlsstream import TLSStreamFactory
 
 
@@ -101,6 +101,9 @@ class ControllerService(Service):
         self.buffers = BufferPool(reactor)  # big frames are forwarded; their memory is reused
         self._trim = LoopingCall(self.buffers.trim)
         self._trim.clock = reactor
+        # both ports' connections that have not authenticated yet, counted together
+        self.admission = Admission(reactor, config.preauth_per_peer, limit_in_all(config.preauth_max),
+                                   config.preauth_grace)
 
     # -- hooks used by the interfaces ------------------------------------------
 
@@ -145,9 +148,8 @@ class ControllerService(Service):
         self._trim.start(self.buffers.idle_seconds, now=False)
 
     def _listen(self, ip, port, identity, table):
-        factory = Factory.forProtocol(
-            lambda: ServerProtocol(table, self.reactor, allocate=self.buffers.allocate))
-        factory.noisy = False
+        factory = ServerFactory(table, self.reactor, self.admission, self.config.preauth_timeout,
+                                allocate=self.buffers.allocate)
         tls = TLSStreamFactory(factory, server_context(identity), server_side=True)
         listening = transport.listen(self.reactor, port, tls, interface=ip)
         self.ports.append(listening)
@@ -169,6 +171,7 @@ class ControllerService(Service):
         super().stopService()
         if self._trim.running:
             self._trim.stop()
+        self.admission.stop()
         self.registry.stop()
         if self.tasks is not None:
             self.tasks.stop()

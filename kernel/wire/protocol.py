@@ -12,16 +12,18 @@ import hashlib
 import hmac
 from collections import deque
 
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 
 from kernel import versions
 from kernel.errors import CapabilityRefused, ProtocolError
+from kernel.settings import ControllerSettings
 from kernel.wire import framing, messages
+from kernel.wire.admission import Admission
 from kernel.wire.greeting import GREETING_MAX, REFUSED, greeting, parse_greeting, welcomed
 from kernel.wire.transport import lock_of
 
-PREAUTH_TIMEOUT = 10.0
+PREAUTH_TIMEOUT = ControllerSettings.preauth_timeout
 
 
 class CapabilityTable:
@@ -211,24 +213,38 @@ class FramedProtocol(Protocol):
 
 
 class ServerProtocol(FramedProtocol):
-    """The controller's end: greeting first, then the opened session's messages."""
+    """The controller's end: greeting first, then the opened session's messages.
+
+    Until the greeting names a known swissnum the connection is counted by
+    ``admission`` (``kernel.wire.admission``), which also logs why such
+    connections were closed, a line per address and interval.
+    """
 
     log = Logger()
 
-    def __init__(self, table, clock, preauth_timeout=PREAUTH_TIMEOUT, allocate=framing.allocate):
+    def __init__(self, table, clock, preauth_timeout=PREAUTH_TIMEOUT, allocate=framing.allocate, admission=None):
         self.table = table
         self.clock = clock
         self.allocate = allocate  # where big received buffers come from (a BufferPool's)
         self.preauth_timeout = preauth_timeout
+        self.admission = Admission(clock) if admission is None else admission
         self.session = None
         self._greeting = bytearray()
 
     def connectionMade(self):
         super().connectionMade()
+        self.admission.entered(self, self.transport.getPeer().host)
         self._timeout = self.clock.callLater(self.preauth_timeout, self._preauth_expired)
 
     def _preauth_expired(self):
         self.protocol_error(f"no capability greeting within {self.preauth_timeout:g} s")
+
+    def protocol_error(self, why):
+        if self.session is not None:
+            super().protocol_error(why)
+            return
+        self.admission.reports.note(self.transport.getPeer().host, why)
+        self.transport.abortConnection()
 
     def dataReceived(self, data):
         if self.session is not None:
@@ -250,11 +266,12 @@ class ServerProtocol(FramedProtocol):
             self._timeout.cancel()
         interface = self.table.lookup(swissnum)
         if interface is None:
-            self.log.warn("refused {peer}: unknown swissnum", peer=self._peer())
+            self.admission.reports.note(self.transport.getPeer().host, "unknown swissnum")
             self.send(messages.Refused.header(error=REFUSED))
             self._flush()
             self.transport.loseConnection()
             return
+        self.admission.authenticated(self)
         self._decoder = framing.FrameDecoder(max_frame=interface.max_frame, allocate=self.allocate)
         self.session = interface.open_session(self)
         self.send(messages.Welcome.header(interface=interface.name, versions=versions.local()))
@@ -269,11 +286,30 @@ class ServerProtocol(FramedProtocol):
 
     def connectionLost(self, reason):
         super().connectionLost(reason)
+        self.admission.left(self)
         if self._greeting is not None and self._timeout.active():
             self._timeout.cancel()
         if self.session is not None:
             self.session.closed(reason)
             self.session = None  # no cycle keeps a gone peer's state alive
+
+
+class ServerFactory(Factory):
+    """Builds a ServerProtocol for each connection ``admission`` lets in; for the others None: closed at once."""
+
+    noisy = False
+
+    def __init__(self, table, clock, admission, preauth_timeout=PREAUTH_TIMEOUT, allocate=framing.allocate):
+        self.table = table
+        self.clock = clock
+        self.admission = admission
+        self.preauth_timeout = preauth_timeout
+        self.allocate = allocate
+
+    def buildProtocol(self, addr):
+        if not self.admission.admit(addr.host):
+            return None
+        return ServerProtocol(self.table, self.clock, self.preauth_timeout, self.allocate, self.admission)
 
 
 class ClientProtocol(FramedProtocol):
