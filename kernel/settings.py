@@ -219,8 +219,17 @@ class ClientSettings:
                                                    "needs no round trip; the oldest go first")
 
 
+@dataclass(kw_only=True)
+class LogSettings:
+    """`ipcontroller`, `ipengine` and the swarm, for their files in `DIR/log/` (also under `ipcluster`)."""
+
+    max_size: int = setting(10 * 10**6, SIZE, "past this size a log file is rotated: NAME.log becomes NAME.log.1, "
+                                              "and so on (0: never)")
+    backups: int = setting(5, COUNT, "how many rotated files of a log are kept; older ones are removed")
+
+
 SECTIONS = {"controller": ControllerSettings, "engine": EngineSettings, "cluster": ClusterSettings,
-            "client": ClientSettings}
+            "client": ClientSettings, "log": LogSettings}
 READS = {"ipcontroller": "controller", "ipengine": "engine", "ipcluster": "cluster",
          "ipcluster stop": "cluster", "ipcluster status": "cluster"}  # the section each program reads
 SHOWN = ("ipcontroller", "ipengine", "ipcluster")  # the programs with --show-config

@@ -15,6 +15,7 @@ from twisted.logger import (
 )
 
 from kernel import config, paths, settings
+from kernel.apps import logfiles
 
 SECURITY_FLAG_WARNING = "warning: -x/-y are ignored: connections are always encrypted and authenticated"
 
@@ -134,11 +135,19 @@ def log_path(program, base, prefix=None):
     return str(paths.log_dir(base) / f"{program}-{os.getpid()}.log")
 
 
-def start_logging(path, level=LogLevel.info):
-    """Send twisted.logger events to ``path``; return the open file."""
-    stream = open(path, "a", encoding="utf-8", buffering=1)
+def start_logging(path, ipythondir, clock, level=LogLevel.info):
+    """Send twisted.logger events to ``path``; return the file.
+
+    The file rotates as ``[log]`` says (a bad value is a UsageError), and
+    floods of one event are thinned (``logfiles.Throttle``, timed on ``clock``).
+    """
+    try:
+        rotation = config.load(ipythondir, "log")
+    except config.ConfigError as e:
+        raise UsageError(str(e)) from None
+    stream = logfiles.open_log(path, rotation.max_size, rotation.backups)
     observer = FilteringLogObserver(
-        FileLogObserver(stream, lambda event: formatEventAsClassicLogText(event)),
+        logfiles.Throttle(FileLogObserver(stream, formatEventAsClassicLogText), clock),
         [LogLevelFilterPredicate(defaultLogLevel=level)],
     )
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False, discardBuffer=True)

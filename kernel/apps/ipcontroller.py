@@ -62,7 +62,7 @@ def _main(argv, stdout, stderr):
     from twisted.internet.error import CannotListenError
 
     log_file = common.log_path("ipcontroller", ipythondir, args.logfile)
-    common.start_logging(log_file)
+    common.start_logging(log_file, ipythondir, reactor)
     try:
         service = ControllerService(reactor, controller_config, TaskInterface.for_controller)
     except StoreError as e:

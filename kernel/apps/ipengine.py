@@ -119,7 +119,7 @@ def _main(argv, stdout, stderr):
     else:
         shm.disable()
     mpi, rank = setup_mpi(args.mpi)
-    common.start_logging(log_file)
+    common.start_logging(log_file, base, reactor)
     print(f"ipengine: connecting to {furl.hints[0][0]}:{furl.hints[0][1]}; log in {log_file}", file=stdout)
     stdout.flush()
     source = furl_source(furl, None if furl_file.startswith("pb://") else furl_file)

@@ -40,7 +40,7 @@ def _main(argv, stdout, stderr):
 
     source = furl_source(wait_for_furl(path, EngineSettings.furl_wait), path)
     log_file = common.log_path("swarm", base, args.logfile)
-    common.start_logging(log_file)
+    common.start_logging(log_file, base, reactor)
     swarm = Swarm(reactor, source, args.engines)
     swarm.on_done = reactor.stop  # SIGINT and SIGTERM stop the reactor, and every connection with it
     reactor.callWhenRunning(swarm.start)
