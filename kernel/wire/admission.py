@@ -159,7 +159,7 @@ class Admission:
             del counter[host]
 
     def _turn_idle(self):
-        """Connections accepted ``grace`` ago and still unauthenticated are idle now: counted, or closed past the cap."""
+        """Connections accepted ``grace`` ago, still unauthenticated, are idle now: counted, or closed past the cap."""
         self._sweep = None
         now = self.clock.seconds()
         while self._fresh:
