@@ -1,8 +1,8 @@
-"""Shared fixtures: real clusters in temporary directories, always cleaned up."""
+"""Shared fixtures: real clusters in temporary directories, always cleaned up (see tests/harness)."""
 
 import pytest
 
-from tests.cluster import Cluster
+from tests.harness import ProcessCluster
 
 
 @pytest.fixture
@@ -11,7 +11,7 @@ def cluster_factory(tmp_path):
     made = []
 
     def make(name="cluster", **kwargs):
-        cluster = Cluster(tmp_path / name, **kwargs)
+        cluster = ProcessCluster(tmp_path / name, **kwargs)
         made.append(cluster)
         return cluster
 
@@ -32,8 +32,10 @@ def cluster(cluster_factory):
 @pytest.fixture(scope="module")
 def cluster4(tmp_path_factory):
     """A controller with four engines, shared by one test module."""
-    c = Cluster(tmp_path_factory.mktemp("cluster4"))
-    c.start_controller()
-    c.start_engines(4)
-    yield c
-    c.stop()
+    c = ProcessCluster(tmp_path_factory.mktemp("cluster4"))
+    try:
+        c.start_controller()
+        c.start_engines(4)
+        yield c
+    finally:
+        c.stop()

@@ -1,21 +1,18 @@
 """Fixtures of the multiengine contract suite: every test runs on both clusters.
 
-``backend`` is an in-process cluster (controller and 4 engines in threads of
-this process) or the real one (``cluster4``: processes over TLS), shared by a
-module. ``mec`` is a fresh client on 4 registered engines whose namespaces,
-counters and properties were just reset.
+``backend`` is an in-process cluster (``InProcessCluster``: the controller
+service and 4 engines in threads of this process, over TLS) or the real one
+(``cluster4``: processes over TLS), shared by a module. ``mec`` is a fresh
+client on 4 registered engines whose namespaces, counters and properties were
+just reset.
 """
 
 import sys
 
 import pytest
 
-from tests.contract.harness import (  # noqa: F401 (_functions_travel_by_value is a fixture)
-    InProcessCluster,
-    ProcessCluster,
-    _functions_travel_by_value,
-    stop_reactor,
-)
+from tests.harness import InProcessCluster, ProcessBackend
+from tests.harness.inprocess import stop_reactor
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +26,7 @@ def backend(request, tmp_path_factory, _reactor_thread_cleanup):
     if request.param == "inprocess":
         cluster = InProcessCluster(tmp_path_factory.mktemp("inprocess4"))
     else:
-        cluster = ProcessCluster(request.getfixturevalue("cluster4"))
+        cluster = ProcessBackend(request.getfixturevalue("cluster4"))
     yield cluster
     cluster.stop()
 
@@ -37,7 +34,7 @@ def backend(request, tmp_path_factory, _reactor_thread_cleanup):
 @pytest.fixture
 def mec(backend):
     backend.ensure_engines(4)
-    client = backend.client()
+    client = backend.mec()
     client.reset()
     yield client
     client.close()
@@ -52,7 +49,7 @@ def fresh_backend(backend, tmp_path):
         if backend.name == "inprocess":
             cluster = InProcessCluster(tmp_path / f"inprocess-{len(made)}", engines=engines)
         else:
-            cluster = ProcessCluster.start(tmp_path / f"process-{len(made)}", engines=engines)
+            cluster = ProcessBackend.start(tmp_path / f"process-{len(made)}", engines=engines)
         made.append(cluster)
         return cluster
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contract.test_tasks_harness import ProcessBackend
+from tests.harness import ProcessBackend
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -34,7 +34,7 @@ def test_the_examples_of_the_chapter_run(chapter, tmp_path, monkeypatch):
     doc = DOCS / chapter
     test = doctest.DocTestParser().get_doctest(doctest_text(doc.read_text()), {}, doc.name, str(doc), 0)
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    backend = ProcessBackend(tmp_path / "cluster", engines=4)
+    backend = ProcessBackend.start(tmp_path / "cluster", engines=4)
     try:
         monkeypatch.setenv("IPYTHONDIR", str(backend.dir))  # where the clients find their FURL files
         result = runner.run(test)

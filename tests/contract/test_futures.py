@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from kernel import client, errors, paths
+from kernel import client, errors
 from kernel.client.remote import RemoteTraceback
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 HOLD = ("import os as _os, time as _time\n"
         "while not _os.path.exists({release!r}):\n"
@@ -37,13 +37,9 @@ def wait_for_file(path):
 
 @pytest.fixture
 def tc(backend, mec):
-    tc = client.TaskClient(str(paths.security_dir(_dir(backend)) / paths.TC_FURL))
+    tc = client.TaskClient(backend.tc_furl)
     yield tc
     tc.close()
-
-
-def _dir(backend):
-    return backend.cluster.dir if backend.name == "process" else backend.security.parent
 
 
 # -- PendingResult as a Future ----------------------------------------------------------------

@@ -5,7 +5,7 @@ import gc
 import pytest
 
 from kernel import client
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 # Python code that runs until interrupted, in small steps (an in-process engine
 # can only be interrupted between Python steps).
@@ -25,12 +25,16 @@ def run_forever(mec, targets, directory):
 # -- PendingResult -----------------------------------------------------------------------
 
 
-def test_non_blocking_execute_returns_a_pending_result(mec):
-    mec.execute("import time")
-    pr = mec.execute("time.sleep(0.3)", block=False)
-    assert isinstance(pr, client.PendingResult)
-    assert pr.get_result(block=False) is None
-    assert pr.get_result(default="notyet", block=False) == "notyet"
+def test_non_blocking_execute_returns_a_pending_result(mec, tmp_path):
+    release = tmp_path / "release"
+    mec.execute(f"import os, time\nrelease = {str(release)!r}")
+    pr = mec.execute("while not os.path.exists(release): time.sleep(0.002)", block=False)
+    try:
+        assert isinstance(pr, client.PendingResult)
+        assert pr.get_result(block=False) is None  # the engines wait for the file
+        assert pr.get_result(default="notyet", block=False) == "notyet"
+    finally:
+        release.touch()
     results = pr.get_result()
     assert isinstance(results, client.ResultList)
     assert [r["number"] for r in results] == [2] * 4
@@ -207,11 +211,11 @@ def test_kill_stops_the_target_engines_only(mec, backend):
 
 def test_kill_controller_stops_every_engine_and_the_controller(fresh_backend):
     small = fresh_backend(engines=2)
-    mec = small.client()
+    mec = small.mec()
     try:
         assert mec.kill(controller=True, targets=0) == [None, None]
         wait_for(small.controller_stopped, what="the controller to stop")
-        wait_for(lambda: small.engine_count() == 0, what="the engines to stop")
+        wait_for(lambda: not small.live_engines(), what="the engines to stop")
         with pytest.raises(client.ConnectionLost):
             mec.get_ids()
     finally:

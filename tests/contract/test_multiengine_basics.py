@@ -71,7 +71,7 @@ def test_unknown_engine_id_raises_invalid_engine_id_naming_it(mec):
 
 def test_no_engines_raises_with_a_hint_to_check_the_logs(fresh_backend):
     empty = fresh_backend(engines=0)
-    mec = empty.client()
+    mec = empty.mec()
     try:
         assert mec.get_ids() == []
         assert len(mec) == 0
@@ -310,7 +310,7 @@ def test_pull_of_an_unpicklable_value_names_the_key(mec):
 
 
 def test_a_plain_with_block_runs_locally_and_closes_the_connection(backend):
-    with backend.client() as mec:
+    with backend.mec() as mec:
         ran_here = True
         assert mec.get_ids() == [0, 1, 2, 3]
     assert ran_here

@@ -11,7 +11,7 @@ import pytest
 from kernel.client import MapTask, StringTask, TaskClient, TaskResult
 from kernel.client.resultcache import ENTRY_BYTES, ResultCache
 from kernel.wire import messages, serialize
-from tests.contract.test_tasks_harness import Hold, make_backend
+from tests.harness import Hold, make_backend
 
 
 @pytest.fixture(scope="module", params=["inprocess", "tls"])

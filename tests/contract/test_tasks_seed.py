@@ -20,10 +20,10 @@ from kernel.client import (
     dependent,
     require,
 )
-from tests.contract.test_tasks_harness import Hold, make_backend
+from tests.harness import Hold, make_backend
 
 
-@pytest.fixture(scope="module", params=["inprocess", "tls"])
+@pytest.fixture(scope="module", params=["inprocess", "process"])
 def seeds(request, tmp_path_factory):
     backend = make_backend(request.param, tmp_path_factory.mktemp(f"seeds-{request.param}"), engines=4)
     yield backend

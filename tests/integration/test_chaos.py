@@ -23,7 +23,7 @@ import pytest
 
 from kernel.client import TaskClient
 from kernel.cluster import Cluster
-from tests.cluster import wait_for
+from tests.harness import wait_for
 from tests.integration.chaos_client import square
 from tests.launchers.helpers import kill_processes_using
 

@@ -12,33 +12,9 @@ import pytest
 
 from kernel import client
 from kernel.client import MapTask, StringTask
-from kernel.errors import ConnectionLost
-from tests.cluster import wait_for
+from tests.harness import until_answered, wait_for
 
 SOAK = int(os.environ.get("KERNEL_SOAK_SCALE", "1"))  # `make soak` runs the soak tests ten times larger
-
-
-def until_answered(call, timeout=60):
-    """Repeat ``call`` while the controller is away (ConnectionLost, refused)."""
-    box = []
-
-    def attempt():
-        try:
-            box.append(call())
-            return True
-        except (ConnectionLost, ConnectionRefusedError):
-            return False
-
-    wait_for(attempt, timeout, interval=0.05, what="the controller to answer")
-    return box[0]
-
-
-def started(cluster_factory, engines):
-    """A controller with ``engines`` engines registered."""
-    c = cluster_factory()
-    c.start_controller()
-    c.start_engines(engines)
-    return c
 
 
 def square(x):
@@ -46,7 +22,7 @@ def square(x):
 
 
 def test_restart_keeps_finished_results_and_reruns_unfinished_tasks(cluster_factory):
-    c = started(cluster_factory, engines=1)
+    c = cluster_factory().start(engines=1)
     tc = client.TaskClient(c.tc_furl)
     done = tc.run(StringTask("a = 6 * 7", pull="a"), block=False)
     tc.barrier(done)
@@ -68,7 +44,7 @@ def test_restart_keeps_finished_results_and_reruns_unfinished_tasks(cluster_fact
 
 
 def test_tasks_run_sent_but_never_read_by_a_killed_controller_are_sent_again(cluster_factory):
-    c = started(cluster_factory, engines=1)
+    c = cluster_factory().start(engines=1)
     tc = client.TaskClient(c.tc_furl)
     first = tc.run(MapTask(square, (1,)))  # leases a block of ids
     tc.barrier(first)
@@ -82,7 +58,7 @@ def test_tasks_run_sent_but_never_read_by_a_killed_controller_are_sent_again(clu
 
 
 def test_a_script_that_ends_right_after_run_still_has_its_tasks_stored(cluster_factory):
-    c = started(cluster_factory, engines=1)
+    c = cluster_factory().start(engines=1)
     script = ("import sys\nfrom kernel.client import TaskClient, StringTask\n"
               "tc = TaskClient(sys.argv[1])\n"
               "print([tc.run(StringTask(f'x = {i} * 3', pull='x')) for i in range(50)])\n")
@@ -129,14 +105,14 @@ def _run_through_restarts(c, n, restarts, seed):
 
 
 def test_a_controller_killed_mid_run_loses_nothing(cluster_factory):
-    c = started(cluster_factory, engines=2)
+    c = cluster_factory().start(engines=2)
     tc = _run_through_restarts(c, 1000, restarts=1, seed=1)
     assert tc.map(square, range(10)) == [i * i for i in range(10)]
 
 
 @pytest.mark.slow
 def test_soak_5000_tasks_through_two_controller_kills(cluster_factory):
-    c = started(cluster_factory, engines=2)
+    c = cluster_factory().start(engines=2)
     _run_through_restarts(c, 5000 * SOAK, restarts=2 * SOAK, seed=2)
 
 
@@ -161,18 +137,18 @@ def _kill_engines_while_mapping(c, n, kills, seed):
 
 
 def test_engines_sigkilled_while_mapping_lose_nothing(cluster_factory):
-    c = started(cluster_factory, engines=2)
+    c = cluster_factory().start(engines=2)
     _kill_engines_while_mapping(c, 1000, kills=2, seed=3)
 
 
 @pytest.mark.slow
 def test_soak_10000_tasks_while_engines_are_killed(cluster_factory):
-    c = started(cluster_factory, engines=2)
+    c = cluster_factory().start(engines=2)
     _kill_engines_while_mapping(c, 10000 * SOAK, kills=8 * SOAK, seed=4)
 
 
 def test_ids_returned_before_a_controller_kill_reach_its_successor_without_another_call(cluster_factory):
-    c = started(cluster_factory, engines=1)
+    c = cluster_factory().start(engines=1)
     tc = client.TaskClient(c.tc_furl)
     tc.barrier(tc.run(MapTask(square, (0,))))  # leases a block of ids
     c.controller.send_signal(signal.SIGSTOP)  # it reads nothing more: every run below stays unanswered
@@ -232,7 +208,7 @@ def end_a_script_while_the_controller_is_stopped(c, n, dropped=False):
 
 def test_a_script_that_ends_while_the_controller_is_down_hands_its_tasks_to_a_courier(
         cluster_factory, no_stray_couriers):
-    c = started(cluster_factory, engines=1)
+    c = cluster_factory().start(engines=1)
     ids = end_a_script_while_the_controller_is_stopped(c, 12)
     [spooled] = (c.dir / "spool").glob("*.spool")  # the script is gone; a courier holds its tasks
     c.kill_controller(signal.SIGKILL)
@@ -245,7 +221,7 @@ def test_a_script_that_ends_while_the_controller_is_down_hands_its_tasks_to_a_co
 
 def test_tasks_a_dead_courier_left_are_sent_by_the_next_client_made_on_the_machine(
         cluster_factory, no_stray_couriers, monkeypatch):
-    c = started(cluster_factory, engines=1)
+    c = cluster_factory().start(engines=1)
     ids = end_a_script_while_the_controller_is_stopped(c, 5)
     wait_for(lambda: couriers(c.dir), what="the courier to start")
     for pid in couriers(c.dir):
@@ -260,7 +236,7 @@ def test_tasks_a_dead_courier_left_are_sent_by_the_next_client_made_on_the_machi
 
 
 def test_tasks_of_a_client_dropped_before_the_script_ends_are_stored(cluster_factory, no_stray_couriers):
-    c = started(cluster_factory, engines=1)
+    c = cluster_factory().start(engines=1)
     ids = end_a_script_while_the_controller_is_stopped(c, 12, dropped=True)
     c.kill_controller(signal.SIGKILL)  # what it had not read is gone
     c.start_controller()

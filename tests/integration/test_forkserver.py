@@ -10,7 +10,7 @@ import pytest
 
 from kernel.cluster import Cluster
 from kernel.proctable import pid_alive
-from tests.cluster import wait_for
+from tests.harness import wait_for
 from tests.launchers.helpers import kill_processes_using, parent_of
 
 # a server whose "engine" prints its options, then exits with the code its last option gives, or hangs

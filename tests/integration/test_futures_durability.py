@@ -5,7 +5,7 @@ import signal
 
 from kernel import client
 from kernel.errors import ConnectionLost
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 
 def wait_for_file(path):

@@ -8,7 +8,7 @@ import sys
 from kernel.apps import ipcluster
 from kernel.client.task import StringTask
 from kernel.client.taskclient import TaskClient
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 
 def status(directory, *extra):

@@ -30,7 +30,7 @@ import pytest
 
 from kernel import client
 from kernel.errors import TaskAborted
-from tests.cluster import Cluster, wait_for
+from tests.harness import ProcessCluster, wait_for
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "legacy_scripts" / "examples"
 IPY_RUNNER = Path(__file__).resolve().with_name("ipy_runner.py")
@@ -41,7 +41,7 @@ def examples(tmp_path_factory):
     """A controller and four engines working in a copy of the examples directory."""
     work = tmp_path_factory.mktemp("examples") / "kernel"
     shutil.copytree(EXAMPLES, work)
-    cluster = Cluster(tmp_path_factory.mktemp("cluster"), engine_args=["--work-dir", str(work)])
+    cluster = ProcessCluster(tmp_path_factory.mktemp("cluster"), engine_args=["--work-dir", str(work)])
     cluster.start_controller()
     cluster.start_engines(4)
     cluster.work = work

@@ -1,23 +1,7 @@
 """Legacy IPython.kernel example scripts, converted to Python 3 and nothing else,
 run unchanged as programs against a real cluster (a controller and two engines)."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-SCRIPTS = Path(__file__).resolve().parents[1] / "legacy_scripts"
-
-
-def run_script(name, cluster, tmp_path):
-    """Run a script the way a user would: its own process, in an unrelated directory,
-    finding the controller's FURL files through IPYTHONDIR."""
-    env = dict(os.environ, IPYTHONDIR=str(cluster.dir))
-    env.pop("PYTHONPATH", None)
-    result = subprocess.run([sys.executable, str(SCRIPTS / name)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, f"{name} exited with {result.returncode}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout.splitlines()
+from tests.harness.scripts import SCRIPTS, run_script
 
 
 def test_the_scripts_import_the_legacy_names():

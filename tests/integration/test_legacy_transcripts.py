@@ -30,20 +30,11 @@ from numpy.testing import assert_array_equal
 
 from IPython.kernel import client
 from IPython.kernel.error import CompositeError, InvalidDeferredID, InvalidEngineID, NoEnginesRegistered
-import tests.cluster
+from tests.harness import ProcessCluster
 from kernel.cluster import Cluster
 
 TRANSCRIPTS = Path(__file__).resolve().parents[1] / "legacy_scripts" / "transcripts"
 IPY_RUNNER = Path(__file__).resolve().with_name("ipy_runner.py")
-
-
-@pytest.fixture
-def mec(cluster4):
-    """A client on the module's four engines, their namespaces and counters reset."""
-    mec = client.MultiEngineClient(cluster4.mec_furl)
-    mec.reset()
-    yield mec
-    mec.close()
 
 
 def listing(numbered_lines):
@@ -521,7 +512,7 @@ def test_parallel(mec):
 
 @pytest.fixture(scope="module")
 def one_engine(tmp_path_factory):
-    cluster = tests.cluster.Cluster(tmp_path_factory.mktemp("one-engine"))
+    cluster = ProcessCluster(tmp_path_factory.mktemp("one-engine"))
     cluster.start_controller()
     cluster.start_engines(1)
     yield cluster

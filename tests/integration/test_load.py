@@ -7,7 +7,7 @@ from kernel import client, furl
 from kernel.client import MapTask
 from kernel.wire.greeting import greeting
 from security import hostile
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 
 def rss_kb(pid):

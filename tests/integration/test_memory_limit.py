@@ -13,7 +13,7 @@ from kernel import client
 from kernel.client.remote import CompositeError
 from kernel.cluster import Cluster
 from kernel.errors import EngineDied, KernelError, MemoryLimitError
-from tests.cluster import wait_for
+from tests.harness import wait_for
 from tests.launchers.helpers import kill_processes_using
 
 LIMIT = "200MB"

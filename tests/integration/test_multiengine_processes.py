@@ -8,16 +8,7 @@ import numpy
 import pytest
 
 from kernel import client
-from tests.cluster import wait_for
-
-
-@pytest.fixture
-def mec(cluster4):
-    mec = cluster4.client()
-    wait_for(lambda: mec.get_ids() == [0, 1, 2, 3], what="4 engines")
-    mec.reset()
-    yield mec
-    mec.close()
+from tests.harness import wait_for
 
 
 def test_interrupt_stops_a_blocking_call(mec, tmp_path):

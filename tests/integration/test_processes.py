@@ -10,7 +10,7 @@ def test_legacy_flags_warn_and_logfile_prefix_is_honoured(cluster_factory, tmp_p
     c = cluster_factory()
     prefix = tmp_path / "ctl-"
     process = c.start_controller("-x", "-y", "-l", str(prefix))
-    out = c.output(0)
+    out = c.output(process)
     assert "connections are always encrypted" in out
     log = tmp_path / f"ctl-{process.pid}.log"
     assert f"log in {log}" in out
@@ -25,7 +25,7 @@ def test_sigterm_stops_the_controller_cleanly_and_keeps_furls(cluster_factory):
     c.controller.send_signal(signal.SIGTERM)
     assert c.controller.wait(30) == 0
     assert (c.security / paths.MEC_FURL).exists() and (c.security / paths.ENGINE_FURL).exists()
-    log = next((c.dir / "log").glob(f"ipcontroller-{c.controller.pid}.log")).read_text()
+    log = c.log(c.controller).read_text()
     assert "controller stopped; FURL files kept" in log
 
 
@@ -57,9 +57,9 @@ def test_a_busy_port_is_one_line_naming_it(cluster_factory):
     port = busy.getsockname()[1]
     try:
         c = cluster_factory()
-        c.controller = c._spawn("ipcontroller", ["--client-ip", "127.0.0.1", "--client-port", str(port)])
-        assert c.controller.wait(30) == 1
-        out = c.output(0)
+        controller = c.start_controller("--client-ip", "127.0.0.1", "--client-port", str(port), wait=False)
+        assert controller.wait(30) == 1
+        out = c.output(controller)
         assert "ipcontroller: cannot listen:" in out and str(port) in out
         assert "Traceback" not in out
     finally:

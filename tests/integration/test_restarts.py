@@ -8,7 +8,7 @@ import pytest
 from kernel.client.remote import CompositeError
 from kernel.cluster import Cluster
 from kernel.errors import EngineDied, KernelError
-from tests.cluster import wait_for
+from tests.harness import wait_for
 from tests.launchers.helpers import (  # noqa: F401 (launch is a fixture)
     do_work,
     engine_processes,

@@ -6,12 +6,16 @@ import pytest
 
 from kernel import client
 from kernel.client import MapTask
-from tests.integration.test_durability import square, started, until_answered
+from tests.harness import until_answered
+
+
+def square(x):
+    return x * x
 
 
 def barrier_then_kill(cluster_factory, n):
     """A client that ran ``square(i)`` for i < n and waited for them, and its controller, SIGKILLed."""
-    c = started(cluster_factory, engines=1)
+    c = cluster_factory().start(engines=1)
     tc = client.TaskClient(c.tc_furl)
     ids = [tc.run(MapTask(square, (i,))) for i in range(n)]
     tc.barrier(ids)

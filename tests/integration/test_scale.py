@@ -8,13 +8,12 @@ here, only what must hold at that scale.
 
 import os
 import signal
-import subprocess
 import sys
 
 import pytest
 
 from kernel.client import TaskClient
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 ENGINES = 1000
 PER_SWARM = 250
@@ -22,14 +21,9 @@ SCALE_TIMEOUT = 120.0  # for waits on a shared, loaded 2-core machine; nothing h
 
 
 def start_swarm(cluster, n):
-    """A swarm process of ``n`` engines, killed with the cluster's engines."""
-    log = open(cluster.dir / f"swarm-{len(cluster.engines)}.out", "w")
-    cluster.logs.append(log)
-    process = subprocess.Popen([sys.executable, "-m", "kernel.apps.swarm", "--ipythondir", str(cluster.dir),
-                                "--engines", str(n)], stdout=log, stderr=subprocess.STDOUT,
-                               env=dict(os.environ, PYTHONUNBUFFERED="1"))
-    cluster.engines.append(process)
-    return process
+    """A swarm process of ``n`` engines, killed with the cluster."""
+    return cluster.spawn([sys.executable, "-m", "kernel.apps.swarm", "--ipythondir", str(cluster.dir),
+                          "--engines", str(n)], "swarm")
 
 
 def registered(mec, n):

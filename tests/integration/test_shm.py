@@ -19,7 +19,6 @@ import pytest
 from kernel import client
 from kernel.client import maps
 from kernel.wire import shm
-from tests.integration.test_multiengine_processes import mec  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.skipif(shm.host_key() is None, reason="no writable tmpfs /dev/shm here")
 

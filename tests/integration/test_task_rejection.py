@@ -5,7 +5,7 @@ retry, until two engines accept them; the script's barrier returns instead of wa
 import ast
 
 from IPython.kernel import client
-from tests.integration.test_legacy_scripts import run_script
+from tests.harness.scripts import run_script
 
 
 def test_the_taskreject_example_finishes(cluster4, tmp_path):

@@ -10,8 +10,7 @@ import pytest
 from kernel import client
 from kernel.client import PoisonTask, StringTask
 from kernel.controller.scheduler import SCHEMES
-from tests.cluster import wait_for
-from tests.contract.test_tasks_harness import HOLD_CODE
+from tests.harness import HOLD_CODE, wait_for
 
 
 def hold_task(directory, **options):
@@ -94,7 +93,8 @@ def test_poison_after_is_an_ipcontroller_option(cluster_factory):
 
 
 def test_a_hung_engine_is_given_up_and_its_task_retried(cluster_factory, tmp_path):
-    c = cluster_factory(controller_args=["--heartbeat-period", "0.2", "--heartbeat-timeout", "1"])
+    # fast enough to find the stopped engine in seconds, slow enough never to take a healthy one for dead
+    c = cluster_factory(controller_args=["--heartbeat-period", "0.5", "--heartbeat-timeout", "3"])
     c.start_controller()
     c.start_engines(2)
     tc = client.TaskClient(c.tc_furl)

@@ -10,7 +10,7 @@ from kernel.client import progress
 from kernel.client.task import MapTask, StringTask
 from kernel.client.taskclient import TaskClient
 from kernel.client.timeline import COLORS
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 
 def _fails(x):

@@ -11,7 +11,7 @@ from kernel import versions
 from kernel.tls import connect_pinned
 from kernel.wire import framing
 from kernel.wire.greeting import greeting
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 
 def register_an_engine_claiming(cluster, claimed):
@@ -40,7 +40,7 @@ def test_an_engine_of_another_python_is_warned_of_by_client_and_controller(clust
         here = f"Python 3.99.0 on engine 2, {platform.python_version()} on this client"
         with pytest.warns(versions.VersionMismatchWarning, match=re.escape(here)):
             assert mec.get_versions()[2] == claimed
-        log = cluster.dir / "log" / f"ipcontroller-{cluster.controller.pid}.log"
+        log = cluster.log(cluster.controller)
         wait_for(lambda: "Python 3.99.0 on engine 2" in log.read_text(), what="the controller's warning")
     finally:
         sock.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 BIN = Path(sys.executable).parent
 READY = "stop with Ctrl-C"

@@ -16,7 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.cluster import wait_for
+from tests.harness import wait_for
 from tests.launchers.helpers import free_port
 
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo")

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.cluster import wait_for
+from tests.harness import wait_for
 
 SSHD = "/usr/sbin/sshd"
 

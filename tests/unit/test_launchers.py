@@ -16,7 +16,7 @@ from kernel.launchers.pbs import PBSEngineSetLauncher
 from kernel.launchers.sge import SGEEngineSetLauncher
 from kernel.launchers.slurm import SlurmEngineSetLauncher
 from kernel.launchers.ssh import ClusterFile, SSHEngineSetLauncher, _remote_dir
-from tests.cluster import wait_for
+from tests.harness import wait_for
 from tests.launchers.helpers import kill_processes_using, processes_using
 
 

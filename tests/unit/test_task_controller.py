@@ -1,7 +1,7 @@
 """The controller's task side on a virtual clock: memory, cancellation, sessions, schemes.
 
-The in-process ``World`` (tests/contract/test_tasks_harness.py) runs the real
-TaskController, sessions and engine code without sockets or processes.
+The in-process ``World`` (tests/harness/world.py) runs the real controller
+service and engine core on a virtual clock, without sockets or processes.
 """
 
 import gc
@@ -19,8 +19,7 @@ from kernel.controller.taskstore import TaskStore
 from kernel.settings import ControllerSettings
 from kernel.errors import EngineDied, ProtocolError
 from kernel.wire import serialize
-from tests.contract.harness import _functions_travel_by_value  # noqa: F401 (fixture)
-from tests.contract.test_tasks_harness import HOLD_CODE, Hold, World
+from tests.harness import HOLD_CODE, Hold, World
 
 
 @pytest.fixture
@@ -92,7 +91,7 @@ def test_abort_cancels_a_dispatched_task_that_has_not_started(world, tmp_path):
     hold.release()
     tc.barrier(running)
     w.idle()
-    assert "ran" not in w.engine(0).interp.namespace  # it never ran
+    assert "ran" not in w.engine(0).interpreter.namespace  # it never ran
     assert tc.run(StringTask("b = 1", pull="b"), block=True).ns.b == 1  # the slot was given back
 
 
@@ -112,7 +111,7 @@ def test_abort_takes_a_task_out_of_the_engines_queue(world, tmp_path):
     w._mec.wait(rid)
     tc.barrier(first)
     w.idle()
-    assert "queued" not in w.engine(0).interp.namespace
+    assert "queued" not in w.engine(0).interpreter.namespace
 
 
 # -- sessions ----------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from zope.interface.verify import verifyObject
 
 from kernel.wire import framing, transport
 from kernel.wire.protocol import FramedProtocol
-from tests.cluster import wait_for
-from tests.contract.harness import running_reactor
+from tests.harness import wait_for
+from tests.harness.inprocess import running_reactor
 
 BIG = 8 * 1024 * 1024  # more than loopback's socket buffers hold: some of it waits in the transport
 
