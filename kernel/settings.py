@@ -217,6 +217,9 @@ class ClientSettings:
     result_cache: int = setting(100 * 10**6, SIZE, "how much of the finished results a TaskClient's barrier "
                                                    "fetches and keeps, so that get_task_result after it "
                                                    "needs no round trip; the oldest go first")
+    forward_interrupts: bool = setting(True, SWITCH, "Ctrl-C during a blocking call (execute, %px, map, barrier) "
+                                                     "also interrupts that call's code on its engines and "
+                                                     "aborts the tasks it waits for that have not finished")
 
 
 @dataclass(kw_only=True)

@@ -58,21 +58,20 @@ def _ask(connection, header, what):
         warnings.warn(f"Ctrl-C could not stop {what}: {e}", RuntimeWarning, stacklevel=4)
 
 
-@contextlib.contextmanager
 def stopping_calls(connection, rids):
     """A block whose KeyboardInterrupt also stops the calls ``rids`` (``stop_calls``)."""
-    try:
-        yield
-    except KeyboardInterrupt:
-        stop_calls(connection, rids)
-        raise
+    return _stopping(stop_calls, connection, rids)
+
+
+def stopping_tasks(connection, taskids):
+    """A block whose KeyboardInterrupt also stops ``taskids`` (``stop_tasks``)."""
+    return _stopping(stop_tasks, connection, taskids)
 
 
 @contextlib.contextmanager
-def stopping_tasks(connection, taskids):
-    """A block whose KeyboardInterrupt also stops ``taskids`` (``stop_tasks``)."""
+def _stopping(stop, connection, ids):
     try:
         yield
     except KeyboardInterrupt:
-        stop_tasks(connection, taskids)
+        stop(connection, ids)
         raise
