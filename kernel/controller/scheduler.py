@@ -102,7 +102,7 @@ SUCCESS, FAILURE, DECLINED = Outcome.SUCCESS, Outcome.FAILURE, Outcome.DECLINED 
 
 
 class _Engine:
-    __slots__ = ("eid", "serial", "running", "last_used", "cursor", "declined_by",
+    __slots__ = ("eid", "serial", "running", "last_used", "warmth", "cursor", "declined_by",
                  "heap_key", "bucket")
 
     def __init__(self, eid: int, serial: int):
@@ -110,6 +110,7 @@ class _Engine:
         self.serial = serial  # incarnation number, never reused
         self.running: set[int] = set()  # outstanding taskids, aborted ones included
         self.last_used = serial - (1 << 62)  # never used: before all used ones, by arrival
+        self.warmth = -(1 << 62) - serial  # the last use, or less: never used (by arrival), below them failed
         self.cursor = 0  # restricted tasks up to this pseq do not fit this engine
         self.declined_by: set[int] = set()  # tasks whose depend() said no here
         self.heap_key: Optional[tuple] = None  # the pool's bookkeeping
@@ -190,6 +191,7 @@ class Scheduler:
         self._eid_of: dict[int, int] = {}  # serial -> eid, for messages about dead engines
         self._serials = 0
         self._uses = 0  # dispatch counter: the clock of least-recently-used
+        self._chills = 0  # failures counted: the most recent makes its engine the coldest
         self._tasks: dict[int, _Task] = {}  # live: not finished
         self._done: dict[int, tuple[bool, Optional[int]]] = {}  # -> (succeeded, engine serial)
         self._zombies: dict[int, _Engine] = {}  # aborted while running; slot still held
@@ -299,6 +301,9 @@ class Scheduler:
                 raise KeyError(f"No task #{taskid}")
             return []
         actions: list[Action] = []
+        if outcome is FAILURE:  # last among equals until used again: a failing engine draws no crowd
+            self._chills += 1
+            e.warmth = -(1 << 63) - self._chills
         self._release(e, taskid)
         if self._zombies.pop(taskid, None) is not None:
             return self._settle(actions)  # aborted: only the slot mattered
@@ -681,7 +686,7 @@ class Scheduler:
         self._n_pending += 1
         e.running.add(t.taskid)
         self._uses += 1
-        e.last_used = self._uses
+        e.last_used = e.warmth = self._uses
         if self._has_slot(e):
             self._pool.update(e)
         else:

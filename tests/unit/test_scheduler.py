@@ -103,12 +103,31 @@ def test_leastload_prefers_the_least_loaded_engine():
     assert sent(s.handle(TaskSubmitted(TaskSpec(3), 1))) == [(3, 1)]
 
 
-def test_leastload_breaks_ties_by_least_recent_use():
+def test_leastload_breaks_ties_by_most_recent_use():
     s = make("leastload", engines=[0, 1, 2], hwm=0)
-    submit_all(s, [0, 1, 2])  # engine 0 used first, then 1, then 2
-    # all loads are 1: the least recently used engine wins
-    assert sent(s.handle(TaskSubmitted(TaskSpec(3), 1))) == [(3, 0)]
-    assert sent(s.handle(TaskSubmitted(TaskSpec(4), 1))) == [(4, 1)]
+    submit_all(s, [0, 1, 2])  # engine 0 used first, then 1, then 2: new engines by arrival
+    # all loads are 1: the most recently used engine wins, its caches warm
+    assert sent(s.handle(TaskSubmitted(TaskSpec(3), 1))) == [(3, 2)]
+    for tid, eid in [(3, 2), (0, 0), (1, 1), (2, 2)]:
+        s.handle(TaskDone(tid, eid, SUCCESS, 2))
+    # one tiny task after another runs where the last one ran
+    for tid in range(4, 8):
+        assert sent(s.handle(TaskSubmitted(TaskSpec(tid), 3))) == [(tid, 2)]
+        s.handle(TaskDone(tid, 2, SUCCESS, 3))
+
+
+def test_leastload_puts_an_engine_whose_last_task_failed_last_among_equals():
+    s = make("leastload", engines=[0, 1, 2], hwm=0)
+    s.handle(EngineAdded(3))  # never used
+    for tid, eid in [(0, 0), (1, 1), (2, 2)]:
+        assert sent(s.handle(TaskSubmitted(TaskSpec(tid), 1))) == [(tid, eid)]
+    s.handle(TaskDone(2, 2, FAILURE, 2))
+    s.handle(TaskDone(1, 1, SUCCESS, 2))
+    s.handle(TaskDone(0, 0, FAILURE, 2))
+    # idle: 1 (used, its task succeeded), 3 (never used), 2 and 0 (failed; 0 the latest)
+    assert sent(submit_all(s, [10, 11, 12, 13])) == [(10, 1), (11, 3), (12, 2), (13, 0)]
+    s.handle(TaskDone(13, 0, SUCCESS, 3))  # a success warms it again: the last used
+    assert sent(s.handle(TaskSubmitted(TaskSpec(14), 3))) == [(14, 0)]
 
 
 def test_lru_ignores_load():
@@ -214,6 +233,7 @@ def test_leastload_and_lru_hold_over_a_long_random_run(hwm, refusals):
         s = make(scheme, engines=range(6), hwm=hwm)
         running = {eid: [] for eid in range(6)}
         last_use = {eid: -100 + eid for eid in range(6)}  # never used: arrival order
+        warmth = {eid: -100 - eid for eid in range(6)}  # leastload's tie-break: the higher, the sooner
         avoid = {}  # taskid -> engines it was refused or failed on
         uses = 0
         for tid in range(3000):
@@ -226,19 +246,21 @@ def test_leastload_and_lru_hold_over_a_long_random_run(hwm, refusals):
                     avoid.setdefault(done, set()).add(eid)
                 else:
                     outcome = SUCCESS
+                if outcome is FAILURE:
+                    warmth[eid] = -1000 - tid  # below every used and never used engine
                 actions = s.handle(TaskDone(done, eid, outcome, 0))
             else:
                 actions = s.handle(TaskSubmitted(TaskSpec(tid, retries=5, has_depend=True), 0))
             for t, eid in sent(actions):
                 free = [e for e in running if (not hwm or len(running[e]) < hwm) and e not in avoid.get(t, ())]
                 if scheme == "leastload":
-                    best = min(free, key=lambda e: (len(running[e]), last_use[e]))
+                    best = min(free, key=lambda e: (len(running[e]), -warmth[e]))
                 else:
                     best = min(free, key=last_use.get)
                 assert eid == best
                 running[eid].append(t)
                 uses += 1
-                last_use[eid] = uses
+                last_use[eid] = warmth[eid] = uses
         s.validate_state()
 
 
@@ -475,9 +497,9 @@ def test_a_round_refused_by_every_engine_costs_a_retry_and_rests():
     assert s.waiting_reason(0) == ("waiting for a dependency: no engine accepted it (unmet on 0, 1); "
                                    "it goes round them again shortly, 1 retries left")
     assert s.handle(Tick(3.4)) == []
-    assert sent(s.handle(Tick(3.5))) == [(0, 0)]  # every engine may have it again
-    assert sent(s.handle(TaskDone(0, 0, UNMET, 4))) == [(0, 1)]
-    assert ended(s.handle(TaskDone(0, 1, SUCCESS, 5))) == [(0, True, None)]
+    assert sent(s.handle(Tick(3.5))) == [(0, 1)]  # every engine may have it again: the last used first
+    assert sent(s.handle(TaskDone(0, 1, UNMET, 4))) == [(0, 0)]
+    assert ended(s.handle(TaskDone(0, 0, SUCCESS, 5))) == [(0, True, None)]
 
 
 def test_with_no_retries_left_the_last_round_fails_naming_the_engines():
@@ -485,9 +507,9 @@ def test_with_no_retries_left_the_last_round_fails_naming_the_engines():
     s.handle(TaskSubmitted(TaskSpec(0, retries=1), 0))
     s.handle(TaskDone(0, 0, UNMET, 1))
     s.handle(TaskDone(0, 1, UNMET, 2))
-    s.handle(Tick(3))
-    s.handle(TaskDone(0, 0, UNMET, 4))
-    finish = only_finish(s.handle(TaskDone(0, 1, UNMET, 5)))
+    assert sent(s.handle(Tick(3))) == [(0, 1)]
+    s.handle(TaskDone(0, 1, UNMET, 4))
+    finish = only_finish(s.handle(TaskDone(0, 0, UNMET, 5)))
     assert (finish.taskid, finish.succeeded, finish.error) == (0, False, "UnmetDependency")
     assert finish.message == "task 0 was refused by every engine in 2 rounds (unmet on 0, 1) and has no retries left"
     assert s.state(0) == "failed" and s.rounds(0) == 0
@@ -707,7 +729,7 @@ def test_after_all_success_waits_for_every_prerequisite():
     assert s.waiting_reason(2) == "waiting for tasks [0, 1]"
     assert sent(s.handle(TaskDone(0, 0, SUCCESS, 1))) == []
     assert s.waiting_reason(2) == "waiting for tasks [1]"
-    assert sent(s.handle(TaskDone(1, 1, SUCCESS, 2))) == [(2, 0)]
+    assert sent(s.handle(TaskDone(1, 1, SUCCESS, 2))) == [(2, 1)]
 
 
 def test_after_finished_prerequisites_runs_at_once():
@@ -739,7 +761,7 @@ def test_after_any_runs_when_one_succeeds_and_is_impossible_when_all_fail():
     submit_all(s, [0, 1])
     s.handle(TaskSubmitted(TaskSpec(2, after=Dependency({0, 1}, all=False)), 0))
     assert sent(s.handle(TaskDone(0, 0, FAILURE, 1))) == []
-    assert sent(s.handle(TaskDone(1, 1, SUCCESS, 2))) == [(2, 0)]
+    assert sent(s.handle(TaskDone(1, 1, SUCCESS, 2))) == [(2, 1)]
 
     s = make(engines=[0, 1], hwm=1)
     submit_all(s, [0, 1])
@@ -814,11 +836,11 @@ def test_follow_waits_for_a_slot_on_its_engine_rather_than_use_another():
     s = make(engines=[0, 1], hwm=1)
     s.handle(TaskSubmitted(TaskSpec(0), 0))
     s.handle(TaskDone(0, 0, SUCCESS, 1))
-    s.handle(TaskSubmitted(TaskSpec(1), 1))  # engine 1 (least recently used)
-    s.handle(TaskSubmitted(TaskSpec(2), 1))  # engine 0
+    assert sent(s.handle(TaskSubmitted(TaskSpec(1), 1))) == [(1, 0)]  # the last used
+    assert sent(s.handle(TaskSubmitted(TaskSpec(2), 1))) == [(2, 1)]
     assert s.handle(TaskSubmitted(TaskSpec(3, follow=Dependency({0})), 1)) == []
-    assert sent(s.handle(TaskDone(1, 1, SUCCESS, 2))) == []  # engine 1 is not where 0 ran
-    assert sent(s.handle(TaskDone(2, 0, SUCCESS, 3))) == [(3, 0)]
+    assert sent(s.handle(TaskDone(2, 1, SUCCESS, 2))) == []  # engine 1 is not where 0 ran
+    assert sent(s.handle(TaskDone(1, 0, SUCCESS, 3))) == [(3, 0)]
 
 
 def test_follow_all_on_different_engines_is_impossible():
