@@ -6,6 +6,9 @@ its ``targets`` and ``block`` attributes:
 
 - ``%px <code>`` runs one line of code on the engines (``%%px`` a whole cell)
   and returns the ResultList (a PendingResult if ``mec.block`` is False);
+  ``%px --stream <code>`` (``%%px --stream``) prints what the engines print
+  as they print it, each line after ``[stdout:N]``, and waits until they are
+  done (Ctrl-C interrupts the code on the engines);
 - ``%autopx`` toggles a mode in which every cell typed runs on the engines;
 - ``%result [n]`` shows the result of command ``n`` (default: the latest).
 
@@ -24,6 +27,8 @@ AUTOPX_OFF = "Auto Parallel Disabled"
 
 # %autopx typed while autopx is on, as IPython transforms it
 _AUTOPX_CALL = re.compile(r"""get_ipython\(\)\.(run_line_magic\(|magic\()\s*u?['"]%?autopx\b""")
+
+STREAM_FLAG = "--stream"
 
 _active = None
 
@@ -66,6 +71,15 @@ def unload_ipython_extension(ip):
         magics.disable_autopx(quiet=True)
 
 
+def _stream_flag(line, cell):
+    """``(stream, code)`` of ``%px [--stream] code`` or ``%%px [--stream]`` and its cell."""
+    words = line.split(None, 1)
+    stream = bool(words) and words[0] == STREAM_FLAG
+    if cell is not None:
+        return stream, cell
+    return stream, (words[1] if len(words) > 1 else "") if stream else line
+
+
 def _execution_info(raw_cell, store_history, silent, shell_futures, cell_id):
     from IPython.core.interactiveshell import ExecutionInfo
 
@@ -92,8 +106,11 @@ def _magics_class():
             if client is None:
                 print(NO_CONTROLLER)
                 return None
-            code = line if cell is None else cell
+            stream, code = _stream_flag(line, cell)
             print(f"Parallel execution on engines: {client.targets}")
+            if stream:  # printed as it comes; the ResultList would only repeat it
+                client.execute(code, block=False).stream_output()
+                return None
             return client.execute(code)
 
         @line_magic

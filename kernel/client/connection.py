@@ -92,6 +92,7 @@ class Connection:
         self._lock = threading.RLock()
         self._arrived = threading.Condition(self._lock)  # the reader thread filed replies
         self._reader = None  # the Reader, once a future was watched
+        self.output_sinks = {}  # rid -> feed(header, buffers): a streamed call's output (kernel.client.streaming)
         self._loss = ""  # why the connection last dropped
         self._inbox = memoryview(bytearray(RECV_SIZE))  # reused: the decoder copies what it keeps
         self.generation = 0  # how many times this connection was (re)opened
@@ -298,6 +299,11 @@ class Connection:
 
     def _read(self, timeout):
         header, buffers = self._next_frame(timeout)
+        if header["op"] == messages.Output.op:  # printed by a call that still runs: not its answer
+            sink = self.output_sinks.get(header.get("rid"))
+            if sink is not None:
+                sink(header, buffers)
+            return
         for rid in header.get("rids") or [header.get("rid")]:  # one frame may answer several requests
             if rid in self._waiting and not (self._reader is not None and self._reader.claim(rid, (header, buffers))):
                 self._ready[rid] = (header, buffers)

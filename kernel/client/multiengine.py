@@ -125,13 +125,15 @@ class MultiEngineClient:
             raise ValueError(f"block must be True or False, not {block!r}")
         return targets, bool(block)
 
-    def _submit(self, requests, block, finish):
-        """Send ``[(header, buffers), ...]``; wait for ``finish(replies)`` or return a PendingResult."""
+    def _submit(self, requests, block, finish, stream=False):
+        """Send ``[(header, buffers), ...]``; wait for ``finish(replies)`` or return a PendingResult
+        (with ``stream``, one that takes the output the calls stream)."""
         rids = [self._connection.request(header, buffers) for header, buffers in requests]
         if block:
             return fetch(self._connection, rids, finish)
+        pending = PendingResult(self, rids, finish, stream)  # before anything is read: the output goes to it
         self._connection.drain()  # replies that have arrived leave the controller's buffers
-        return PendingResult(self, rids, finish)
+        return pending
 
     def _call_header(self, method, targets, args=None, per_target=None):
         header = messages.MultiEngineCall.header(method=method, targets=targets)
@@ -142,8 +144,9 @@ class MultiEngineClient:
         return header
 
     def _fanout(self, method, args=None, buffers=(), targets=None, block=None,
-                per_target=None, after=None, empty=None, segments=()):
-        """Call ``method`` on each target; ``after`` post-processes the value list.
+                per_target=None, after=None, empty=None, segments=(), stream=False):
+        """Call ``method`` on each target; ``after`` post-processes the value list. With ``stream``, a
+        PendingResult (``block=False``) shows the output as it is printed (``kernel.client.streaming``).
 
         ``segments`` are the shared-memory tickets the call hands out: each
         engine removes its own once it has mapped it, and whatever is left (an
@@ -154,6 +157,9 @@ class MultiEngineClient:
             value = [] if empty is None else empty
             return value if block else done(self, value)
         header = self._call_header(method, targets, args, per_target)
+        stream = stream and not block
+        if stream:
+            header["stream"] = True
 
         kept = []
 
@@ -166,7 +172,7 @@ class MultiEngineClient:
             return after(values) if after else values
 
         try:
-            result = self._submit([(header, buffers)], block, finish)
+            result = self._submit([(header, buffers)], block, finish, stream)
         except Exception:  # the call is lost: no engine will take its segments
             shmpool.withdraw(segments)
             raise
@@ -226,11 +232,15 @@ class MultiEngineClient:
         return found
 
     def execute(self, lines, targets=None, block=None):
-        """Run the code string ``lines`` on each engine; return a ResultList."""
+        """Run the code string ``lines`` on each engine; return a ResultList.
+
+        Not blocking, the PendingResult shows what the engines print as they
+        print it: ``pr.stream_output()`` prints it (``%px --stream``).
+        """
         if not isinstance(lines, str):
             raise TypeError(f"execute takes a string of Python code, not {type(lines).__name__}")
         return self._fanout("execute", {"code": lines}, targets=targets, block=block,
-                            after=ResultList, empty=ResultList())
+                            after=ResultList, empty=ResultList(), stream=True)
 
     def run(self, filename, targets=None, block=None):
         """Compile a local file here (a SyntaxError is raised locally), then execute it."""

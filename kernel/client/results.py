@@ -1,11 +1,13 @@
 """What non-blocking calls return, waiting for many of them, and how execute results print."""
 
 import sys
+import warnings
 import weakref
 
 from kernel.client import interrupts
 from kernel.client.futures import Future, RequestFuture
 from kernel.client.progress import progress_bar
+from kernel.client.streaming import OutputBuffer, Printer
 from kernel.errors import InvalidDeferredID, NotAPendingResult, ResultAlreadyRetrieved
 
 
@@ -50,8 +52,11 @@ class ResultList(list):
         p.text(repr(self))
 
 
-def _forget(connection, rids):
+def _forget(connection, rids, streamed=False):
     connection.forget(rids)
+    if streamed:
+        for rid in rids:
+            connection.output_sinks.pop(rid, None)
 
 
 class PendingResult(RequestFuture):
@@ -65,9 +70,13 @@ class PendingResult(RequestFuture):
     ``result()``, ``exception()`` and ``await`` give what ``get_result()``
     gives, legacy callbacks applied. It cannot be cancelled: the engines have
     it already.
+
+    An ``execute``'s shows what the engines print while it runs:
+    ``stream_output()`` prints it, ``add_output_callback(f)`` passes it to
+    ``f`` (see ``kernel.client.streaming``).
     """
 
-    def __init__(self, client, rids, finish):
+    def __init__(self, client, rids, finish, stream=False):
         super().__init__(client._connection, rids)
         self.client = client
         self._rids = self.rids
@@ -77,7 +86,11 @@ class PendingResult(RequestFuture):
         self.called = False
         self.raised = False
         self._value = None
-        self._release = weakref.finalize(self, _forget, client._connection, self._rids) if self._rids else None
+        self._release = weakref.finalize(self, _forget, client._connection, self._rids, stream) if self._rids else None
+        self._output = OutputBuffer() if stream else None
+        if self._output is not None:
+            for rid in self._rids:
+                client._connection.output_sinks[rid] = self._output.feed
         self.set_running_or_notify_cancel()
 
     def __lt__(self, other):
@@ -125,8 +138,46 @@ class PendingResult(RequestFuture):
         self._store(value, raised=False)
         return value
 
+    def stream_output(self, file=None):
+        """Print what the engines print, as they print it, until the result is in; return the result.
+
+        Each line comes after ``[stdout:N]`` or ``[stderr:N]`` (N the engine's
+        id); stdout goes to ``file`` (default ``sys.stdout``), stderr to
+        ``file`` (default ``sys.stderr``). What was printed before the call is
+        shown first. The result is what ``get_result()`` returns (its error
+        raised); Ctrl-C stops the call on the engines too. Only an
+        ``execute``'s output streams: for other calls it just waits.
+        """
+        printer = Printer(file)
+        if self._output is not None:
+            self._output.attach(printer)
+        try:
+            return self.get_result()
+        finally:
+            printer.close()
+
+    def add_output_callback(self, fn):
+        """Call ``fn(chunk)`` with each piece of the engines' output as it arrives, without waiting.
+
+        ``chunk`` is a ``kernel.client.streaming.OutputChunk``: ``id`` (the
+        engine), ``name`` (``'stdout'`` or ``'stderr'``), ``text`` and
+        ``dropped`` (bytes before it that were not delivered; the result has
+        them). Pieces already here are passed at once; the rest as they come,
+        all before the result completes. ``fn`` runs on the thread that reads
+        the client's connection (a thread of the client's own while nobody
+        waits), so it must be quick and must not call the client.
+        """
+        if self._output is None:
+            return
+        self._output.attach(_guarded(fn))
+        self._arm()  # so that the output is read while nobody waits for the result
+
     def _complete(self, replies, error):
         """The replies are in: the raw outcome (before the legacy callbacks) completes the future."""
+        if self._output is not None:
+            for rid in self._rids:
+                self._connection.output_sinks.pop(rid, None)
+            self._output.finish(replies)
         try:
             value = outcome(replies, error, self._finish, self.result_id)
         except Exception as e:
@@ -169,6 +220,17 @@ class PendingResult(RequestFuture):
     def __repr__(self):
         state = "done" if self.called else "pending"
         return f"<PendingResult {self.result_id} ({state})>"
+
+
+def _guarded(fn):
+    """``fn`` as an output consumer: what it raises is reported, and the reading goes on."""
+    def consume(chunk):
+        try:
+            fn(chunk)
+        except Exception as e:
+            warnings.warn(f"an output callback raised {type(e).__name__}: {e}", RuntimeWarning, stacklevel=2)
+
+    return consume
 
 
 def fetch(connection, rids, finish):

@@ -33,10 +33,11 @@ class Command:
     Its ``cid`` is given when it is queued, so each engine's commands reach it
     in the order of their cids (an engine ignores a cancel for a cid below
     the last it started). ``frame`` is the call already encoded, when one
-    frame serves several engines (``share_frame``).
+    frame serves several engines (``share_frame``). ``on_output(eid, header,
+    buffers)``, if set, takes the ``output`` messages of a streamed call.
     """
 
-    __slots__ = ("cid", "method", "args", "buffers", "on_done", "extra", "frame")
+    __slots__ = ("cid", "method", "args", "buffers", "on_done", "extra", "frame", "on_output")
 
     def __init__(self, method, args, buffers, on_done, **extra):
         self.cid = None
@@ -46,6 +47,7 @@ class Command:
         self.on_done = on_done
         self.extra = extra
         self.frame = None
+        self.on_output = None
 
     def encode(self):
         """The call as a frame (``framing.encode``'s parts); MessageSizeError if it cannot be sent."""
@@ -126,6 +128,15 @@ class EngineHandle:
             raise ProtocolError(f"engine {self.id} answered an unknown command {header.get('cid')!r}")
         self._pump()
         command.on_done(self.id, header, buffers)
+
+    def output(self, header, buffers):
+        """Pass an ``output`` message to its command's ``on_output``; one for a command that has
+        been answered, or that asked for none, is dropped."""
+        if len(buffers) != 1:
+            raise ProtocolError(f"engine {self.id} sent output with {len(buffers)} buffers, not 1")
+        command = self.inflight.get(header.get("cid"))
+        if command is not None and command.on_output is not None:
+            command.on_output(self.id, header, buffers)
 
     def interrupt(self, command):
         """Interrupt ``command`` if it is the one the engine runs (or starts next); whether it is."""
@@ -311,6 +322,12 @@ class EngineSession:
         if self.handle is None:
             raise ProtocolError("reply from an unregistered engine")
         self.handle.done(header, buffers)
+
+    @responder(messages.Output)
+    def _output(self, header, buffers):
+        if self.handle is None:
+            raise ProtocolError("output from an unregistered engine")
+        self.handle.output(header, buffers)
 
     @responder(messages.Heartbeat)
     def _hb(self, header, buffers):

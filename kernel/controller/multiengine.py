@@ -10,6 +10,7 @@ results never accumulate on the controller. User data stays opaque bytes.
 from twisted.logger import Logger
 
 from kernel.controller.engines import Command, share_frame
+from kernel.controller.outputs import OutputForwarder
 from kernel.controller.sessions import Session
 from kernel.errors import BadRequest, InvalidEngineID, NoEnginesRegistered
 from kernel.wire import framing, messages
@@ -139,6 +140,7 @@ class MultiEngineSession(Session):
         else:
             groups = [buffers] * len(targets)
         gather = Gather(self, rid, targets)
+        streamed = {"stream": True} if header.get("stream") and method == "execute" else {}
         commands = []
         for index, group in enumerate(groups):
             on_done = gather.done_for(index)
@@ -148,7 +150,12 @@ class MultiEngineSession(Session):
                 on_done = _death_is_success(on_done)
             if stop_controller:
                 on_done = self._then_stop_controller(gather, on_done)
-            commands.append(Command(method, args, list(group), on_done))
+            forwarder = OutputForwarder(self, rid) if streamed else None
+            if forwarder is not None:
+                on_done = forwarder.then(on_done)
+            command = Command(method, args, list(group), on_done, **streamed)
+            command.on_output = forwarder
+            commands.append(command)
         if per_target is None and len(targets) > 1 and len(set(targets)) == len(targets):
             share_frame(commands)  # the same call to each: one cid, encoded once
         self.calls[rid] = (targets, commands)

@@ -8,8 +8,13 @@ in-process engines) each keep their own output.
 
 The proxies are put back in place at the start of every capture, because
 other code (pytest, an IPython shell) may swap the real streams in between.
+
+Inside ``streaming(stream)``, the thread's next capture also hands each write
+to ``stream`` (an ``outputstream.OutputStream``) as it happens, so that a
+client sees it while the command still runs.
 """
 
+import contextlib
 import io
 import pprint
 import sys
@@ -70,6 +75,31 @@ def install():
         sys.displayhook = _DisplayProxy(sys.displayhook)
 
 
+class _Streamed(io.StringIO):
+    """A captured stream whose writes are also handed to an OutputStream as they come."""
+
+    def __init__(self, name, stream):
+        super().__init__()
+        self._name = name
+        self._stream = stream
+
+    def write(self, text):
+        n = super().write(text)  # a TypeError for what is not text, before anything is sent
+        self._stream.write(self._name, text)
+        return n
+
+
+@contextlib.contextmanager
+def streaming(stream):
+    """The next capture on this thread streams its writes to ``stream``, which is closed at the end."""
+    _local.stream = stream
+    try:
+        yield
+    finally:
+        _local.stream = None
+        stream.close()
+
+
 class Capture:
     """A context in which this thread's output and displayed value are kept.
 
@@ -78,8 +108,14 @@ class Capture:
     """
 
     def __init__(self):
-        self.stdout = io.StringIO()
-        self.stderr = io.StringIO()
+        stream = getattr(_local, "stream", None)
+        if stream is None:
+            self.stdout = io.StringIO()
+            self.stderr = io.StringIO()
+        else:
+            _local.stream = None  # one capture a command: one nested in it keeps its own
+            self.stdout = _Streamed("stdout", stream)
+            self.stderr = _Streamed("stderr", stream)
         self.display = None
 
     def displayhook(self, value):

@@ -26,9 +26,10 @@ import queue
 
 from twisted.logger import Logger
 
-from kernel.engine import replies
+from kernel.engine import capture, replies
 from kernel.engine.connector import EngineConnector
 from kernel.engine.interpreter import Interpreter
+from kernel.engine.outputstream import OutputStream
 from kernel.errors import QueueCleared
 
 STOP = object()  # the item that ends a command loop
@@ -119,7 +120,11 @@ class EngineCore:
             return
         if self.memory is not None:
             self.memory.begin()
-        reply, out = self._dispatch(header, buffers)
+        if header.get("stream"):
+            with capture.streaming(OutputStream(self.reactor, protocol, header["cid"])):
+                reply, out = self._dispatch(header, buffers)
+        else:
+            reply, out = self._dispatch(header, buffers)
         if self.memory is not None:
             reply, out = self.memory.end(header, reply, out)
         protocol.send_from_thread(reply, out)

@@ -181,9 +181,10 @@ def _check_args(header):
 class Call(Message):
     op = "call"
     fields = {"cid": Int(1), "method": Choice(*ENGINE_METHODS, RUN_TASK), "args": Optional(Any()),
-              "taskid": Optional(_ID)}
+              "taskid": Optional(_ID), "stream": Optional(Bool())}
     buffers = True
-    doc = "Run `method` (with `args`, and the buffers) on the engine; answered by `reply` with the same `cid`."
+    doc = ("Run `method` (with `args`, and the buffers) on the engine; answered by `reply` with the same `cid`. "
+           "With `stream`, what the command prints also comes as it prints it, in `output` messages.")
 
     @classmethod
     def check_more(cls, header):
@@ -215,7 +216,24 @@ class Cancel(Message):
     doc = "Drop these commands if they have not started (each is answered QueueCleared)."
 
 
-FROM_ENGINE = Channel("engine", Register, Reply, Heartbeat)
+OUTPUT_BACKLOG = 1 << 20  # bytes unsent on a connection past which output chunks are dropped, not queued
+OUTPUT_CHUNK = 1 << 16  # the most bytes of text one output message carries
+
+
+class Output(Message):
+    op = "output"
+    fields = {"cid": Optional(Int(1)), "rid": Optional(_ID), "id": Optional(_ID),
+              "name": Choice("stdout", "stderr"), "at": Int(0)}
+    buffers = True
+    doc = ("Text a command printed, as it prints it (at most every 50 ms, or each 64 KiB): its UTF-8 bytes "
+           "in the one buffer, starting `at` bytes into the command's `name` stream. From an engine it names "
+           "the command (`cid`); the controller passes it on to the client whose call that is, naming the "
+           "call (`rid`) and the engine (`id`). Either side drops it instead while more than 1 MiB waits "
+           "unsent on the connection it would go out on: the reader sees the gap in `at`, and the call's "
+           "result still has the whole text.")
+
+
+FROM_ENGINE = Channel("engine", Register, Reply, Heartbeat, Output)
 TO_ENGINE = Channel("controller-to-engine", Welcome, Refused, Registered, Call, Interrupt, Cancel,
                     Heartbeat, Bye)
 
@@ -242,7 +260,7 @@ class Stored(Message):
     doc = "These `run` requests' tasks are in the store (one frame for a reactor turn's runs)."
 
 
-TO_CLIENT = Channel("controller-to-client", Welcome, Refused, Result, Error, Stored)
+TO_CLIENT = Channel("controller-to-client", Welcome, Refused, Result, Error, Stored, Output)
 
 
 class Request(Message):
@@ -263,10 +281,11 @@ _ENGINE_ERRORS = (InvalidEngineID, NoEnginesRegistered)
 class MultiEngineCall(Request):
     op = "call"
     fields = {"method": Choice(*ENGINE_METHODS), "targets": TARGETS, "args": Optional(Any()),
-              "per_target": Optional(ListOf(Int(0)))}
+              "per_target": Optional(ListOf(Int(0))), "stream": Optional(Bool())}
     buffers = True
     errors = _ENGINE_ERRORS
-    doc = "Call `method` on each target; `per_target` splits the buffers, a count per target."
+    doc = ("Call `method` on each target; `per_target` splits the buffers, a count per target. With `stream`, "
+           "an `execute`'s output comes as it is printed, in `output` messages, before the `result`.")
 
     @classmethod
     def check_more(cls, header):

@@ -21,7 +21,7 @@ from kernel.settings import ControllerSettings
 from kernel.wire import framing, messages
 from kernel.wire.admission import Admission
 from kernel.wire.greeting import GREETING_MAX, REFUSED, greeting, parse_greeting, welcomed
-from kernel.wire.transport import lock_of
+from kernel.wire.transport import lock_of, write_buffer_size
 
 PREAUTH_TIMEOUT = ControllerSettings.preauth_timeout
 
@@ -94,6 +94,11 @@ class FramedProtocol(Protocol):
             if not self.connected or self._write_now(parts):
                 return
         self.clock.callFromThread(self._schedule)
+
+    def get_write_buffer_size(self):
+        """Bytes sent on this connection that the socket has not taken yet: a peer reading slowly shows here."""
+        with self.lock:
+            return sum(memoryview(part).nbytes for part in self._outgoing) + write_buffer_size(self.transport)
 
     def _write_now(self, parts):
         """Write a small frame straight through if nothing waits before it; else queue ``parts``, False."""

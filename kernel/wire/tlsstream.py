@@ -25,7 +25,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from kernel.wire.transport import lock_of
+from kernel.wire.transport import lock_of, write_buffer_size
 
 READ_SIZE = 1 << 16  # a record holds at most 16 KiB; this leaves slack
 
@@ -173,6 +173,11 @@ class TLSStream(Protocol):
                 self._fail(e)
                 return
             self._send_out()
+
+    def get_write_buffer_size(self):
+        """Bytes written that the socket has not taken yet: the TCP transport's, once encrypted."""
+        with self.lock:
+            return write_buffer_size(self.transport) + sum(len(data) for data in self._pending)
 
     def loseConnection(self):
         """Close after what was written so far, with a TLS close_notify."""

@@ -66,6 +66,12 @@ def lock_of(transport):
     return getattr(transport, "lock", None) or threading.RLock()
 
 
+def write_buffer_size(transport):
+    """Bytes written to ``transport`` that its socket has not taken yet; 0 for transports that do not say."""
+    size = getattr(transport, "get_write_buffer_size", None)
+    return size() if size is not None else 0
+
+
 def _address(pair):
     return address.IPv4Address("TCP", pair[0], pair[1])
 
@@ -174,6 +180,10 @@ class SocketTransport:
     def writeSequence(self, sequence):
         for data in sequence:
             self.write(data)
+
+    def get_write_buffer_size(self):
+        """Bytes written that the socket has not taken yet (asyncio's name): a slow reader shows here."""
+        return self._waiting_bytes
 
     def loseConnection(self):
         """Close once every byte written so far is sent (and the producer, if any, is gone)."""
