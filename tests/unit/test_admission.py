@@ -7,7 +7,7 @@ from twisted.logger import capturedLogs
 from kernel.wire.admission import REPORT_INTERVAL, Admission, PeerReports, limit_in_all
 from kernel.wire.greeting import greeting
 from kernel.wire.protocol import CapabilityTable, ServerFactory
-from tests.unit.test_protocol import SWISS, RecordingInterface, TCPStringTransport
+from tests.unit.recording import SWISS, RecordingInterface, TCPStringTransport
 
 GRACE = 5.0
 

@@ -1,48 +1,12 @@
 """The capability greeting and session dispatch, one-sided with StringTransport."""
 
 from twisted.internet.task import Clock
-from twisted.internet.testing import StringTransport
 
 from kernel import versions
 from kernel.wire import framing
 from kernel.wire.greeting import greeting
 from kernel.wire.protocol import CapabilityTable, ServerProtocol
-
-SWISS = "s" * 32
-
-
-class TCPStringTransport(StringTransport):
-    def setTcpNoDelay(self, enabled):
-        self.nodelay = enabled
-
-    def abortConnection(self):
-        self.disconnecting = True
-
-
-class RecordingInterface:
-    name = "test"
-    max_frame = 1000
-
-    def __init__(self):
-        self.sessions = []
-
-    def open_session(self, protocol):
-        session = RecordingSession()
-        self.sessions.append(session)
-        return session
-
-
-class RecordingSession:
-    def __init__(self):
-        self.messages = []
-        self.closed_with = None
-
-    def message(self, header, buffers):
-        self.messages.append((header, [bytes(b) for b in buffers]))
-
-    def closed(self, reason):
-        self.closed_with = reason
-
+from tests.unit.recording import SWISS, RecordingInterface, TCPStringTransport
 
 def connect():
     interface = RecordingInterface()
