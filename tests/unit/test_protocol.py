@@ -8,6 +8,7 @@ from kernel.wire.greeting import greeting
 from kernel.wire.protocol import CapabilityTable, ServerProtocol
 from tests.unit.recording import SWISS, RecordingInterface, TCPStringTransport
 
+
 def connect():
     interface = RecordingInterface()
     table = CapabilityTable()
