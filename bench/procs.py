@@ -7,26 +7,12 @@ import subprocess
 import time
 
 from kernel.launchers import process
+from kernel.proctable import pid_alive as alive
 
 
 def children_of(pid):
     """Pids of all live descendants of ``pid`` (read from /proc; empty elsewhere)."""
     return [child for child, _ in process.descendants(pid)]
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie still answers kill(0)
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-        return stat[stat.rfind(b")") + 2:stat.rfind(b")") + 3] != b"Z"
-    except OSError:
-        return True
 
 
 def kill_pids(pids, grace=3.0):
