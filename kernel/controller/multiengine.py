@@ -41,7 +41,7 @@ def _death_is_success(done):
     """A killed engine may go before its reply gets out: for kill, that is success."""
     def on_done(eid, header, buffers):
         if header.get("status") == "error" and header.get("etype") == "EngineDied":
-            header, buffers = {"op": "reply", "status": "ok", "value": None}, []
+            header, buffers = messages.Reply.header(status="ok", value=None), []
         done(eid, header, buffers)
 
     return on_done

@@ -9,6 +9,9 @@ an engine follows a controller that restarted with new ports. It keeps its state
 ``last_error``) because "why isn't my engine connected?" is the first question
 users ask. Permanent errors (a wrong key, a refused capability) stop it; a
 controller that is merely away is retried with backoff until ``give_up_after``.
+What the controller sends is decoded by the handler (``EngineCore.on_message``),
+which hands the connection's own messages back here: ``registered``, ``beat``,
+``drop``.
 """
 
 import os
@@ -89,7 +92,7 @@ class EngineConnector:
         factory = Factory.forProtocol(
             lambda: ClientProtocol(
                 self.furl.swissnum, "engine", self.reactor,
-                self._welcomed, self._message, self._lost,
+                self._welcomed, self.handler.on_message, self._lost,
             )
         )
         factory.noisy = False
@@ -118,34 +121,32 @@ class EngineConnector:
         mismatch = versions.conflict(versions.local(), protocol.peer_versions, "this engine", "the controller")
         if mismatch:
             self.log.warn("{mismatch}", mismatch=mismatch)
-        protocol.send({
-            "op": "register",
-            "desired_id": self.desired_id,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "host_key": shm.host_key(),
-            "versions": versions.local(),
-        })
+        protocol.send(messages.Register.header(
+            desired_id=self.desired_id, pid=os.getpid(), host=socket.gethostname(), host_key=shm.host_key(),
+            versions=versions.local()))
 
-    def _message(self, header, buffers):
-        op = header["op"]
-        if op == "registered":
-            self.engine_id = header["id"]
-            self.state = "connected"
-            self._attempt = 0
-            self._lost_since = None
-            self.last_error = None
-            self.log.info("engine registration succeeded, got id: {id}", id=self.engine_id)
-            self._follow(header)
-            self.handler.on_registered(self.engine_id)
-        elif op == "hb":
-            self.protocol.send_encoded(ANSWER)
-            self._follow(header)
-        elif op == "refused":
-            self.protocol.failure = CapabilityRefused(header.get("error", "registration refused"))
-            self.protocol.transport.loseConnection()
-        else:
-            self.handler.on_message(header, buffers)
+    # -- the connection's messages, decoded by the handler (EngineCore.on_message) ---------------
+
+    def registered(self, header):
+        """The controller's ``registered``: the engine has its id."""
+        self.engine_id = header["id"]
+        self.state = "connected"
+        self._attempt = 0
+        self._lost_since = None
+        self.last_error = None
+        self.log.info("engine registration succeeded, got id: {id}", id=self.engine_id)
+        self._follow(header)
+        self.handler.on_registered(self.engine_id)
+
+    def beat(self, header):
+        """The controller's ``hb``: answered at once."""
+        self.protocol.send_encoded(ANSWER)
+        self._follow(header)
+
+    def drop(self, error):
+        """Close the connection because of ``error`` (the reason ``last_error`` will give)."""
+        self.protocol.failure = error
+        self.protocol.transport.loseConnection()
 
     def _follow(self, header):
         """Take the controller's heartbeat period and timeout, where ``header`` gives them."""

@@ -16,6 +16,16 @@ tiny command costs one wake-up of the command thread and none of the
 network thread. A command or reply whose connection was lost meanwhile is
 dropped.
 
+Every message from the controller is decoded through ``messages.TO_ENGINE``
+(checked against its declaration) and handed to the method marked as its
+responder, as the controller's sessions do with theirs; the connection's own
+messages (``registered``, ``hb``, ``refused``) go on to the connector. One
+that fails its check never stops the engine: a ``call`` with a usable ``cid``
+is answered with a BadRequest naming the field, so its caller is not left
+waiting; a malformed ``registered`` drops the connection (the engine
+registers again); anything else is logged and ignored, an unknown op too (a
+newer controller may send one).
+
 Both kinds keep the same books: which commands were cancelled before they
 started, and what a ``kill`` or a refusal means. A subclass says how an
 interrupt reaches the command's thread (:meth:`interrupt`) and how a
@@ -30,13 +40,16 @@ from kernel.engine import capture, replies
 from kernel.engine.connector import EngineConnector
 from kernel.engine.interpreter import Interpreter
 from kernel.engine.outputstream import OutputStream
-from kernel.errors import QueueCleared
+from kernel.errors import BadRequest, CapabilityRefused, ProtocolError, QueueCleared
+from kernel.wire import messages
+from kernel.wire.messages import responder
 
 STOP = object()  # the item that ends a command loop
 
 
 class EngineCore:
     log = Logger()
+    channel = messages.TO_ENGINE
 
     def __init__(self, reactor, furl_source, mpi=None, desired_id=None, **connector_options):
         self.reactor = reactor
@@ -49,6 +62,7 @@ class EngineCore:
         self.exit_reason = None
         self.exit_code = 0
         self.memory = None  # a kernel.engine.memory.MemoryWatch, under ipengine --memory-limit
+        self.handlers = self.channel.responders(self)
 
     def interrupt(self):
         """Stop the running command with a KeyboardInterrupt; nothing between commands. Any thread may call it."""
@@ -68,32 +82,76 @@ class EngineCore:
         self.inbox.put(STOP)
 
     def on_message(self, header, buffers):
-        op = header["op"]
-        if op == "call":  # with the connection to answer on: the one whose message this is
-            self.inbox.put(("call", (self.connector.protocol, header, buffers)))
-        elif op == "interrupt":
-            self._interrupt(header.get("cid"))
-        elif op == "cancel":  # only commands not started yet can be cancelled
-            self.cancelled.update(c for c in header.get("cids", ()) if c > self.last_started)
-        elif op == "bye":
-            self.log.info("the controller is shutting down")
-        else:
-            self.log.warn("ignoring unknown message {op!r}", op=op)
+        """A message from the controller: decoded, then handed to its responder."""
+        try:
+            message = self.channel.decode(header)
+        except ProtocolError as e:
+            self._malformed(header, e)
+            return
+        self.handlers[message](header, buffers)
 
-    def _interrupt(self, cid):
+    def _malformed(self, header, error):
+        """A message that failed its check: answered if it is a call we can name, else logged and dropped."""
+        op = header.get("op")
+        if op not in self.channel.messages:
+            self.log.warn("ignoring a message from the controller: {error}", error=error)
+            return
+        cid = header.get("cid")
+        if op == messages.Call.op and type(cid) is int and cid >= 1:
+            self.log.error("refusing call {cid} from the controller: {error}", cid=cid, error=error)
+            method = header.get("method")
+            stub = {"cid": cid, "method": method if type(method) is str and len(method) <= 64 else None}
+            self.inbox.put(("refuse", (self.connector.protocol, stub, error)))
+        elif op == messages.Registered.op:  # no id to work under: register again
+            self.log.error("dropping the connection to the controller: {error}", error=error)
+            self.connector.drop(ProtocolError(f"the controller's answer to registering is malformed: {error}"))
+        else:
+            self.log.error("ignoring a malformed message from the controller: {error}", error=error)
+
+    @responder(messages.Call)
+    def _on_call(self, header, buffers):  # with the connection to answer on: the one whose message this is
+        self.inbox.put(("call", (self.connector.protocol, header, buffers)))
+
+    @responder(messages.Interrupt)
+    def _on_interrupt(self, header, buffers):
         """Interrupt the command running now; with ``cid``, only that one (as it starts, if it has not)."""
+        cid = header.get("cid")
         if cid is not None:
             self.interrupted = cid  # before last_started is read: see stop_if_interrupted
             if cid != self.last_started:
                 return  # not started yet (stop_if_interrupted stops it), or finished
         self.interrupt()
 
+    @responder(messages.Cancel)
+    def _on_cancel(self, header, buffers):  # only commands not started yet can be cancelled
+        self.cancelled.update(c for c in header["cids"] if c > self.last_started)
+
+    @responder(messages.Bye)
+    def _on_bye(self, header, buffers):
+        self.log.info("the controller is shutting down")
+
+    @responder(messages.Registered)
+    def _on_registered(self, header, buffers):
+        self.connector.registered(header)
+
+    @responder(messages.Heartbeat)
+    def _on_heartbeat(self, header, buffers):
+        self.connector.beat(header)
+
+    @responder(messages.Refused)
+    def _on_refused(self, header, buffers):
+        self.connector.drop(CapabilityRefused(header["error"]))
+
+    @responder(messages.Welcome)
+    def _on_welcome(self, header, buffers):  # the connection's first message; the protocol took that one
+        self.log.warn("ignoring a second welcome from the controller")
+
     # -- on the thread that runs commands -------------------------------------------
 
     def stop_if_interrupted(self, header):
         """KeyboardInterrupt if an interrupt named this command; called once its thread takes
         interrupts (``busy``), so one that came just before it started is not missed."""
-        if self.interrupted is not None and header.get("cid") == self.interrupted:
+        if self.interrupted is not None and header["cid"] == self.interrupted:
             raise KeyboardInterrupt("interrupted by the controller")
 
     def serve(self):
@@ -108,14 +166,19 @@ class EngineCore:
         kind, value = item
         if kind == "set_id":
             self.interpreter.set_id(value)
-        elif kind == "call":
-            protocol, header, buffers = value
-            if protocol.connected:  # else the controller that sent it is gone, or has forgotten it
-                self._call(protocol, header, buffers)
+            return True
+        protocol, header, more = value
+        if not protocol.connected:  # the controller that sent it is gone, or has forgotten it
+            return True
+        if kind == "call":
+            self._call(protocol, header, more)
+        else:  # "refuse": a call that failed its check, answered in its turn
+            protocol.send_from_thread(*replies.failure(header, BadRequest(
+                f"engine {self.interpreter.engine_id} cannot run this call: {more}")))
         return True
 
     def _call(self, protocol, header, buffers):
-        self.last_started = max(self.last_started, header.get("cid", 0))
+        self.last_started = max(self.last_started, header["cid"])
         if self._drop_if_cancelled(protocol, header):
             return
         if self.memory is not None:
@@ -128,14 +191,14 @@ class EngineCore:
         if self.memory is not None:
             reply, out = self.memory.end(header, reply, out)
         protocol.send_from_thread(reply, out)
-        if header.get("method") == "kill":
+        if header["method"] == "kill":
             self.inbox.put(STOP)
 
     def _drop_if_cancelled(self, protocol, header):
         """Reply QueueCleared and return True if this command was cancelled before it started."""
-        if header.get("cid") not in self.cancelled:
+        if header["cid"] not in self.cancelled:
             return False
         self.cancelled.discard(header["cid"])
         protocol.send_from_thread(*replies.failure(header, QueueCleared(
-            f"{header.get('method')} was removed from engine {self.interpreter.engine_id}'s queue")))
+            f"{header['method']} was removed from engine {self.interpreter.engine_id}'s queue")))
         return True

@@ -3,6 +3,7 @@
 from kernel.engine import tasks
 from kernel.engine.replies import failure, success
 from kernel.wire import serialize, shm
+from kernel.wire.messages import RUN_TASK
 
 
 def _values(buffers):
@@ -135,7 +136,7 @@ METHODS = {
 def dispatch(interp, header, buffers):
     """Run one ``call``; return ``(reply_header, reply_buffers)``."""
     method = header.get("method")
-    if method == "run_task":
+    if method == RUN_TASK:
         return tasks.run_task(interp, header, buffers)
     handler = METHODS.get(method)
     if handler is None:

@@ -12,6 +12,7 @@ import time
 
 from kernel.errors import KernelRemoteError
 from kernel.wire import serialize, tracebacks
+from kernel.wire.messages import Reply
 
 
 INLINE_TEXT_MAX = 64 * 1024  # a JSON value with more text than this travels pickled, in the buffers
@@ -48,13 +49,13 @@ def pickled_exception(exc):
 
 
 def failure(header, exc, status="error", **extra):
-    reply = {"op": "reply", "cid": header["cid"], "status": status, **describe(exc, header.get("method")), **extra}
+    reply = Reply.header(cid=header["cid"], status=status, **describe(exc, header.get("method")), **extra)
     return reply, pickled_exception(exc)
 
 
 def success(header, value, as_json, consumer=None, **extra):
     """The reply carrying ``value``; its big buffers go through shared memory to pid ``consumer``."""
-    reply = {"op": "reply", "cid": header["cid"], "status": "ok", **extra}
+    reply = Reply.header(cid=header["cid"], status="ok", **extra)
     if as_json and _fits_inline(value, INLINE_TEXT_MAX):
         reply["value"] = value
         return reply, []

@@ -11,6 +11,7 @@ look inside: ``ok``, ``error``, ``declined`` (depend said no) or ``unmet``
 from kernel.engine.replies import failure, now, success
 from kernel.errors import UnmetDependency
 from kernel.wire import serialize
+from kernel.wire.messages import Reply
 
 
 def _accepts(task, interp):
@@ -28,7 +29,7 @@ def run_task(interp, header, buffers):
     except Exception as e:
         return failure(header, e, started=started, finished=now())
     if task.depend is not None and not _accepts(task, interp):
-        return {"op": "reply", "cid": header["cid"], "status": "declined"}, []
+        return Reply.header(cid=header["cid"], status="declined"), []
     if task.clear_before:
         interp.clear_namespace()
     started = now()

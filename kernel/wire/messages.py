@@ -184,7 +184,9 @@ class Call(Message):
               "taskid": Optional(_ID), "stream": Optional(Bool())}
     buffers = True
     doc = ("Run `method` (with `args`, and the buffers) on the engine; answered by `reply` with the same `cid`. "
-           "With `stream`, what the command prints also comes as it prints it, in `output` messages.")
+           "With `stream`, what the command prints also comes as it prints it, in `output` messages. "
+           "One that fails its check is answered by a `reply` with `etype` `BadRequest` naming the field, if its "
+           "`cid` is usable; the engine logs and ignores any other message that fails its check.")
 
     @classmethod
     def check_more(cls, header):

@@ -166,7 +166,7 @@ def connected_engine():
     protocol = EngineProtocol(clock)
     connector._welcomed(protocol)
     protocol.sent.clear()  # the registration
-    connector._message({"op": "registered", "id": 0, "heartbeat_period": 1.0, "heartbeat_timeout": 4.0}, [])
+    connector.registered({"op": "registered", "id": 0, "heartbeat_period": 1.0, "heartbeat_timeout": 4.0})
     return clock, connector, protocol
 
 
@@ -176,7 +176,7 @@ def test_an_engine_answers_each_beat_with_a_bare_one_and_never_beats_on_its_own(
         clock.advance(1.0)
         protocol.last_received = clock.seconds()
     assert protocol.sent == []
-    connector._message({"op": "hb", "heartbeat_period": 1.0, "heartbeat_timeout": 4.0}, [])
+    connector.beat({"op": "hb", "heartbeat_period": 1.0, "heartbeat_timeout": 4.0})
     assert protocol.sent == [{"op": "hb"}]
 
 
@@ -190,7 +190,7 @@ def test_an_engine_aborts_a_connection_silent_past_the_timeout_it_was_told(silen
 
 def test_an_engine_follows_the_period_and_timeout_a_beat_carries():
     clock, connector, protocol = connected_engine()
-    connector._message({"op": "hb", "heartbeat_period": 5.0, "heartbeat_timeout": 50.0}, [])
+    connector.beat({"op": "hb", "heartbeat_period": 5.0, "heartbeat_timeout": 50.0})
     clock.advance(45.0)  # silent past the 4 s it was first told, within the 50 s it follows now
     assert not protocol.transport.aborted
     clock.advance(10.0)
