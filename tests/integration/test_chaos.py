@@ -40,8 +40,12 @@ CLIENTS = [("window", 0.2, True), ("window", 0.2, True), ("map", 0.2, True),
 STALL = 120.0 * SOAK  # seconds without reaching the next point of the schedule: the run is stuck
 
 
-def unused_port(rng):
-    """A free port below the ephemeral range, so no outgoing connection takes it while the controller is down."""
+def unused_port():
+    """A free port below the ephemeral range, so no outgoing connection takes it while the controller is down.
+
+    Drawn apart from the schedule's seed: two runs at once (make test beside another) must not pick the same.
+    """
+    rng = random.SystemRandom()
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
     while True:
         port = rng.randrange(20000, low)
@@ -98,8 +102,8 @@ class ChaosRun:
     def __init__(self, directory, rng):
         self.dir = directory
         self.rng = rng
-        self.cluster = Cluster(n=ENGINES, ipythondir=directory / "ipython", client_port=unused_port(rng),
-                               engine_port=unused_port(rng), reuse_furls=True, restart_limit=ENGINE_KILLS,
+        self.cluster = Cluster(n=ENGINES, ipythondir=directory / "ipython", client_port=unused_port(),
+                               engine_port=unused_port(), reuse_furls=True, restart_limit=ENGINE_KILLS,
                                restart_window=3600)
         self.env = dict(os.environ, IPYTHONDIR=str(directory / "ipython"), PYTHONUNBUFFERED="1")
         self.clients = []
