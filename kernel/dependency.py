@@ -5,9 +5,7 @@ rebuilds the same type from that (``from_wire``) and its scheduler asks it
 which outcomes count (``counts``).
 """
 
-
-def _is_id(value):
-    return isinstance(value, int) and not isinstance(value, bool)
+from kernel.values import is_int
 
 
 class Dependency(set):
@@ -24,9 +22,9 @@ class Dependency(set):
     """
 
     def __init__(self, ids=(), all=True, success=True, failure=False):
-        ids = [ids] if _is_id(ids) else list(ids)
+        ids = [ids] if is_int(ids) else list(ids)
         for i in ids:
-            if not _is_id(i):
+            if not is_int(i):
                 raise TypeError(f"a Dependency holds task ids (ints), not {i!r}")
         super().__init__(ids)
         self.all = bool(all)

@@ -8,10 +8,7 @@ argument; the controller checks the same fields again where it decodes them
 
 import math
 
-
-def is_int(value):
-    """An int, and not a bool."""
-    return isinstance(value, int) and not isinstance(value, bool)
+from kernel.values import is_int
 
 
 def targets(value):

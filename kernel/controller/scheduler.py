@@ -54,6 +54,7 @@ from enum import Enum
 from typing import Iterator, Optional
 
 from kernel.errors import NoSuchTask, TaskAlreadyFinished
+from kernel.values import is_int
 
 from .dependencies import IMPOSSIBLE, WAITING, Dependency, Watch
 from .events import (
@@ -281,7 +282,7 @@ class Scheduler:
     def _submitted(self, ev: TaskSubmitted) -> list[Action]:
         spec = ev.spec
         taskid = spec.taskid
-        if not isinstance(taskid, int) or isinstance(taskid, bool):
+        if not is_int(taskid):
             raise TypeError(f"an integer task id expected: {taskid!r}")
         if taskid in self._tasks or taskid in self._done:
             raise ValueError(f"task {taskid} was already submitted")
@@ -356,7 +357,7 @@ class Scheduler:
 
     def _abort(self, ev: AbortTask) -> list[Action]:
         taskid = ev.taskid
-        if not isinstance(taskid, int) or isinstance(taskid, bool):
+        if not is_int(taskid):
             raise TypeError(f"an integer task id expected: {taskid!r}")
         if taskid in self._zombies:
             raise TaskAlreadyFinished("Task Already Aborted")

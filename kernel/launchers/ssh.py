@@ -23,6 +23,7 @@ from pathlib import Path
 
 from kernel.launchers.base import EngineSetLauncher, LaunchError, split_command
 from kernel.settings import ClusterSettings
+from kernel.values import is_int
 
 SSH_OPTIONS = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
 ENGINE_FURL_NAME = "ipcontroller-engine.furl"
@@ -43,7 +44,7 @@ class ClusterFile:
         for host, count in engines.items():
             if not isinstance(host, str) or not host or host.startswith("-"):
                 raise LaunchError(f"{path}: bad host name {host!r}")
-            if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            if not is_int(count) or count < 1:
                 raise LaunchError(f"{path}: engine count for {host!r} must be a positive int, not {count!r}")
         self.path = path
         self.engines = dict(engines)

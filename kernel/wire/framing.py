@@ -13,6 +13,7 @@ import mmap
 import struct
 
 from kernel.errors import MessageSizeError, ProtocolError
+from kernel.values import is_int
 
 PREFIX = struct.Struct("!IH")
 LENGTH = struct.Struct("!Q")
@@ -44,7 +45,7 @@ def split(counts, buffers, what="buffer counts"):
     that add up to exactly the buffers there are.
     """
     if not isinstance(counts, list) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in counts):
+            is_int(n) and n >= 0 for n in counts):
         raise ProtocolError(f"bad {what} {str(counts)[:80]}")
     if sum(counts) != len(buffers):
         raise ProtocolError(f"{what} add up to {sum(counts)}, but the frame has {len(buffers)} buffers")

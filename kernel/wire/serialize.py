@@ -27,6 +27,7 @@ import types
 import cloudpickle
 
 from kernel.wire import byvalue, shm, shmpool
+from kernel.values import is_int
 
 OUT_OF_BAND_MIN = 4096  # smaller buffers are cheaper in-band
 SHM_MIN = 1 << 20  # smaller buffers are cheaper through the socket
@@ -131,7 +132,7 @@ def _manifest(head, buffers):
             raise shm.SharedMemoryError(f"shared-memory manifest entry {str(entry)[:80]} is not "
                                         "[buffer index, segment name, size]")
         index, name, size = entry
-        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(buffers):
+        if not is_int(index) or not 0 <= index < len(buffers):
             raise shm.SharedMemoryError(f"shared-memory manifest names buffer {index!r}, but "
                                         f"there are {len(buffers)}")
         if index in seen or memoryview(buffers[index]).nbytes:

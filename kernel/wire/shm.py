@@ -29,6 +29,7 @@ import weakref
 
 from kernel.errors import KernelError
 from kernel.proctable import pid_alive
+from kernel.values import is_int
 
 SHM_DIR = "/dev/shm"
 NAME = re.compile(r"kernel-(?P<pid>[1-9][0-9]{0,9})-(?P<tag>[0-9a-f]{8})[0-9a-f]{24}")
@@ -109,7 +110,7 @@ def disable():
 
 
 def is_pid(value):
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+    return is_int(value) and value > 0
 
 
 def alive(pid):
@@ -135,7 +136,7 @@ def check(name, size):
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise SharedMemoryError(f"{str(name)[:80]!r} is not a shared-memory segment name "
                                 "(kernel-<pid>-<32 hex digits>)")
-    if not isinstance(size, int) or isinstance(size, bool) or size <= 0:
+    if not is_int(size) or size <= 0:
         raise SharedMemoryError(f"shared-memory segment {name}: bad size {size!r} (a positive int)")
 
 

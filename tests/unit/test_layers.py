@@ -14,7 +14,7 @@ ROOT = Path(kernel.__file__).parent
 # Lowest first. A part may import from its own layer and those below it.
 LAYERS = [
     {"kernel", "kernel.errors", "kernel.paths", "kernel.retry", "kernel.versions", "kernel.settings",
-     "kernel.proctable", "kernel.dependency"},
+     "kernel.proctable", "kernel.dependency", "kernel.values"},
     {"kernel.config", "kernel.furl", "kernel.tls"},
     {"kernel.wire"},
     {"kernel.controller", "kernel.engine", "kernel.client", "kernel.magic", "kernel.launchers"},
