@@ -122,6 +122,7 @@ class TaskFuture(RequestFuture):
     MapTask's value (its exception raised, the engine's traceback as its
     cause), a StringTask's TaskResult. If the connection drops, it asks again
     once the controller is back (the task survives a restart in its store).
+    A task the controller refused fails it with that refusal, at once.
     ``cancel()`` aborts the task (``tc.abort``).
     """
 
@@ -163,25 +164,29 @@ class TaskFuture(RequestFuture):
         """Abort the task unless it has finished (``tc.abort``); whether it was cancelled.
 
         A task no engine has started never runs; one running goes on until
-        its engine is done with it, but its result is dropped.
+        its engine is done with it, but its result is dropped. What the abort
+        raises (the task's refusal, say) is raised here, and the outcome that
+        came meanwhile still completes the future.
         """
         with self._arming:
             if Future.done(self):
                 return False
             self._cancelling = True
+        aborted = False
         try:
             self._client.abort(self.taskid)
             aborted = True
         except IndexError:  # finished meanwhile (or aborted by someone else)
-            aborted = False
-        with self._arming:
-            self._cancelling = False
-            stashed, self._stashed = self._stashed, None
+            pass
+        finally:
+            with self._arming:
+                self._cancelling = False
+                stashed, self._stashed = self._stashed, None
+            if not aborted and stashed is not None and self._complete(*stashed):
+                self.ask()
+                self._connection.watch(self)
         if aborted:
             return super().cancel()  # its TaskAborted outcome, if it came, is dropped
-        if stashed is not None and self._complete(*stashed):
-            self.ask()
-            self._connection.watch(self)
         return False
 
     def __repr__(self):

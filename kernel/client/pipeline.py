@@ -16,7 +16,9 @@ then the client keeps the task, and:
   under the same ids (the controller accepts an id once), with backoff until
   the controller is back: the script need not call again;
 - every other call of the TaskClient first waits for those answers, so a
-  submission the controller refused is reported by the next call, naming it;
+  submission the controller refused is reported by the next call, naming it
+  (the controller remembers the refusal too: a future of that task, or any
+  client asking about its id, gets it at once; ``kernel.controller.refusals``);
 - when the script ends, it waits up to the ``client.exit_wait`` setting for
   the answers; what is still unanswered then goes to a courier process
   (``courier.py``) that outlives the script and delivers it once the

@@ -15,7 +15,8 @@ looks inside.
 Memory: a task's payload is held only while it is unfinished. A finished
 task leaves its result and definition in the SQLite store
 (``DIR/db/tasks.sqlite``) and, in memory, only the scheduler's few bytes of
-outcome (for dependencies and ``queue_status``).
+outcome (for dependencies and ``queue_status``). A refused task leaves only
+its id and reason, among the last few thousand (``refusals.py``).
 """
 
 from collections import deque
@@ -29,6 +30,7 @@ from kernel.controller.engines import Command
 from kernel.controller.events import (AbortTask, Dispatch, EngineAdded, EngineRemoved, Outcome, PropertiesChanged,
                                       Reason, Spin, State, TaskDone, TaskForgotten, TaskRestored, TaskSpec,
                                       TaskSubmitted, Tick)
+from kernel.controller.refusals import Refusals
 from kernel.controller.scheduler import Scheduler
 from kernel.controller.sessions import Session
 from kernel.controller.taskqueries import TaskQueries
@@ -110,6 +112,7 @@ class TaskController:
         self.queries = TaskQueries(scheduler, self.live, store)
         self.waiters = {}  # taskid -> [_Waiter]
         self.expected = {}  # taskid -> [_Waiter] for a leased id not submitted yet (when_submitted)
+        self.refusals = Refusals()  # leased ids whose run was refused, and why (memory only)
         self._stored_pending = {}  # session -> rids of runs to answer once the store is flushed
         self.next_id = self.store.next_id()  # sequential, never reused, also across restarts
         self._finished = deque()  # finished tasks the scheduler still remembers, oldest first
@@ -200,7 +203,9 @@ class TaskController:
         """Accept one task (its recovery chain included); return its id.
 
         ``taskid`` is one a client leased. Sent again (the client did not see
-        the answer before a reconnect), it is accepted once: the first stays.
+        the answer before a reconnect), it is accepted once: the first stays;
+        one refused before is refused again, for the same reason (questions
+        about it were answered with that refusal).
         """
         if taskid is None:
             taskid = self.next_id
@@ -208,6 +213,8 @@ class TaskController:
             raise BadRequest(f"task id {taskid} was never leased")
         elif self.submitted(taskid):
             return taskid
+        elif taskid in self.refusals:
+            raise self.refusals.reason(taskid)
         return self._accept(taskid, chain_wire, payloads, self.now(), store=True)
 
     def answer_once_stored(self, session, rid):
@@ -257,28 +264,31 @@ class TaskController:
         return taskid
 
     def when_submitted(self, taskids, callback):
-        """Call ``callback(missing)`` once every id of ``taskids`` was submitted, or after ``lease_wait``.
+        """Call ``callback(error)`` once every id of ``taskids`` was submitted (``error`` None),
+        one was refused (its refusal), or after ``lease_wait`` (a NoSuchTask naming one missing).
 
         A client names its tasks with leased ids and sends them without
         waiting, so another request (from it, after a reconnect, or from
         another client) may ask about an id before its task arrives: it waits
         for the task, and only an id still missing after ``lease_wait`` (its
-        client died first) is ``missing``. Returns a token for ``cancel_wait``.
+        client died first) is missing. Returns a token for ``cancel_wait``.
         """
         waiter = _Waiter(set(taskids), None)
 
         def expired():
             if not waiter.cancelled:
-                missing = set(waiter.left)
+                missing = min(waiter.left)
                 self.cancel_wait(waiter)
-                callback(missing)
+                callback(NoSuchTask(
+                    f"task {missing} was leased by a client but not submitted within "
+                    f"{self.settings.lease_wait:g} s: that client may have died before sending it"))
 
         timer = self.clock.callLater(self.settings.lease_wait, expired)
 
-        def arrived():
+        def arrived(error=None):
             if timer.active():
                 timer.cancel()
-            callback(set())
+            callback(error)
 
         waiter.callback = arrived
         for taskid in waiter.left:
@@ -294,6 +304,21 @@ class TaskController:
     def leased_only(self, taskids, known):
         """Which of ``taskids``, not among ``known``, were given out (leased) but not submitted yet."""
         return {t for t in set(taskids) - known if 0 <= t < self.next_id}
+
+    def refuse(self, taskids, error):
+        """The run of ``taskids`` was refused with ``error``: remember it for those leased and not
+        submitted, and answer who waits for them with it (see ``refusals``)."""
+        refused = [t for t in taskids if type(t) is int and 0 <= t < self.next_id and not self.submitted(t)]
+        if not refused:
+            return
+        self.refusals.note(refused, error)
+        self.log.info("tasks {ids} refused: {etype}: {message}", ids=refused, etype=type(error).__name__,
+                      message=str(error))
+        for taskid in refused:
+            for waiter in self.expected.pop(taskid, ()):
+                if not waiter.cancelled:
+                    self.cancel_wait(waiter)
+                    waiter.callback(self.refusals.error([taskid]))
 
     def _remember(self, taskid):
         """Make sure the scheduler knows a finished task it may have forgotten."""
@@ -491,7 +516,9 @@ class TaskSession(StopsTasks, Session):
 
     Requests are answered in order of completion; blocking ones (results,
     barrier) are answered when their tasks finish. If the client goes away
-    meanwhile, its waits are dropped and its tasks go on.
+    meanwhile, its waits are dropped and its tasks go on. A ``run`` of leased
+    ids that is answered with an error (malformed, or refused while being
+    accepted) is told to the controller (``TaskController.refuse``).
     """
 
     log = Logger()
@@ -503,11 +530,25 @@ class TaskSession(StopsTasks, Session):
         self.sessions = sessions if sessions is not None else set()
         self.open = True
         self.waits = set()
+        self._running = None  # (rid, leased ids) of the run being handled now
         super().__init__(protocol)
 
     def send(self, header, buffers=()):
         if self.open:
             super().send(header, buffers)
+
+    def message(self, header, buffers):
+        ids = header.get("ids") if header.get("op") == messages.Run.op else None
+        self._running = (header.get("rid"), ids) if isinstance(ids, list) else None
+        try:
+            super().message(header, buffers)
+        finally:
+            self._running = None
+
+    def answer_error(self, rid, e):
+        if self._running is not None and self._running[0] == rid:
+            self.controller.refuse(self._running[1], e)
+        super().answer_error(rid, e)
 
     def closed(self, reason):
         self.open = False
@@ -565,22 +606,24 @@ class TaskSession(StopsTasks, Session):
 
         Such an id is never "not registered": its client may still be
         sending it (after a reconnect, say). One still missing after the
-        ``lease_wait`` setting is a NoSuchTask that says why. ``known`` is the
-        set of ``taskids`` that name tasks.
+        ``lease_wait`` setting is a NoSuchTask that says why; one whose run
+        the controller refused (before or while this waits) is that refusal,
+        at once. ``known`` is the set of ``taskids`` that name tasks.
         """
         known = self.controller.known_among(taskids)
         leased = self.controller.leased_only(taskids, known)
         if not leased:
             then(known)
             return
+        refused = self.controller.refusals.error(leased)
+        if refused is not None:
+            raise refused
         holder = []
 
-        def arrived(missing):
+        def arrived(error):
             self.waits.discard(holder[0])
-            if missing:
-                self.answer_error(rid, NoSuchTask(
-                    f"task {min(missing)} was leased by a client but not submitted within "
-                    f"{self.controller.settings.lease_wait:g} s: that client may have died before sending it"))
+            if error is not None:
+                self.answer_error(rid, error)
             else:
                 self.answering(rid, header["op"], lambda: then(known | leased))
 

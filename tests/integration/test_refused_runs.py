@@ -1,0 +1,46 @@
+"""A refused task over real TLS: its future, and any client asking about its id, get the refusal at once.
+
+The controller runs with a ``lease_wait`` of an hour: a question about a
+leased id it waited for would outlast the test's bounds, so every answer
+here came from the controller's memory of the refusal, not from a wait.
+The trigger is one a user can write: a negative task id in ``after``,
+which ``tc.executor(after=...)`` takes and the ``run`` message refuses.
+"""
+
+import re
+
+import pytest
+
+from kernel import client
+from kernel.errors import BadRequest
+
+LEASE_WAIT = 3600.0
+WAIT = 60.0  # bounds each wait here; far below LEASE_WAIT
+REASON = "run.tasks[0][0].after.ids[0] must be an int >= 0, not -1"
+
+
+def refused_as(taskid):
+    return f"^{re.escape(f'task {taskid} was refused by the controller: {REASON}')}$"
+
+
+@pytest.fixture
+def slow_lease_cluster(cluster_factory):
+    return cluster_factory(controller_args=["--lease-wait", str(LEASE_WAIT)]).start(1)
+
+
+def test_a_refused_tasks_future_and_other_clients_get_the_refusal_at_once(slow_lease_cluster):
+    with client.TaskClient(slow_lease_cluster.tc_furl) as tc:
+        future = tc.executor(after=-1).submit(abs, -3)
+        with pytest.raises(BadRequest, match=refused_as(future.taskid)):
+            future.result(WAIT)
+        again = tc.future(future.taskid)
+        assert isinstance(again.exception(WAIT), BadRequest)
+        with client.TaskClient(slow_lease_cluster.tc_furl) as other:
+            for ask in (lambda: other.get_task_result(future.taskid, block=True),
+                        lambda: other.barrier([future.taskid]), lambda: other.task_status(future.taskid)):
+                with pytest.raises(BadRequest, match=refused_as(future.taskid)):
+                    ask()
+        assert tc.submit(abs, -3).result(WAIT) == 3  # the client goes on
+        with pytest.raises(BadRequest, match=refused_as(future.taskid)):
+            tc.queue_status()  # the submitting client's next call reports it too, once
+        assert tc.queue_status()["succeeded"] == 1
