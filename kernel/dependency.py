@@ -26,6 +26,8 @@ class Dependency(set):
         for i in ids:
             if not is_int(i):
                 raise TypeError(f"a Dependency holds task ids (ints), not {i!r}")
+            if i < 0:
+                raise ValueError(f"a Dependency holds task ids, which are 0 or more, not {i}")
         super().__init__(ids)
         self.all = bool(all)
         self.success = bool(success)

@@ -3,8 +3,9 @@
 The controller runs with a ``lease_wait`` of an hour: a question about a
 leased id it waited for would outlast the test's bounds, so every answer
 here came from the controller's memory of the refusal, not from a wait.
-The trigger is one a user can write: a negative task id in ``after``,
-which ``tc.executor(after=...)`` takes and the ``run`` message refuses.
+The trigger: a negative task id in ``after``, which this client refuses
+but a client that skips its checks (an older or a foreign one) sends, and
+the ``run`` message's declaration refuses.
 """
 
 import re
@@ -12,11 +13,19 @@ import re
 import pytest
 
 from kernel import client
+from kernel.dependency import Dependency
 from kernel.errors import BadRequest
 
 LEASE_WAIT = 3600.0
 WAIT = 60.0  # bounds each wait here; far below LEASE_WAIT
 REASON = "run.tasks[0][0].after.ids[0] must be an int >= 0, not -1"
+
+
+class Unchecked(Dependency):
+    """``after`` as a client that does not check its ids sends it: with a negative one."""
+
+    def as_wire(self):
+        return {**super().as_wire(), "ids": [-1]}
 
 
 def refused_as(taskid):
@@ -30,7 +39,7 @@ def slow_lease_cluster(cluster_factory):
 
 def test_a_refused_tasks_future_and_other_clients_get_the_refusal_at_once(slow_lease_cluster):
     with client.TaskClient(slow_lease_cluster.tc_furl) as tc:
-        future = tc.executor(after=-1).submit(abs, -3)
+        future = tc.executor(after=Unchecked(0)).submit(abs, -3)
         with pytest.raises(BadRequest, match=refused_as(future.taskid)):
             future.result(WAIT)
         again = tc.future(future.taskid)

@@ -1,8 +1,9 @@
 """A task the controller refused: questions about its id get the refusal at once, not after lease_wait.
 
 ``run()`` returns a leased id before the controller has seen the task. A
-task it refuses (here: a negative task id in ``after``, which the client
-lets through and the ``run`` message's declaration does not) never comes,
+task it refuses (here: a negative task id in ``after``, which this client
+refuses but one that skips its checks, an older or a foreign one, sends)
+never comes,
 so the controller remembers the refusal (``kernel.controller.refusals``) and
 answers with it. On the in-process ``World``'s virtual clock, "at once"
 means: no virtual time passed, where waiting ``lease_wait`` would move the
@@ -17,6 +18,7 @@ import pytest
 from kernel.client import MapTask, StringTask
 from kernel.client.futures import TaskFuture
 from kernel.controller.refusals import Refusals
+from kernel.dependency import Dependency
 from kernel.errors import BadRequest, InternalError, NoSuchTask
 from kernel.wire import messages, serialize
 from tests.harness import LEASE_WAIT, World
@@ -32,8 +34,15 @@ def refused_as(taskid):
     return f"^{re.escape(refusal(taskid))}$"
 
 
+class Unchecked(Dependency):
+    """``after`` as a client that does not check its ids sends it: with a negative one."""
+
+    def as_wire(self):
+        return {**super().as_wire(), "ids": [-1]}
+
+
 def bad_task():
-    return MapTask(abs, (-3,), after=-1)
+    return MapTask(abs, (-3,), after=Unchecked(0))
 
 
 @pytest.fixture

@@ -107,6 +107,8 @@ def test_dependency_switches():
     assert Dependency.from_wire(d.as_wire()) == d
     with pytest.raises(TypeError):
         Dependency(["1"])
+    with pytest.raises(ValueError, match="0 or more, not -1"):
+        StringTask("a = 1", after=-1)  # refused here, before the controller would refuse the run
 
 
 def test_the_controller_tracks_the_type_the_client_builds():
