@@ -38,6 +38,7 @@ class Message:
     def __init_subclass__(cls):
         super().__init_subclass__()
         cls.record = Record(cls.fields, f"a {cls.op!r} message")
+        cls.where = {key: f"{cls.op}.{key}" for key in cls.fields}  # each field's name in errors, made once
 
     @classmethod
     def check(cls, header):
@@ -48,7 +49,7 @@ class Message:
                 field = fields.get(key)
                 if field is None:
                     raise ProtocolError(f"a {cls.op!r} message has no field {key!r}")
-                field.check(value, f"{cls.op}.{key}")
+                field.check(value, cls.where[key])
         for key in cls.record.required:
             if key not in header:
                 raise ProtocolError(f"a {cls.op!r} message needs its field {key!r}")

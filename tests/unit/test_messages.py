@@ -37,6 +37,17 @@ def test_each_field_passes_its_values_and_names_what_is_wrong_with_others(field,
             field.check(value, "m.f")
 
 
+def test_a_failure_deep_in_a_value_names_the_item_that_failed():
+    ids = list(range(1000))
+    ids[500] = True
+    with pytest.raises(ProtocolError, match=r"^stop_calls.calls\[500\] must be an int >= 0, not True$"):
+        messages.MULTIENGINE.decode({"op": "stop_calls", "rid": 3, "calls": ids})
+    nested = fields.MapOf(fields.Record({"n": fields.ListOf(fields.Either(fields.Choice("all"), fields.Int(0)))}))
+    with pytest.raises(ProtocolError, match=r"^x\['b'\].n\[1\] must be one of all or an int >= 0, not 'some'$"):
+        nested.check({"a": {"n": ["all"]}, "b": {"n": [2, "some"]}}, "x")
+    assert nested.check({"a": {"n": ["all", 0]}}, "x") == {"a": {"n": ["all", 0]}}
+
+
 def test_a_decoded_message_is_checked_against_its_declaration():
     lease = {"op": "lease", "rid": 3, "n": 10}
     assert messages.TASKS.decode(lease) is messages.Lease
