@@ -123,6 +123,10 @@ class TaskTimeout(TaskError):
     """A task waited longer than its timeout (0.10: for unmet dependencies)."""
 
 
+class StaleLease(TaskError):
+    """Task ids leased from a task store that is gone (``ipcontroller --reset-db``): refused, never reused."""
+
+
 class NoSuchTask(TaskError, KeyError, IndexError):
     """A task id the controller never gave out.
 

@@ -47,6 +47,7 @@ class Pipeline:
         self.connection = connection
         self._ids = iter(())
         self._lease_size = LEASE_FIRST
+        self._store = None  # the identity of the task store that leased the ids
         self._unanswered = {}  # request id -> (task, connection generation it was sent on)
         self._unsent = []  # tasks to send again, (taskid, header, buffers) by id
         self._refused = []  # refusals the keeper read, raised by the next call
@@ -64,7 +65,7 @@ class Pipeline:
         with self._lock:
             self.send_kept()
             taskid = self._next_id()
-            self._send((taskid, dict(header, ids=[taskid]), buffers))  # failing here: not submitted
+            self._send((taskid, dict(header, ids=[taskid], store=self._store), buffers))  # failing: not submitted
             _UNSETTLED.add(self)  # kept alive, even if its client is dropped, until every task is stored
             if len(self._unanswered) >= UNANSWERED_MOST:
                 self._answer(next(iter(self._unanswered)))
@@ -95,7 +96,7 @@ class Pipeline:
         taskid = next(self._ids, None)
         if taskid is None:
             reply, _ = self.connection.call(messages.Lease.header(n=self._lease_size))
-            first, end = reply["value"]
+            first, end, self._store = reply["value"]
             self._lease_size = min(LEASE_MOST, 2 * self._lease_size)
             self._ids = iter(range(first, end))
             taskid = next(self._ids)
@@ -115,6 +116,8 @@ class Pipeline:
             raise  # still in flight: the answer may come later
         except Exception as e:
             taskid = self._unanswered.pop(rid)[0][0]
+            if isinstance(e, errors.StaleLease):
+                self._ids = iter(())  # the rest of that block is stale too: lease afresh
             raise _refused(e, taskid) from e
         del self._unanswered[rid]
 

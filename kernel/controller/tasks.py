@@ -36,7 +36,7 @@ from kernel.controller.sessions import Session
 from kernel.controller.taskqueries import TaskQueries
 from kernel.controller.taskstop import StopsTasks
 from kernel.controller.taskstore import TaskStore
-from kernel.errors import BadRequest, NoSuchTask, ProtocolError, TaskNotFinished
+from kernel.errors import BadRequest, NoSuchTask, ProtocolError, StaleLease, TaskNotFinished
 from kernel.wire import framing, messages
 from kernel.wire.messages import responder
 
@@ -199,14 +199,19 @@ class TaskController:
         self.perform(actions)
         return any(isinstance(action, Dispatch) for action in actions)
 
-    def submit(self, chain_wire, payloads, taskid=None):
+    def submit(self, chain_wire, payloads, taskid=None, leased_from=None):
         """Accept one task (its recovery chain included); return its id.
 
         ``taskid`` is one a client leased. Sent again (the client did not see
         the answer before a reconnect), it is accepted once: the first stays;
         one refused before is refused again, for the same reason (questions
-        about it were answered with that refusal).
+        about it were answered with that refusal). ``leased_from`` names the
+        store that leased it: one reset since (``--reset-db``) has given the
+        same ids out afresh, so an old one is refused, not taken for a resend.
         """
+        if leased_from is not None and taskid is not None and leased_from != self.store.ident:
+            raise StaleLease(f"task id {taskid} was leased from a task store that is gone (the controller "
+                             "was started with --reset-db since): it was not run; its client leases new ids")
         if taskid is None:
             taskid = self.next_id
         elif not 0 <= taskid < self.next_id:
@@ -580,7 +585,7 @@ class TaskSession(StopsTasks, Session):
         ids = header.get("ids") or [None] * len(tasks)
         taskids, g = [], 0
         for chain, taskid in zip(tasks, ids):
-            taskids.append(self.controller.submit(chain, groups[g:g + len(chain)], taskid))
+            taskids.append(self.controller.submit(chain, groups[g:g + len(chain)], taskid, header.get("store")))
             g += len(chain)
         if header.get("ids") is not None:  # named by the client, which goes on meanwhile
             self.controller.answer_once_stored(self, rid)  # answered with the turn's others
@@ -594,7 +599,7 @@ class TaskSession(StopsTasks, Session):
     @responder(messages.Lease)
     def _lease(self, rid, header, buffers):
         first = self.controller.lease(header["n"])
-        self._result(rid, [first, first + header["n"]])
+        self._result(rid, [first, first + header["n"], self.controller.store.ident])
 
     def _check_known(self, taskids, known=None):
         unknown = set(taskids) - (self.controller.known_among(taskids) if known is None else known)

@@ -124,6 +124,7 @@ class TaskStore:
             raise StoreError(f"the task store {path} belongs to another directory (id {ident[0]}, "
                              f"expected {expected}): start with --reset-db to begin afresh")
         marker.write_text(ident[0] + "\n")
+        store.ident = ident[0]
         return store
 
     def unfinished(self):

@@ -13,7 +13,7 @@ Senders build headers with ``Message.header(**fields)``, so each ``op`` is
 written only here.
 """
 
-from kernel.errors import InvalidEngineID, NoEnginesRegistered, NoSuchTask, ProtocolError, TaskAborted
+from kernel.errors import InvalidEngineID, NoEnginesRegistered, NoSuchTask, ProtocolError, StaleLease, TaskAborted
 from kernel.wire.fields import Any, Bool, Choice, Either, Int, ListOf, MapOf, Number, Optional, Record, Str
 
 LEASE_MAX = 4096  # task ids one lease may give out
@@ -349,11 +349,13 @@ _TASK_IDS = Either(_TASK_ID, ListOf(_TASK_ID))
 class Run(Request):
     op = "run"
     fields = {"tasks": ListOf(ListOf(TASK_SPEC, shortest=1)), "counts": ListOf(Int(0)),
-              "ids": Optional(ListOf(Optional(_ID))), "wait": Optional(Bool())}
+              "ids": Optional(ListOf(Optional(_ID))), "wait": Optional(Bool()), "store": Optional(Str(64))}
     buffers = True
     doc = ("Submit tasks, each a chain (the task, then its recovery tasks), with `counts` buffers for "
            "each; with leased `ids` it is answered by `stored`, else by their ids (or, with `wait`, "
-           "their results).")
+           "their results). `store` names the task store the ids were leased from: ids of another "
+           "(one reset since) are refused with StaleLease.")
+    errors = (StaleLease,)
 
     @classmethod
     def check_more(cls, header):
@@ -367,7 +369,8 @@ class Run(Request):
 class Lease(Request):
     op = "lease"
     fields = {"n": Int(1, LEASE_MAX)}
-    doc = "Reserve `n` task ids: answered `[first, end)`."
+    doc = ("Reserve `n` task ids: answered `[first, end, store]`, the ids from `first` to `end` (not included) "
+           "and the identity of the task store that leased them.")
 
 
 class GetResults(Request):

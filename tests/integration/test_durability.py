@@ -12,6 +12,7 @@ import pytest
 
 from kernel import client
 from kernel.client import MapTask, StringTask
+from kernel.errors import StaleLease
 from tests.harness import until_answered, wait_for
 
 SOAK = int(os.environ.get("KERNEL_SOAK_SCALE", "1"))  # `make soak` runs the soak tests ten times larger
@@ -55,6 +56,24 @@ def test_tasks_run_sent_but_never_read_by_a_killed_controller_are_sent_again(clu
     until_answered(lambda: tc.barrier(sent))  # reconnects, sends the ten again under their ids
     assert [tc.get_task_result(t) for t in sent] == [i * i for i in range(2, 12)]
     assert tc.queue_status()["succeeded"] == 11  # each ran once
+
+
+def test_ids_leased_before_a_reset_db_are_refused_not_taken_for_another_clients(cluster_factory):
+    c = cluster_factory().start(engines=1)
+    old = client.TaskClient(c.tc_furl)
+    old.barrier(old.run(MapTask(square, (1,))))  # leases a block of ids from the first store
+    c.kill_controller(signal.SIGKILL)
+    c.start_controller("--reset-db")  # a new, empty store: it leases the same ids afresh
+    new = client.TaskClient(c.tc_furl)
+    theirs = [new.run(MapTask(square, (i,))) for i in range(8)]
+    new.barrier(theirs)
+    mine = until_answered(lambda: old.run(MapTask(square, (5,))))  # an id of the old block
+    assert mine in theirs  # the same number: the old store gave it out too
+    with pytest.raises(StaleLease, match=f"task {mine} was refused by the controller: .*--reset-db"):
+        old.queue_status()
+    again = old.run(MapTask(square, (5,)))  # a fresh lease
+    assert again not in theirs and old.get_task_result(again, block=True) == 25
+    assert [new.get_task_result(t) for t in theirs] == [i * i for i in range(8)]  # untouched
 
 
 def test_a_script_that_ends_right_after_run_still_has_its_tasks_stored(cluster_factory):

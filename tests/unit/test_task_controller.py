@@ -17,7 +17,7 @@ from kernel.controller.scheduler import SCHEMES, Scheduler
 from kernel.controller.tasks import TaskController
 from kernel.controller.taskstore import TaskStore
 from kernel.settings import ControllerSettings
-from kernel.errors import EngineDied, ProtocolError
+from kernel.errors import EngineDied, ProtocolError, StaleLease
 from kernel.wire import serialize
 from tests.harness import HOLD_CODE, Hold, World
 
@@ -186,9 +186,9 @@ def test_a_task_sent_again_under_its_leased_id_is_accepted_once(tmp_path):
     w = World(tmp_path / "dir", engines=1)
     try:
         conn = w.tc._connection
-        [first, end] = conn.call({"op": "lease", "n": 2})[0]["value"]
+        [first, end, store] = conn.call({"op": "lease", "n": 2})[0]["value"]
         run = {"op": "run", "tasks": [[StringTask("a = 5", pull="a").spec()]], "counts": [1],
-               "ids": [first]}
+               "ids": [first], "store": store}
         payload = serialize.dumps(StringTask("a = 5", pull="a"))
         assert conn.call(dict(run), payload)[0]["op"] == "stored"
         assert conn.call(dict(run), payload)[0]["op"] == "stored"  # sent again: the answer was lost, say
@@ -196,6 +196,8 @@ def test_a_task_sent_again_under_its_leased_id_is_accepted_once(tmp_path):
         assert w.controller.queries.status()["succeeded"] == 1
         with pytest.raises(ValueError, match="never leased"):
             conn.call(dict(run, ids=[end + 5]), payload)
+        with pytest.raises(StaleLease, match="leased from a task store that is gone"):
+            conn.call(dict(run, ids=[first + 1], store="0" * 16), payload)  # leased before a --reset-db
         with pytest.raises(ValueError, match="lease.n must be an int >= 1"):
             conn.call({"op": "lease", "n": 0})
     finally:
