@@ -43,6 +43,12 @@ def test_px_runs_on_the_engines(ran):
     assert "[0] Out[" in out and "[1] Out[" in out and "engine 1 is process" in out
 
 
+def test_px_stream_shows_every_engines_lines(ran):
+    out = _text(ran["%px --stream import time; [print(f'step {i} of engine {id}', flush=True) or time.sleep(0.1) "
+                    "for i in range(3)];"])
+    assert all(f"[stdout:{e}] step {i} of engine {e}\n" in out for e in (0, 1) for i in range(3)), out
+
+
 def test_the_map_shows_the_notebook_progress_widget(ran):
     cell = ran["squares = tc.map(lambda x: x ** 2, range(200), progress=True)"]
     assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in cell.outputs)
