@@ -22,7 +22,7 @@ from kernel.controller.multiengine import MultiEngineInterface
 from kernel.errors import BadFURLError
 from kernel.settings import ControllerSettings
 from kernel.tls import Identity, server_context
-from kernel.wire import transport
+from kernel.wire import messages, transport
 from kernel.wire.pool import BufferPool
 from kernel.wire.admission import Admission, limit_in_all
 from kernel.wire.protocol import CapabilityTable, ServerFactory
@@ -176,7 +176,7 @@ class ControllerService(Service):
         if self.tasks is not None:
             self.tasks.stop()
         for handle in list(self.registry.engines.values()):
-            handle.session.send({"op": "bye"})
+            handle.session.send(messages.Bye.header())
         ports, self.ports = self.ports, []
         d = defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in ports])
         d.addCallback(lambda _: self.log.info("controller stopped; FURL files kept"))

@@ -77,9 +77,11 @@ def test_an_engine_killed_is_reported_with_its_signal_and_runs_in_a_session_of_i
 
 
 def engine_pids(c):
+    """The registered engines' pids; the same targets for both calls, as an engine may register between them."""
     mec = c.mec()
-    mec.execute("import os; pid = os.getpid()")
-    return sorted(mec.pull("pid"))
+    ids = mec.get_ids()
+    mec.execute("import os; pid = os.getpid()", targets=ids)
+    return sorted(mec.pull("pid", targets=ids))
 
 
 @pytest.fixture
