@@ -38,6 +38,11 @@ def _keepalive(sock):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
+# Seconds a wait with no timeout blocks at most before Python looks at signals again: a Ctrl-C that lands
+# between the interpreter's last look and a blocking read would otherwise wait for the next byte to come.
+SIGNAL_LOOK = 1.0
+
+
 def _readable_within(sock, timeout):
     """Whether ``sock`` has bytes to read within ``timeout`` seconds.
 
@@ -320,9 +325,13 @@ class Connection:
                 return frame
             if self._sock is None:
                 raise errors.ConnectionLost("not connected to the controller")
-            if timeout is not None and not self._sock.pending():
-                if not _readable_within(self._sock, timeout):
-                    raise errors.ControllerTimeout(f"no answer from the controller within {timeout:g} s")
+            if not self._sock.pending():
+                if timeout is not None:
+                    if not _readable_within(self._sock, timeout):
+                        raise errors.ControllerTimeout(f"no answer from the controller within {timeout:g} s")
+                else:
+                    while not _readable_within(self._sock, SIGNAL_LOOK):
+                        pass  # back in Python: a Ctrl-C that came just before the wait is raised here
             target = self._decoder.get_buffer()  # a big buffer is decrypted straight into place
             try:
                 got = self._sock.recv_into(self._inbox if target is None else target)
