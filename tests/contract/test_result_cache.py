@@ -14,7 +14,7 @@ from kernel.wire import messages, serialize
 from tests.harness import Hold, make_backend
 
 
-@pytest.fixture(scope="module", params=["inprocess", "tls"])
+@pytest.fixture(scope="module", params=["inprocess", "process"])
 def backend(request, tmp_path_factory):
     made = make_backend(request.param, tmp_path_factory.mktemp(f"cache-{request.param}"), engines=2)
     yield made
