@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 from kernel.errors import KernelError
@@ -90,6 +91,22 @@ class TaskStore:
         self._parked_bytes = 0
         self._flush_call = None
 
+    @contextmanager
+    def transaction(self):
+        """One transaction for everything written inside: one commit to the log, not one per row.
+
+        The connection autocommits (``isolation_level=None``), so without this
+        each row of an ``executemany`` was a transaction of its own: 13 µs a
+        row where one transaction for many costs 2.
+        """
+        self.db.execute("BEGIN")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
     @classmethod
     def open(cls, directory, clock, reset=False):
         """Open this directory's store: made on first start, reloaded after.
@@ -117,8 +134,7 @@ class TaskStore:
         expected = marker.read_text().strip() if marker.exists() else None
         if ident is None:
             ident = (expected or secrets.token_hex(8),)
-            with store.db:
-                store.db.execute("INSERT INTO store VALUES ('id', ?)", ident)
+            store.db.execute("INSERT INTO store VALUES ('id', ?)", ident)
         if expected is not None and ident[0] != expected:
             store.db.close()
             raise StoreError(f"the task store {path} belongs to another directory (id {ident[0]}, "
@@ -166,8 +182,7 @@ class TaskStore:
     def note_leased(self, end):
         """Ids below ``end`` were given out to clients; on disk before they are used."""
         self.flush()
-        with self.db:
-            self.db.execute("INSERT OR REPLACE INTO store VALUES ('leased', ?)", (str(end),))
+        self.db.execute("INSERT OR REPLACE INTO store VALUES ('leased', ?)", (str(end),))
 
     def has_task(self, taskid):
         if taskid in self._parked["tasks"]:
@@ -193,7 +208,7 @@ class TaskStore:
         """Retention: keep the newest ``max_results`` results, none completed before ``older_than``."""
         self.flush()
         dropped = 0
-        with self.db:
+        with self.transaction():
             if older_than is not None:
                 dropped += self.db.execute("DELETE FROM results WHERE completed < ?", (older_than,)).rowcount
             if max_results:
@@ -232,7 +247,9 @@ class TaskStore:
             self._flush_call.cancel()
         self._flush_call = None
         self._parked_bytes = 0
-        with self.db:
+        if not (self._failures or any(self._parked.values())):
+            return
+        with self.transaction():
             for table, parked in self._parked.items():
                 if parked:
                     rows = [_pack(table, t, m, b) for t, (m, b) in parked.items()]
@@ -261,7 +278,7 @@ class TaskStore:
     def delete_results(self, taskids=None):
         """Forget finished results (all of them when None); return how many went."""
         self.flush()
-        with self.db:
+        with self.transaction():
             if taskids is None:
                 return self.db.execute("DELETE FROM results").rowcount
             return self.db.executemany("DELETE FROM results WHERE taskid = ?",

@@ -100,3 +100,24 @@ def test_task_code_and_results_are_readable_by_their_owner_only(tmp_path, clock)
     fresh.flush()
     assert {stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "fresh").glob("tasks.sqlite*")} == {0o600}
     fresh.close()
+
+
+def test_a_flush_is_one_transaction(tmp_path, clock):
+    """Every parked row, of every table, is committed together: all of them or, on a failure, none."""
+    store = TaskStore.open(tmp_path, clock)
+    statements = []
+    store.db.set_trace_callback(statements.append)
+    for taskid in range(50):
+        store.put_task(taskid, {"chain": [{}], "counts": [1]}, [b"t"])
+        store.put_result(taskid, {"status": "succeeded", "completed": 1.0}, [b"r"])
+    store.note_failure(7)
+    store.flush()
+    assert [s for s in statements if s in ("BEGIN", "COMMIT")] == ["BEGIN", "COMMIT"]
+    store.put_task(50, {"chain": [{}], "counts": [1]}, [b"t"])
+    store.put_result(50, {"unpicklable": object()}, [b"r"])  # its metadata cannot be written
+    with pytest.raises(TypeError):
+        store.flush()
+    on_disk = [store.db.execute(f"SELECT COUNT(*) FROM {table} WHERE taskid = 50").fetchone()[0]
+               for table in ("tasks", "results")]
+    assert on_disk == [0, 0]  # the task was rolled back with the result
+    store.db.close()
