@@ -66,6 +66,7 @@ def test_whole_frames_in_one_chunk_and_a_big_or_cut_one_after_them():
 @pytest.mark.parametrize("data, why", [
     (struct.pack("!IH", 0, 0), "bad header length"),
     (struct.pack("!IH", 5, 0) + b"nope!", "not JSON"),
+    (struct.pack("!IH", 11, 0) + b'{"op": "\xff"}', "not JSON.*utf-8"),  # headers are UTF-8
     (struct.pack("!IH", 2, 0) + b"[]", "JSON object"),
     (struct.pack("!IH", 9, 0) + b'{"op": 1}', "JSON object"),
     (struct.pack("!IH", 0xFFFFFFFF, 0), "bad header length"),
