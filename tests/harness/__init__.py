@@ -11,6 +11,7 @@
   linked in memory (the task suites' in-process backend, and the task
   controller's unit tests).
 - ``hold``: tasks that keep an engine busy until released.
+- ``refused``: a task the controller refuses, and the words it answers with.
 - ``waiting``: ``wait_for``, a condition polled with a deadline.
 
 Both contract suites run each test on an in-process and a process cluster

@@ -8,30 +8,15 @@ but a client that skips its checks (an older or a foreign one) sends, and
 the ``run`` message's declaration refuses.
 """
 
-import re
 
 import pytest
 
 from kernel import client
-from kernel.dependency import Dependency
 from kernel.errors import BadRequest
+from tests.harness.refused import Unchecked, refused_as
 
 LEASE_WAIT = 3600.0
 WAIT = 60.0  # bounds each wait here; far below LEASE_WAIT
-REASON = "run.tasks[0][0].after.ids[0] must be an int >= 0, not -1"
-
-
-class Unchecked(Dependency):
-    """``after`` as a client that does not check its ids sends it: with a negative one."""
-
-    def as_wire(self):
-        return {**super().as_wire(), "ids": [-1]}
-
-
-def refused_as(taskid):
-    return f"^{re.escape(f'task {taskid} was refused by the controller: {REASON}')}$"
-
-
 @pytest.fixture
 def slow_lease_cluster(cluster_factory):
     return cluster_factory(controller_args=["--lease-wait", str(LEASE_WAIT)]).start(1)

@@ -18,28 +18,10 @@ import pytest
 from kernel.client import MapTask, StringTask
 from kernel.client.futures import TaskFuture
 from kernel.controller.refusals import Refusals
-from kernel.dependency import Dependency
 from kernel.errors import BadRequest, InternalError, NoSuchTask
 from kernel.wire import messages, serialize
 from tests.harness import LEASE_WAIT, World
-
-REASON = "run.tasks[0][0].after.ids[0] must be an int >= 0, not -1"
-
-
-def refusal(taskid):
-    return f"task {taskid} was refused by the controller: {REASON}"
-
-
-def refused_as(taskid):
-    return f"^{re.escape(refusal(taskid))}$"
-
-
-class Unchecked(Dependency):
-    """``after`` as a client that does not check its ids sends it: with a negative one."""
-
-    def as_wire(self):
-        return {**super().as_wire(), "ids": [-1]}
-
+from tests.harness.refused import REASON, Unchecked, refusal, refused_as
 
 def bad_task():
     return MapTask(abs, (-3,), after=Unchecked(0))
@@ -176,17 +158,17 @@ class _Connection:
 
 
 def test_a_cancel_that_raises_leaves_its_future_the_outcome_that_came_meanwhile():
-    refusal = BadRequest("task 3 was refused by the controller: malformed")
+    refused = BadRequest("task 3 was refused by the controller: malformed")
 
     class Client:
         _connection = _Connection()
 
         def abort(self, taskid):
-            future.settle([], refusal)  # the reader's answer to the future comes during the abort
-            raise refusal
+            future.settle([], refused)  # the reader's answer to the future comes during the abort
+            raise refused
 
     future = TaskFuture(Client(), 3, None)
     with pytest.raises(BadRequest) as raised:
         future.cancel()
-    assert raised.value is refusal
-    assert future.exception(0) is refusal and not future.cancelled()
+    assert raised.value is refused
+    assert future.exception(0) is refused and not future.cancelled()
