@@ -18,7 +18,9 @@ then the client keeps the task, and:
 - every other call of the TaskClient first waits for those answers, so a
   submission the controller refused is reported by the next call, naming it
   (the controller remembers the refusal too: a future of that task, or any
-  client asking about its id, gets it at once; ``kernel.controller.refusals``);
+  client asking about its id, gets it at once; ``kernel.controller.refusals``).
+  A future's own task is not reported again by the next call: its future
+  asked for it right after sending it, so it has the refusal already;
 - when the script ends, it waits up to the ``client.exit_wait`` setting for
   the answers; what is still unanswered then goes to a courier process
   (``courier.py``) that outlives the script and delivers it once the
@@ -51,6 +53,7 @@ class Pipeline:
         self._unanswered = {}  # request id -> (task, connection generation it was sent on)
         self._unsent = []  # tasks to send again, (taskid, header, buffers) by id
         self._refused = []  # refusals the keeper read, raised by the next call
+        self._unreported = set()  # ids of tasks whose refusal their future reports, not the next call
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._keeper = None
@@ -60,12 +63,18 @@ class Pipeline:
     def _generation(self):
         return getattr(self.connection, "generation", 0)
 
-    def submit(self, header, buffers):
-        """Send one task's ``run`` request under a leased id; return the id."""
+    def submit(self, header, buffers, report=True):
+        """Send one task's ``run`` request under a leased id; return the id.
+
+        ``report=False``: a refusal is not raised by the next call (the
+        task's future, which asks for its outcome at once, gets it).
+        """
         with self._lock:
             self.send_kept()
             taskid = self._next_id()
             self._send((taskid, dict(header, ids=[taskid], store=self._store), buffers))  # failing: not submitted
+            if not report:
+                self._unreported.add(taskid)
             _UNSETTLED.add(self)  # kept alive, even if its client is dropped, until every task is stored
             if len(self._unanswered) >= UNANSWERED_MOST:
                 self._answer(next(iter(self._unanswered)))
@@ -118,8 +127,11 @@ class Pipeline:
             taskid = self._unanswered.pop(rid)[0][0]
             if isinstance(e, errors.StaleLease):
                 self._ids = iter(())  # the rest of that block is stale too: lease afresh
+            if taskid in self._unreported:
+                self._unreported.discard(taskid)
+                return
             raise _refused(e, taskid) from e
-        del self._unanswered[rid]
+        self._unreported.discard(self._unanswered.pop(rid)[0][0])
 
     def send_kept(self):
         """Send again what went out on a connection that has since been replaced."""

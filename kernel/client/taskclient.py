@@ -193,7 +193,8 @@ class TaskClient:
         return self._submit_future(MapTask(fn, args, kwargs))
 
     def _submit_future(self, task):
-        return self.future(self.run(task))
+        task.taskid = self._pipeline.submit(*self._run_request([task]), report=False)
+        return self.future(task.taskid)
 
     def future(self, taskid):
         """A TaskFuture of any task: one ``run`` or ``submit`` gave, another client's, one

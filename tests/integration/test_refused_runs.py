@@ -17,6 +17,8 @@ from tests.harness.refused import Unchecked, refused_as
 
 LEASE_WAIT = 3600.0
 WAIT = 60.0  # bounds each wait here; far below LEASE_WAIT
+
+
 @pytest.fixture
 def slow_lease_cluster(cluster_factory):
     return cluster_factory(controller_args=["--lease-wait", str(LEASE_WAIT)]).start(1)
@@ -35,6 +37,8 @@ def test_a_refused_tasks_future_and_other_clients_get_the_refusal_at_once(slow_l
                 with pytest.raises(BadRequest, match=refused_as(future.taskid)):
                     ask()
         assert tc.submit(abs, -3).result(WAIT) == 3  # the client goes on
-        with pytest.raises(BadRequest, match=refused_as(future.taskid)):
-            tc.queue_status()  # the submitting client's next call reports it too, once
+        assert tc.queue_status()["succeeded"] == 1  # its future reported the refusal: no call raises it again
+        bad = tc.run(client.MapTask(abs, (-3,), after=Unchecked(0)))
+        with pytest.raises(BadRequest, match=refused_as(bad)):
+            tc.queue_status()  # a run()'s refusal has no future: the next call reports it, once
         assert tc.queue_status()["succeeded"] == 1
