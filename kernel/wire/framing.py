@@ -74,9 +74,21 @@ def allocate(n):
         raise ProtocolError(f"cannot allocate a buffer of {n} bytes: {e}") from None
 
 
+def _json(text):
+    """The JSON value ``text`` holds. Our peers send it with no whitespace around, which
+    ``raw_decode`` takes without the two regular-expression matches that look for it."""
+    try:
+        value, end = _DECODER.raw_decode(text)
+        if end == len(text):
+            return value
+    except ValueError:
+        pass
+    return _DECODER.decode(text)  # whitespace around it, or the error naming what is wrong
+
+
 def _parse_header(chunk):
     try:
-        header = _DECODER.decode(str(chunk, "utf-8"))
+        header = _json(str(chunk, "utf-8"))
     except ValueError as e:
         raise ProtocolError(f"header is not JSON: {e}") from None
     except RecursionError:

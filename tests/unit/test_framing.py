@@ -67,6 +67,7 @@ def test_whole_frames_in_one_chunk_and_a_big_or_cut_one_after_them():
     (struct.pack("!IH", 0, 0), "bad header length"),
     (struct.pack("!IH", 5, 0) + b"nope!", "not JSON"),
     (struct.pack("!IH", 11, 0) + b'{"op": "\xff"}', "not JSON.*utf-8"),  # headers are UTF-8
+    (struct.pack("!IH", 13, 0) + b'{"op": "a"} x', "not JSON: Extra data"),
     (struct.pack("!IH", 2, 0) + b"[]", "JSON object"),
     (struct.pack("!IH", 9, 0) + b'{"op": 1}', "JSON object"),
     (struct.pack("!IH", 0xFFFFFFFF, 0), "bad header length"),
@@ -124,3 +125,10 @@ def test_reading_into_get_buffer_gives_the_same_messages_as_feed(buffers, chunk)
             got += decoder.buffer_updated(n)
             at += n
     assert [[bytes(b) for b in bufs] for _, bufs in got] == [buffers, buffers]
+
+
+def test_a_header_with_whitespace_around_its_json_is_read():
+    """Our peers send none, but JSON allows it: another implementation's frames are still read."""
+    head = b' \n{"op": "x", "n": 1}\t '
+    [(header, buffers)] = framing.FrameDecoder().feed(struct.pack("!IH", len(head), 0) + head)
+    assert header == {"op": "x", "n": 1} and buffers == []
