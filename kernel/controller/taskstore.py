@@ -20,6 +20,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 
+from kernel.controller.checkpoints import Checkpointer
 from kernel.errors import KernelError
 
 SCHEMA = """
@@ -85,7 +86,9 @@ class TaskStore:
         self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.execute("PRAGMA wal_autocheckpoint=0")  # never inside a commit: see checkpoints.py
         self.db.executescript(SCHEMA)
+        self.checkpointer = Checkpointer(path)
         self._parked = {table: {} for table in TABLES}
         self._failures = {}
         self._parked_bytes = 0
@@ -125,10 +128,13 @@ class TaskStore:
             raise StoreError(f"the task store {path} is missing (this directory had one): "
                              "start with --reset-db to begin afresh, losing its tasks and results")
         _private(path)
+        store = None
         try:
             store = cls(path, clock)
             ident = store.db.execute("SELECT value FROM store WHERE key = 'id'").fetchone()
         except sqlite3.DatabaseError as e:
+            if store is not None:
+                store.close()
             raise StoreError(f"the task store {path} cannot be read ({e}): move it away to keep it "
                              "for inspection, or start with --reset-db to begin afresh") from None
         expected = marker.read_text().strip() if marker.exists() else None
@@ -136,7 +142,7 @@ class TaskStore:
             ident = (expected or secrets.token_hex(8),)
             store.db.execute("INSERT INTO store VALUES ('id', ?)", ident)
         if expected is not None and ident[0] != expected:
-            store.db.close()
+            store.close()
             raise StoreError(f"the task store {path} belongs to another directory (id {ident[0]}, "
                              f"expected {expected}): start with --reset-db to begin afresh")
         marker.write_text(ident[0] + "\n")
@@ -255,6 +261,7 @@ class TaskStore:
                     rows = [_pack(table, t, m, b) for t, (m, b) in parked.items()]
                     parked.clear()
                     self.db.executemany(INSERT[table], rows)
+                    self.checkpointer.written(sum(len(row[1]) + len(row[2]) for row in rows))
             if self._failures:
                 self.db.executemany(
                     "INSERT INTO failures VALUES (?, ?) ON CONFLICT(taskid) DO UPDATE SET n = n + excluded.n",
@@ -287,5 +294,6 @@ class TaskStore:
     def close(self):
         if self.db is not None:
             self.flush()
-            self.db.close()
+            self.checkpointer.stop()
+            self.db.close()  # the last connection: SQLite checkpoints the rest of the log
             self.db = None

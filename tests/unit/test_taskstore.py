@@ -6,7 +6,9 @@ import pytest
 from twisted.internet.task import Clock
 
 from kernel import paths
+from kernel.controller.checkpoints import Checkpointer
 from kernel.controller.taskstore import StoreError, TaskStore
+from tests.harness import wait_for
 
 
 @pytest.fixture
@@ -121,3 +123,23 @@ def test_a_flush_is_one_transaction(tmp_path, clock):
                for table in ("tasks", "results")]
     assert on_disk == [0, 0]  # the task was rolled back with the result
     store.db.close()
+
+
+def test_the_log_is_checkpointed_on_a_thread_of_its_own_never_inside_a_commit(tmp_path, clock):
+    """A checkpoint syncs the disk (milliseconds, more under load): in a commit it would stall the reactor."""
+    store = TaskStore.open(tmp_path, clock)
+    store.checkpointer.stop()  # none at first: commits alone must never copy the log into the database
+    database = tmp_path / "tasks.sqlite"
+    before = database.stat().st_size
+    for taskid in range(2000):  # 8 MB of log: SQLite's own rule checkpoints every 1,000 pages (4 MB)
+        store.put_task(taskid, {"chain": [{}], "counts": [1]}, [b"x" * 4000])
+        if taskid % 100 == 99:
+            store.flush()
+    assert database.stat().st_size == before
+    store.checkpointer = Checkpointer(database, every=1)
+    store.put_task(2000, {"chain": [{}], "counts": [1]}, [b"y"])
+    store.flush()
+    wait_for(lambda: store.checkpointer.checkpoints == 1, 30, what="a checkpoint")
+    assert database.stat().st_size > 8_000_000  # the log's pages are in the database now
+    assert [bytes(b) for b in store.get_task(1999)[1]] == [b"x" * 4000]
+    store.close()
