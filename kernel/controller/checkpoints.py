@@ -2,8 +2,8 @@
 
 In WAL mode SQLite copies the log back into the database (a checkpoint)
 every thousand pages, inside whichever commit crosses the mark, and with
-``synchronous=NORMAL`` a checkpoint syncs both files: 6–8 ms on an idle
-disk, 100 ms seen under load. Inside the controller's commit that is a
+``synchronous=NORMAL`` a checkpoint syncs both files: 6–8 ms on this
+project's test machines. Inside the controller's commit that is a
 reactor turn in which no engine gets its next task and no client an
 answer. So the store's connection never checkpoints
 (``wal_autocheckpoint=0``), and this thread does, with a connection of its
@@ -23,7 +23,8 @@ CHECKPOINT_BYTES = 4 << 20  # written to the log between checkpoints (about SQLi
 
 class Checkpointer:
     """``written(n)`` after each commit; a checkpoint follows on this thread once the log has grown
-    by ``every`` bytes. ``stop()`` ends the thread after its last checkpoint."""
+    by ``every`` bytes. ``stop()`` ends the thread; the store's connection, closed after it,
+    checkpoints what is left."""
 
     log = Logger()
 

@@ -99,8 +99,8 @@ class TaskStore:
         """One transaction for everything written inside: one commit to the log, not one per row.
 
         The connection autocommits (``isolation_level=None``), so without this
-        each row of an ``executemany`` was a transaction of its own: 13 µs a
-        row where one transaction for many costs 2.
+        each row of an ``executemany`` was a transaction of its own: 13–14 µs
+        a row, where one transaction for 40 rows costs 4.7 µs a row.
         """
         self.db.execute("BEGIN")
         try:
