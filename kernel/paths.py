@@ -21,12 +21,17 @@ def ipython_dir(explicit=None):
     return path
 
 
-def security_dir(base):
-    """The private folder for keys and FURL files; always re-locked to 0700."""
-    path = Path(base) / "security"
+def _private_dir(base, name):
+    """``base/name``, made if needed and re-locked to 0700 every time, whatever made it before."""
+    path = Path(base) / name
     path.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(path, 0o700)
     return path
+
+
+def security_dir(base):
+    """The private folder for keys and FURL files."""
+    return _private_dir(base, "security")
 
 
 def log_dir(base):
@@ -36,11 +41,8 @@ def log_dir(base):
 
 
 def db_dir(base):
-    """The controller's task store: task code and results, private like ``security``; re-locked to 0700."""
-    path = Path(base) / "db"
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
+    """The controller's task store: task code and results, private like ``security``."""
+    return _private_dir(base, "db")
 
 
 def write_private(path, data):
