@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.harness import ProcessCluster
+from tests.harness import ProcessCluster, World
 
 
 @pytest.fixture
@@ -18,6 +18,24 @@ def cluster_factory(tmp_path):
     yield make
     for cluster in made:
         cluster.stop()
+
+
+@pytest.fixture
+def world_factory(tmp_path):
+    """Make in-process clusters on a virtual clock (``World``) in temp directories; all stopped afterwards.
+
+    ``make(name)`` with a name already used opens that directory again: a restarted controller.
+    """
+    made = []
+
+    def make(name=None, **options):
+        world = World(tmp_path / (name or f"world{len(made)}"), **options)
+        made.append(world)
+        return world
+
+    yield make
+    for world in made:
+        world.stop()
 
 
 @pytest.fixture

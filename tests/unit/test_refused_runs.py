@@ -3,8 +3,7 @@
 ``run()`` returns a leased id before the controller has seen the task. A
 task it refuses (here: a negative task id in ``after``, which this client
 refuses but one that skips its checks, an older or a foreign one, sends)
-never comes,
-so the controller remembers the refusal (``kernel.controller.refusals``) and
+never comes, so the controller remembers the refusal (``kernel.controller.refusals``) and
 answers with it. On the in-process ``World``'s virtual clock, "at once"
 means: no virtual time passed, where waiting ``lease_wait`` would move the
 clock by ``LEASE_WAIT``. The last test is the client's future alone: a
@@ -20,25 +19,12 @@ from kernel.client.futures import TaskFuture
 from kernel.controller.refusals import Refusals
 from kernel.errors import BadRequest, InternalError, NoSuchTask
 from kernel.wire import messages, serialize
-from tests.harness import LEASE_WAIT, World
+from tests.harness import LEASE_WAIT
 from tests.harness.refused import REASON, Unchecked, refusal, refused_as
+
 
 def bad_task():
     return MapTask(abs, (-3,), after=Unchecked(0))
-
-
-@pytest.fixture
-def world(tmp_path):
-    made = []
-
-    def make(name="world", **options):
-        w = World(tmp_path / name, **options)
-        made.append(w)
-        return w
-
-    yield make
-    for w in made:
-        w.stop()
 
 
 def reported(tc):
@@ -52,8 +38,8 @@ def reported(tc):
             errors.append(str(e))
 
 
-def test_every_question_about_a_refused_task_gets_its_refusal_at_once(world):
-    w = world(engines=1)
+def test_every_question_about_a_refused_task_gets_its_refusal_at_once(world_factory):
+    w = world_factory(engines=1)
     ok = w.tc.run(StringTask("a = 1", pull="a"))
     bad = w.tc.run(bad_task())
     other = w.client()
@@ -67,8 +53,8 @@ def test_every_question_about_a_refused_task_gets_its_refusal_at_once(world):
     assert w.tc.get_task_result(ok, block=True).ns.a == 1  # the client and its other tasks go on
 
 
-def test_a_question_already_waiting_for_the_id_is_answered_when_the_refusal_comes(world):
-    w = world(engines=1)
+def test_a_question_already_waiting_for_the_id_is_answered_when_the_refusal_comes(world_factory):
+    w = world_factory(engines=1)
     first = w.tc.run(StringTask("a = 1"))
     other = w.client()
     rid = other._connection.request(messages.GetResults.header(taskids=[first + 1], block=True))
@@ -82,8 +68,8 @@ def test_a_question_already_waiting_for_the_id_is_answered_when_the_refusal_come
     assert reported(w.tc) == [refusal(first + 1)]
 
 
-def test_a_refused_id_is_never_accepted_afterwards(world):
-    w = world(engines=1)
+def test_a_refused_id_is_never_accepted_afterwards(world_factory):
+    w = world_factory(engines=1)
     bad = w.tc.run(bad_task())
     reported(w.tc)
     good = StringTask("a = 5", pull="a")
@@ -94,8 +80,8 @@ def test_a_refused_id_is_never_accepted_afterwards(world):
     assert w.controller.queries.status()["scheduled"] == 0
 
 
-def test_a_refused_run_sent_again_after_a_lost_answer_is_refused_again_and_dropped(world):
-    w = world(engines=1)
+def test_a_refused_run_sent_again_after_a_lost_answer_is_refused_again_and_dropped(world_factory):
+    w = world_factory(engines=1)
     bad = w.tc.run(bad_task())
     w.tc._connection.generation = 1  # the connection was replaced before the answer was read
     assert reported(w.tc) == [refusal(bad)]
@@ -103,8 +89,8 @@ def test_a_refused_run_sent_again_after_a_lost_answer_is_refused_again_and_dropp
     assert not w.controller.submitted(bad)
 
 
-def test_the_controller_remembers_only_the_newest_refusals(world):
-    w = world(engines=1)
+def test_the_controller_remembers_only_the_newest_refusals(world_factory):
+    w = world_factory(engines=1)
     w.controller.refusals.kept = 2
     bad = [w.tc.run(bad_task()) for _ in range(3)]
     assert len(reported(w.tc)) == 3
@@ -118,12 +104,12 @@ def test_the_controller_remembers_only_the_newest_refusals(world):
     assert w.clock.seconds() - start >= LEASE_WAIT
 
 
-def test_a_restarted_controller_has_forgotten_its_refusals(world):
-    first = world("dir", engines=0)
+def test_a_restarted_controller_has_forgotten_its_refusals(world_factory):
+    first = world_factory("dir", engines=0)
     bad = first.tc.run(bad_task())
     reported(first.tc)
     first.stop()
-    again = world("dir", engines=0)
+    again = world_factory("dir", engines=0)
     start = again.clock.seconds()
     with pytest.raises(NoSuchTask, match=f"task {bad} was leased by a client but not submitted within"):
         again.tc.get_task_result(bad)

@@ -23,19 +23,18 @@ from tests.harness import HOLD_CODE, Hold, World
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(world_factory):
+    """``world_factory``, with the holds of ``hold_in`` released before the worlds stop."""
     made = []
 
     def make(**options):
-        w = World(tmp_path / f"world{len(made)}", **options)
-        made.append(w)
-        return w
+        made.append(world_factory(**options))
+        return made[-1]
 
     yield make
     for w in made:
         for h in getattr(w, "holds", ()):
             h.release()
-        w.stop()
 
 
 def hold_in(w, path):
