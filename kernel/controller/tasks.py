@@ -37,6 +37,7 @@ from kernel.controller.taskqueries import TaskQueries
 from kernel.controller.taskstop import StopsTasks
 from kernel.controller.taskstore import TaskStore
 from kernel.errors import BadRequest, NoSuchTask, ProtocolError, StaleLease, TaskNotFinished
+from kernel.values import is_int
 from kernel.wire import framing, messages
 from kernel.wire.messages import responder
 
@@ -313,7 +314,7 @@ class TaskController:
     def refuse(self, taskids, error):
         """The run of ``taskids`` was refused with ``error``: remember it for those leased and not
         submitted, and answer who waits for them with it (see ``refusals``)."""
-        refused = [t for t in taskids if type(t) is int and 0 <= t < self.next_id and not self.submitted(t)]
+        refused = [t for t in taskids if is_int(t) and 0 <= t < self.next_id and not self.submitted(t)]
         if not refused:
             return
         self.refusals.note(refused, error)

@@ -41,6 +41,7 @@ from kernel.engine.connector import EngineConnector
 from kernel.engine.interpreter import Interpreter
 from kernel.engine.outputstream import OutputStream
 from kernel.errors import BadRequest, CapabilityRefused, ProtocolError, QueueCleared
+from kernel.values import is_int
 from kernel.wire import messages
 from kernel.wire.messages import responder
 
@@ -97,7 +98,7 @@ class EngineCore:
             self.log.warn("ignoring a message from the controller: {error}", error=error)
             return
         cid = header.get("cid")
-        if op == messages.Call.op and type(cid) is int and cid >= 1:
+        if op == messages.Call.op and is_int(cid) and cid >= 1:
             self.log.error("refusing call {cid} from the controller: {error}", cid=cid, error=error)
             method = header.get("method")
             stub = {"cid": cid, "method": method if type(method) is str and len(method) <= 64 else None}

@@ -26,8 +26,8 @@ import types
 
 import cloudpickle
 
-from kernel.wire import byvalue, shm, shmpool
 from kernel.values import is_int
+from kernel.wire import byvalue, shm, shmpool
 
 OUT_OF_BAND_MIN = 4096  # smaller buffers are cheaper in-band
 SHM_MIN = 1 << 20  # smaller buffers are cheaper through the socket
