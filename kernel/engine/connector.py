@@ -135,20 +135,24 @@ class EngineConnector:
         self._lost_since = None
         self.last_error = None
         self.log.info("engine registration succeeded, got id: {id}", id=self.engine_id)
-        self._follow(header)
+        self.follow(header)
         self.handler.on_registered(self.engine_id)
 
     def beat(self, header):
         """The controller's ``hb``: answered at once."""
+        self.answer_beat()
+        self.follow(header)
+
+    def answer_beat(self):
+        """Answer the controller's beat; from the reactor's thread, or the engine's stand-in while it is away."""
         self.protocol.send_encoded(ANSWER)
-        self._follow(header)
 
     def drop(self, error):
         """Close the connection because of ``error`` (the reason ``last_error`` will give)."""
         self.protocol.failure = error
         self.protocol.transport.loseConnection()
 
-    def _follow(self, header):
+    def follow(self, header):
         """Take the controller's heartbeat period and timeout, where ``header`` gives them."""
         self.heartbeat_timeout = header.get("heartbeat_timeout") or self.heartbeat_timeout
         period = header.get("heartbeat_period") or self.heartbeat_period

@@ -1,20 +1,20 @@
 """What every engine does with the controller's messages, whatever thread runs its commands.
 
 The network (the connector, the TLS connection, heartbeats) runs on the
-reactor's thread; commands run on a thread of their own, the main thread in
-an engine process (``runner.Engine``) and a thread of the current process in
-a ``ThreadEngine`` (``inprocess``). Commands reach that thread through a
-queue, in order. User code never blocks the reactor, so heartbeats,
-interrupts, cancels and the rest of a big reply keep flowing however long a
-command computes, GIL held or not: the reactor's thread gets the GIL back
+reactor's thread. Commands reach the thread that runs them through the
+``inbox``, in order: in an engine process (``runner.Engine``) that is the
+reactor's own thread, right after the read that brought them, with a
+stand-in thread serving the connection while they run long; in a
+``ThreadEngine`` (``inprocess``) a thread of the current process, beside a
+reactor that runs in another. Either way heartbeats, interrupts, cancels
+and the rest of a big reply keep flowing however long a command computes,
+GIL held or not: the thread that serves the connection gets the GIL back
 every switch interval (5 ms).
 
 A reply is sent by the thread that ran its command, on the connection the
 command came on (``FramedProtocol.send_from_thread``): under the
-connection's lock, straight to the socket when nothing waits before it, so a
-tiny command costs one wake-up of the command thread and none of the
-network thread. A command or reply whose connection was lost meanwhile is
-dropped.
+connection's lock, straight to the socket when nothing waits before it. A
+command or reply whose connection was lost meanwhile is dropped.
 
 Every message from the controller is decoded through ``messages.TO_ENGINE``
 (checked against its declaration) and handed to the method marked as its
@@ -28,11 +28,10 @@ newer controller may send one).
 
 Both kinds keep the same books: which commands were cancelled before they
 started, and what a ``kill`` or a refusal means. A subclass says how an
-interrupt reaches the command's thread (:meth:`interrupt`) and how a
-command is run (``_dispatch``).
+interrupt reaches the command's thread (:meth:`interrupt`), how a command
+is run (``_dispatch``), and gives the ``inbox`` (anything with ``put``)
+whose items its command thread hands to ``_handle``.
 """
-
-import queue
 
 from twisted.logger import Logger
 
@@ -56,13 +55,13 @@ class EngineCore:
         self.reactor = reactor
         self.interpreter = Interpreter(mpi=mpi)
         self.connector = EngineConnector(reactor, furl_source, self, desired_id=desired_id, **connector_options)
-        self.inbox = queue.SimpleQueue()  # items for the thread that runs commands, in arrival order
         self.cancelled = set()
         self.last_started = 0  # cids grow: a cancel for an older one comes too late
         self.interrupted = None  # the cid an interrupt named: stopped as it starts, if it had not
         self.exit_reason = None
         self.exit_code = 0
         self.memory = None  # a kernel.engine.memory.MemoryWatch, under ipengine --memory-limit
+        self.stream = None  # the running command's OutputStream, if it streams its output
         self.handlers = self.channel.responders(self)
 
     def interrupt(self):
@@ -155,11 +154,6 @@ class EngineCore:
         if self.interrupted is not None and header["cid"] == self.interrupted:
             raise KeyboardInterrupt("interrupted by the controller")
 
-    def serve(self):
-        """Run queued items until one ends the loop."""
-        while self._handle(self.inbox.get()):
-            pass
-
     def _handle(self, item):
         """Act on one queued item; False once the loop is to end."""
         if item is STOP:
@@ -185,8 +179,12 @@ class EngineCore:
         if self.memory is not None:
             self.memory.begin()
         if header.get("stream"):
-            with capture.streaming(OutputStream(self.reactor, protocol, header["cid"])):
-                reply, out = self._dispatch(header, buffers)
+            self.stream = OutputStream(self.reactor, protocol, header["cid"])
+            try:
+                with capture.streaming(self.stream):
+                    reply, out = self._dispatch(header, buffers)
+            finally:
+                self.stream = None
         else:
             reply, out = self._dispatch(header, buffers)
         if self.memory is not None:

@@ -12,6 +12,7 @@ but not one long blocking call such as a single ``time.sleep(100)``, which it
 stops only once the call returns.
 """
 
+import queue
 import threading
 
 from kernel.engine import asyncexc, methods, replies
@@ -23,6 +24,7 @@ class ThreadEngine(EngineCore):
 
     def __init__(self, reactor, furl_source, **options):
         super().__init__(reactor, furl_source, **options)
+        self.inbox = queue.SimpleQueue()  # items for the engine's thread, in arrival order
         self.thread = None
         self._lock = threading.Lock()
         self._busy = False
@@ -56,6 +58,11 @@ class ThreadEngine(EngineCore):
         self.serve()
         self.reactor.callFromThread(self.connector.stop)
         return self.exit_code
+
+    def serve(self):
+        """Run queued items until one ends the loop."""
+        while self._handle(self.inbox.get()):
+            pass
 
     def _dispatch(self, header, buffers):
         try:

@@ -80,11 +80,17 @@ class OutputStream:
                 for name in self._gaps:  # a few bytes, whatever waits: the reader learns where it ends
                     self.protocol.send_from_thread(self._header(name), [b""])
 
+    def flush(self):
+        """Send what waits now; the engine's stand-in calls it every FLUSH_EVERY s while the reactor's
+        thread runs the command and its timer cannot (``kernel.engine.standin``)."""
+        with self._lock:
+            if not self._closed:
+                self._flush()
+
     def _timer(self):
         with self._lock:
             self._timed = False
-            if not self._closed:
-                self._flush()
+        self.flush()
 
     def _flush(self):
         for name, parts in self._parts.items():

@@ -1,29 +1,63 @@
-"""The engine process: user code on the main thread, the network on a thread of its own.
+"""The engine process: the reactor and user code on the main thread, and a stand-in for long commands.
 
 User code runs on the main thread so that an interrupt is a real SIGINT
 (KeyboardInterrupt even inside ``time.sleep``, and in a loop that never
-releases the GIL). The reactor runs on a thread named ``network`` with
-``reactor.run(installSignalHandlers=False)``, and never runs user code, so
-heartbeats, interrupts, cancels and the rest of a big reply keep flowing
-however long a command computes. Commands reach the main thread through the
-engine's queue; replies go back with ``callFromThread`` (``core``). Idle,
-the main thread sleeps in the queue and the reactor in its poll until the
-next heartbeat: no timer wakes either of them.
+releases the GIL). The reactor runs there too, with
+``reactor.run(installSignalHandlers=False)``: a command is queued as it is
+decoded and run on the reactor's next turn, right after the read that
+brought it, and its reply is written to the socket at once. A tiny command
+costs no thread switch; handing each one to a thread of its own cost 35-40
+µs of a 250 µs call (docs/architecture.md).
+
+While commands run, the reactor does not. Once they have kept it away for
+``STAND_IN_AFTER`` seconds, the stand-in thread (``kernel.engine.standin``)
+serves the connection until they are done, so heartbeats, interrupts,
+cancels, the rest of a big reply and printed output keep flowing however
+long a command computes. Idle, the reactor sleeps in its poll and the
+stand-in on a lock: no timer wakes either of them.
 """
 
 import signal
 import threading
+from collections import deque
 
 from kernel.engine import methods, replies
 from kernel.engine.core import STOP, EngineCore
+from kernel.engine.standin import StandIn
+from kernel.wire import messages
 
 CLOSE_WAIT = 5.0  # seconds the last replies and the goodbye may take to go out
+# what the stand-in acts on at once; the rest of what it reads waits for the reactor's thread
+STAND_IN_OPS = frozenset(m.op for m in (messages.Call, messages.Interrupt, messages.Cancel, messages.Bye))
+
+
+class Inbox:
+    """The engine's queued items, run on the reactor's next turn (``callLater(0)``) in arrival order.
+
+    ``put`` is called on the reactor's thread, or by the stand-in while
+    that thread is away running them (``draining`` is then set, so nothing
+    is scheduled from the stand-in's thread).
+    """
+
+    def __init__(self, reactor, drain):
+        self.items = deque()
+        self.draining = False  # a run is scheduled or under way
+        self._reactor = reactor
+        self._drain = drain
+
+    def put(self, item):
+        self.items.append(item)
+        if not self.draining:
+            self.draining = True
+            self._reactor.callLater(0, self._drain)
 
 
 class Engine(EngineCore):
     def __init__(self, reactor, furl_source, **options):
         super().__init__(reactor, furl_source, **options)
         self.busy = False  # user code may be running: an interrupt is for it
+        self.inbox = Inbox(reactor, self._drain)
+        self.standin = StandIn(self)
         self._main_thread = threading.main_thread().ident
 
     def interrupt(self):
@@ -35,15 +69,35 @@ class Engine(EngineCore):
         """Serve commands until stopped; return the process exit code. On the main thread."""
         signal.signal(signal.SIGINT, self._sigint)
         signal.signal(signal.SIGTERM, self._sigterm)
-        network = threading.Thread(target=self.reactor.run, kwargs={"installSignalHandlers": False},
-                                   name="network", daemon=True)
+        self.standin.start()
         self.reactor.callWhenRunning(self.connector.start)
-        network.start()
-        try:
-            self.serve()
-        finally:
-            self._close(network)
+        self.reactor.run(installSignalHandlers=False)
         return self.exit_code
+
+    def on_message(self, header, buffers):
+        """As ``EngineCore``'s; read by the stand-in, only what cannot wait for the command is acted on now."""
+        if not self.standin.serving or header.get("op") in STAND_IN_OPS:
+            super().on_message(header, buffers)
+        elif header.get("op") == messages.Heartbeat.op:
+            self.connector.answer_beat()
+            self.reactor.callFromThread(self.connector.follow, header)
+        else:
+            self.reactor.callFromThread(super().on_message, header, buffers)
+
+    def _drain(self):
+        """Run the queued items in order, the stand-in watching; on the reactor's thread."""
+        items = self.inbox.items
+        self.standin.leave()
+        while True:
+            while items:
+                if not self._handle(items.popleft()):
+                    self.standin.back()
+                    self._close()
+                    return
+            if not self.standin.back() or not items:
+                break
+            self.standin.leave()  # what the stand-in queued
+        self.inbox.draining = False
 
     def _dispatch(self, header, buffers):
         self.busy = True
@@ -61,12 +115,17 @@ class Engine(EngineCore):
             raise KeyboardInterrupt("interrupted by the controller")
 
     def _sigterm(self, signum, frame):
-        self.inbox.put(STOP)  # SimpleQueue.put may be called from a signal handler
+        self.reactor.callFromThread(self.inbox.put, STOP)  # Twisted's own way out of a signal handler
 
-    def _close(self, network):
-        """Leave the controller: what was sent goes out, then TLS's goodbye, within CLOSE_WAIT s."""
-        closed = threading.Event()
-        self.reactor.callFromThread(lambda: self.connector.stop().addBoth(lambda _: closed.set()))
-        closed.wait(CLOSE_WAIT)
-        self.reactor.callFromThread(self.reactor.stop)  # connections still open are closed
-        network.join(CLOSE_WAIT)
+    def _close(self):
+        """Leave the controller: what was sent goes out, then TLS's goodbye, within CLOSE_WAIT s; then stop."""
+        items = self.inbox.items
+        items.clear()
+        stop = self.reactor.callLater(CLOSE_WAIT, self.reactor.stop)  # connections still open are closed
+
+        def closed(_):
+            if stop.active():
+                stop.cancel()
+                self.reactor.stop()
+
+        self.connector.stop().addBoth(closed)

@@ -10,6 +10,7 @@ itself, with ``send_from_thread``.
 
 import hashlib
 import hmac
+import threading
 from collections import deque
 
 from twisted.internet.protocol import Factory, Protocol
@@ -70,6 +71,7 @@ class FramedProtocol(Protocol):
         self._closing = False
         self._decoder = None
         self.lock = lock_of(self.transport)  # the connection's: another thread may send
+        self._reactor_thread = threading.get_ident()  # connections are made on the reactor's
         self.transport.setTcpNoDelay(True)
 
     def send(self, header, buffers=()):
@@ -77,7 +79,8 @@ class FramedProtocol(Protocol):
         self.send_encoded(framing.encode(header, buffers))
 
     def send_encoded(self, parts):
-        """Send a frame ``framing.encode`` made, which may go to other connections too; on the reactor's thread."""
+        """Send a frame ``framing.encode`` made, which may go to other connections too; on the reactor's
+        thread, or one standing in for it (``pump``)."""
         with self.lock:
             if self.connected and not self._write_now(parts):
                 self._schedule()
@@ -93,7 +96,7 @@ class FramedProtocol(Protocol):
         with self.lock:
             if not self.connected or self._write_now(parts):
                 return
-        self.clock.callFromThread(self._schedule)
+        self._schedule()
 
     def get_write_buffer_size(self):
         """Bytes sent on this connection that the socket has not taken yet: a peer reading slowly shows here."""
@@ -109,7 +112,22 @@ class FramedProtocol(Protocol):
         self._outgoing.extend(parts)
         return False
 
+    def has_outgoing(self):
+        """Whether frames wait to be handed to the transport."""
+        return bool(self._outgoing)
+
+    def pump(self):
+        """Hand the transport the next chunk of what waits, paused or not: for a thread that stands in
+        for a busy reactor's (``kernel.engine.standin``) once the socket has taken the last chunk."""
+        with self.lock:
+            if self.connected and self._outgoing:
+                self._write_chunk()
+
     def _schedule(self):
+        """Have the reactor's next turn write what waits; from any thread."""
+        if threading.get_ident() != self._reactor_thread:
+            self.clock.callFromThread(self._schedule)
+            return
         with self.lock:
             if self._flush_call is None and not self._paused and self._outgoing and self.connected:
                 self._flush_call = self.clock.callLater(0, self._flush)

@@ -117,18 +117,12 @@ class SocketTransport:
         with self.lock:
             if not self.connected or self._aborted:
                 return None
-            inbox = _inbox()
-            try:
-                got = self.socket.recv_into(inbox)
-            except (BlockingIOError, InterruptedError):
+            data, lost = self._receive()
+            if lost is not None:
+                self._lose(lost)
                 return None
-            except OSError as e:
-                self._lose(error.ConnectionLost(e.strerror))
-                return None
-            if not got:
-                self._lose(error.ConnectionDone())
-                return None
-        self.protocol.dataReceived(inbox[:got])  # without the lock: a writer need not wait for it
+        if data:
+            self.protocol.dataReceived(data)  # without the lock: a writer need not wait for it
         return None
 
     def doWrite(self):
@@ -138,7 +132,11 @@ class SocketTransport:
             if self._aborted:
                 self._stop_writing()  # closed on the next turn
                 return None
-            if not self._send_waiting():
+            try:
+                if not self._send_waiting():
+                    return None
+            except OSError as e:
+                self._lose(error.ConnectionLost(e.strerror))
                 return None
             self._stop_writing()
             if self._producer is not None and self._producer_paused:
@@ -202,9 +200,9 @@ class SocketTransport:
             self._waiting.clear()
             self._waiting_bytes = 0
         if threadable.isInIOThread():
-            self.reactor.callLater(0, self._abort)
+            self.reactor.callLater(0, self._lose_locked, error.ConnectionAborted())
         else:
-            self.reactor.callFromThread(self._abort)
+            self.reactor.callFromThread(self._lose_locked, error.ConnectionAborted())
 
     def getPeer(self):
         return self._peer
@@ -214,6 +212,35 @@ class SocketTransport:
 
     def setTcpNoDelay(self, enabled):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(enabled))
+
+    # -- for a thread standing in for a busy reactor's (kernel.engine.standin) -------------
+
+    def read_standing_in(self):
+        """``doRead``, from a thread serving the connection while the reactor's thread is busy; False
+        once the connection is found lost (the reactor's thread closes it on its next turn)."""
+        with self.lock:
+            if not self.connected or self._aborted:
+                return False
+            data, lost = self._receive()
+            if lost is not None:
+                self.reactor.callFromThread(self._lose_locked, lost)
+                return False
+        if data:
+            self.protocol.dataReceived(data)
+        return True
+
+    def send_standing_in(self):
+        """Send what waits, as ``doWrite`` would; False once the connection is found lost (as above).
+        The reactor's thread unregisters its interest in writing on its next ``doWrite``."""
+        with self.lock:
+            if not self.connected or self._aborted:
+                return False
+            try:
+                self._send_waiting()
+            except OSError as e:
+                self.reactor.callFromThread(self._lose_locked, error.ConnectionLost(e.strerror))
+                return False
+        return True
 
     # -- IConsumer ---------------------------------------------------------------------
 
@@ -240,16 +267,26 @@ class SocketTransport:
 
     # -- inside -------------------------------------------------------------------------
 
+    def _receive(self):
+        """One read into this thread's buffer: (a view of the bytes read, None) or (None, why the connection is lost)."""
+        inbox = _inbox()
+        try:
+            got = self.socket.recv_into(inbox)
+        except (BlockingIOError, InterruptedError):
+            return None, None
+        except OSError as e:
+            return None, error.ConnectionLost(e.strerror)
+        if not got:
+            return None, error.ConnectionDone()
+        return inbox[:got], None
+
     def _send_waiting(self):
-        """Send what waits until the socket is full; True once nothing waits."""
+        """Send what waits until the socket is full; True once nothing waits. OSError if the connection broke."""
         while self._waiting:
             head = self._waiting[0]
             try:
                 sent = self.socket.send(head[:SEND_MOST])
             except (BlockingIOError, InterruptedError):
-                return False
-            except OSError as e:
-                self._lose(error.ConnectionLost(e.strerror))
                 return False
             self._waiting_bytes -= sent
             if sent == len(head):
@@ -277,9 +314,9 @@ class SocketTransport:
             self._writing = False
             self.reactor.removeWriter(self)
 
-    def _abort(self):
+    def _lose_locked(self, reason):
         with self.lock:
-            self._lose(error.ConnectionAborted())
+            self._lose(reason)
 
     def _lose(self, reason):
         """Unregister, close and tell the protocol; once. On the reactor's thread, under the lock."""

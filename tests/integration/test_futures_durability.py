@@ -41,8 +41,8 @@ def test_a_multiengine_future_fails_with_the_connection(cluster):
     cluster.kill_controller(signal.SIGKILL)
     assert isinstance(pending.exception(30), ConnectionLost)
     cluster.start_controller()
+    release.touch()  # engine 0 comes back once its command ends (docs/architecture.md)
     wait_for(lambda: mec.get_ids() == [0, 1] if _answers(mec) else False, 60, what="the engines to come back")
-    release.touch()
     assert mec.pull("id", block=False).result(30) == [0, 1]
 
 

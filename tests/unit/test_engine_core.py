@@ -1,8 +1,6 @@
 """What an engine does with the controller's messages, with stand-in connections and no network."""
 
-from twisted.internet.task import Clock
-
-from kernel.engine.runner import Engine
+from tests.harness.offline import offline_engine, run_queued
 
 
 class Connection:
@@ -15,28 +13,24 @@ class Connection:
     def send_from_thread(self, header, buffers=()):
         self.replies.append(header)
 
+    def close(self):
+        self.connected = False
+
 
 def call(cid, method, **args):
     return {"op": "call", "cid": cid, "method": method, "args": args}
 
 
-def engine_on(connection):
-    engine = Engine(Clock(), lambda: None)
-    engine.connector.protocol = connection  # the connection whose messages arrive
-    engine.on_registered(0)
-    return engine
-
-
 def test_replies_go_on_the_connection_the_command_came_on_and_kill_ends_the_loop():
     first = Connection()
-    engine = engine_on(first)
+    engine = offline_engine(first)
     engine.on_message(call(1, "execute", code="a = 1"), [])
     second = Connection()
     engine.connector.protocol = second  # the controller came back on a new connection
     engine.on_registered(0)
     engine.on_message(call(1, "execute", code="b = a + 1"), [])
     engine.on_message(call(2, "kill"), [])
-    engine.serve()  # returns: kill's reply is the last
+    run_queued(engine)  # returns: kill's reply is the last
     assert [(r["cid"], r["status"]) for r in first.replies] == [(1, "ok")]
     assert [(r["cid"], r["status"]) for r in second.replies] == [(1, "ok"), (2, "ok")]
     assert engine.interpreter.pull("b") == 2
@@ -44,22 +38,22 @@ def test_replies_go_on_the_connection_the_command_came_on_and_kill_ends_the_loop
 
 def test_commands_from_a_connection_lost_before_they_ran_are_dropped():
     lost = Connection()
-    engine = engine_on(lost)
+    engine = offline_engine(lost)
     engine.on_message(call(1, "execute", code="a = 1"), [])
     lost.connected = False
     engine.on_stopped("gone")
-    engine.serve()
+    run_queued(engine)
     assert lost.replies == [] and "a" not in engine.interpreter.keys()
     assert engine.exit_code == 1 and engine.exit_reason == "gone"
 
 
 def test_a_command_cancelled_before_it_started_is_answered_with_queue_cleared():
     connection = Connection()
-    engine = engine_on(connection)
+    engine = offline_engine(connection)
     engine.on_message(call(1, "execute", code="a = 1"), [])
     engine.on_message({"op": "cancel", "cids": [1]}, [])
     engine.on_message(call(2, "kill"), [])
-    engine.serve()
+    run_queued(engine)
     cleared, killed = connection.replies
     assert cleared["etype"] == "QueueCleared" and "removed from engine 0's queue" in cleared["message"]
     assert killed["cid"] == 2 and "a" not in engine.interpreter.keys()

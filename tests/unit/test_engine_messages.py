@@ -7,14 +7,14 @@ its declaration.
 """
 
 import pytest
-from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs, formatEvent
 
 from kernel.client import StringTask
 from kernel.engine import methods
-from kernel.engine.runner import Engine
 from kernel.errors import BadRequest, CapabilityRefused, ProtocolError
 from kernel.wire import framing, messages, serialize
+from kernel.engine.runner import Engine
+from tests.harness.offline import OfflineReactor, offline_engine, run_queued
 
 
 class Wire:
@@ -44,22 +44,11 @@ class Wire:
     def loseConnection(self):
         self.closed = True
 
+    def close(self):  # the engine leaving, after the kill that ends each test
+        self.left = True
+
     def replies(self):
         return [header for message, header, _ in self.received if message is messages.Reply]
-
-
-class Reactor(Clock):
-    """A Clock that runs what another thread hands it at once (the engine's thread is this one)."""
-
-    def callFromThread(self, f, *args, **kwargs):
-        f(*args, **kwargs)
-
-
-def engine_on(wire):
-    engine = Engine(Reactor(), lambda: None)
-    engine.connector.protocol = wire
-    engine.on_registered(0)
-    return engine
 
 
 def call(cid, method, buffers=(), **fields):
@@ -70,7 +59,7 @@ def serve(engine, *calls):
     """Hand the engine these messages, then a kill, and run its command loop until the kill."""
     for header, buffers in calls + (call(999, "kill"),):
         engine.on_message(header, buffers)
-    engine.serve()
+    run_queued(engine)
 
 
 def execute(cid, code):
@@ -87,7 +76,7 @@ def execute(cid, code):
 ])
 def test_a_call_that_fails_its_check_is_answered_with_bad_request_and_the_engine_serves_on(header, named):
     wire = Wire()
-    engine = engine_on(wire)
+    engine = offline_engine(wire)
     with capturedLogs() as events:
         serve(engine, ({"op": "call", "cid": 1, **header}, []), execute(2, "a = 1"))
     refused, done, killed = wire.replies()
@@ -115,7 +104,7 @@ def test_a_call_that_fails_its_check_is_answered_with_bad_request_and_the_engine
 ])
 def test_a_message_with_no_call_to_answer_is_logged_and_ignored_and_the_engine_serves_on(header, named):
     wire = Wire()
-    engine = engine_on(wire)
+    engine = offline_engine(wire)
     with capturedLogs() as events:
         serve(engine, (header, []), execute(2, "a = 1"))
     assert [(r["cid"], r["status"]) for r in wire.replies()] == [(2, "ok"), (999, "ok")]
@@ -127,7 +116,7 @@ def test_a_message_with_no_call_to_answer_is_logged_and_ignored_and_the_engine_s
 
 def test_the_connection_messages_go_to_the_connector_checked():
     wire = Wire()
-    engine = Engine(Clock(), lambda: None)
+    engine = Engine(OfflineReactor(), lambda: None)
     engine.connector._welcomed(wire)
     engine.on_message({"op": "registered", "id": "zero", "heartbeat_period": 1.0, "heartbeat_timeout": 4.0}, [])
     assert wire.closed and isinstance(wire.failure, ProtocolError)  # the engine registers again
@@ -154,7 +143,7 @@ def _task(**options):
 
 def test_every_message_an_engine_sends_passes_its_declaration():
     wire = Wire()
-    engine = engine_on(wire)
+    engine = offline_engine(wire)
     engine.connector._welcomed(wire)
     engine.on_message(messages.Heartbeat.header(), [])
     unmet = "from kernel.errors import UnmetDependency\nraise UnmetDependency('not here')"

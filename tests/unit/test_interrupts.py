@@ -6,13 +6,12 @@ on a virtual clock. A real Ctrl-C is sent in tests/integration/test_interrupt_fo
 """
 
 import pytest
-from twisted.internet.task import Clock
 
 from kernel.client import StringTask, interrupts
-from kernel.engine.runner import Engine
 from kernel.errors import TaskAborted
 from kernel.wire import messages
 from tests.harness import HOLD_CODE, Hold, World
+from tests.harness.offline import offline_engine, run_queued
 
 
 class Connection:
@@ -26,16 +25,17 @@ class Connection:
     def send_from_thread(self, header, buffers=()):
         self.replies.append(header)
 
+    def close(self):
+        self.connected = False
+
 
 def engine_with(*messages_in):
     connection = Connection()
-    engine = Engine(Clock(), lambda: None)
-    engine.connector.protocol = connection
-    engine.on_registered(0)
+    engine = offline_engine(connection)
     for header in messages_in:
         engine.on_message(header, [])
     engine.on_message({"op": "call", "cid": 99, "method": "kill"}, [])
-    engine.serve()
+    run_queued(engine)
     return engine, connection.replies
 
 
