@@ -6,7 +6,9 @@ Writes are batched: a chunk goes out once ``OUTPUT_CHUNK`` bytes wait, or
 ``FLUSH_EVERY`` seconds after the first write since the last one went (a
 timer on the reactor's thread), and whatever is left when the command ends
 goes out before its reply. So a loop of prints costs a list append each,
-and at most one wake-up of the network thread each ``FLUSH_EVERY``.
+and at most one timer each ``FLUSH_EVERY``. In an engine process the
+reactor's thread is the one running the command, so its stand-in
+(``kernel.engine.standin``) sends what waits instead, each ``FLUSH_EVERY``.
 
 Nothing here can grow without bound: a chunk is dropped, not queued, while
 more than ``OUTPUT_BACKLOG`` bytes wait unsent on the connection. Each chunk

@@ -37,7 +37,7 @@ class StandIn:
         self.serving = False  # this thread has the connection
         self._runs = 0  # runs of queued commands begun by the reactor's thread
         self._away = False  # the reactor's thread is in one now
-        self._watching = False  # this thread looks every `after` s; else it sleeps on _wake
+        self.watching = False  # this thread looks every `after` s; else it sleeps on _wake
         self._wake = threading.Lock()
         self._wake.acquire()  # released to wake the thread
         self._guard = threading.Lock()  # who has the connection, and whether the thread sleeps
@@ -56,10 +56,10 @@ class StandIn:
         """The reactor's thread starts on queued commands."""
         self._runs += 1
         self._away = True
-        if not self._watching:  # read after _runs is written: see _sleep
+        if not self.watching:  # read after _runs is written: see _sleep
             with self._guard:
-                if not self._watching:
-                    self._watching = True
+                if not self.watching:
+                    self.watching = True
                     self._wake.release()
 
     def back(self):
@@ -95,12 +95,12 @@ class StandIn:
             seen = runs
 
     def _sleep(self, seen):
-        """Stop looking, unless a run began meanwhile. ``_watching`` is written before ``_runs`` is read
-        here, and ``leave`` writes ``_runs`` before it reads ``_watching``: one of the two sees the other."""
+        """Stop looking, unless a run began meanwhile. ``watching`` is written before ``_runs`` is read
+        here, and ``leave`` writes ``_runs`` before it reads ``watching``: one of the two sees the other."""
         with self._guard:
-            self._watching = False
+            self.watching = False
             if self._runs != seen or self._away:
-                self._watching = True
+                self.watching = True
                 return False
             return True
 

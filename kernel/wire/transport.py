@@ -10,10 +10,11 @@ called back), the interface Twisted offers for exactly this, so that:
   (the rest waits for the socket to drain, as with Twisted's). A peer starts
   on a message while this side finishes its turn: the controller writes a
   task to SQLite after sending it to an engine, not before.
-- Any thread may write, under the connection's :attr:`~SocketTransport.lock`.
-  An engine's main thread sends its replies itself; handing each to the
-  network thread (``callFromThread``) cost a wake-up of that thread per
-  command, which measured more than the rest of a tiny call's work there.
+- Any thread may write, under the connection's :attr:`~SocketTransport.lock`:
+  an in-process engine's command thread sends its replies itself, and an
+  engine's stand-in thread (``kernel.engine.standin``) serves the
+  connection while the reactor's thread runs a long command
+  (``read_standing_in``, ``send_standing_in``).
 - Reads go into one reused 1 MiB buffer per reactor thread; Twisted's read
   into a fresh ``bytes`` per 64 KiB.
 
