@@ -72,6 +72,8 @@ WAITS = (
     "SSLSocket.read (",            # the client blocked in recv (TLS decryption included)
     "_PollLikeSelector.select (",
     "select (",
+    "StandIn._watch (",            # an engine's stand-in between its looks (time.sleep)
+    "StandIn._run (",              # an engine's stand-in asleep on its lock
 )
 
 

@@ -27,6 +27,7 @@ from twisted.logger import Logger
 from kernel import paths
 from kernel.controller.dependencies import Dependency
 from kernel.controller.engines import Command
+from kernel.controller.idbitmap import IdBitmap
 from kernel.controller.events import (AbortTask, Dispatch, EngineAdded, EngineRemoved, Outcome, PropertiesChanged,
                                       Reason, Spin, State, TaskDone, TaskForgotten, TaskRestored, TaskSpec,
                                       TaskSubmitted, Tick)
@@ -116,6 +117,7 @@ class TaskController:
         self.refusals = Refusals()  # leased ids whose run was refused, and why (memory only)
         self._stored_pending = {}  # session -> rids of runs to answer once the store is flushed
         self.next_id = self.store.next_id()  # sequential, never reused, also across restarts
+        self.accepted = IdBitmap(self.next_id)  # of the ids leased since this start, those accepted
         self._finished = deque()  # finished tasks the scheduler still remembers, oldest first
         self._tick = LoopingCall(self._on_tick)
         self._tick.clock = self.clock
@@ -256,6 +258,8 @@ class TaskController:
                 for prerequisite in dep.ids if dep is not None else ():
                     self._remember(prerequisite)
         self.next_id = max(self.next_id, taskid + 1)
+        if self.accepted.covers(taskid):
+            self.accepted.add(taskid)
         specs, at = [], spec
         while at is not None:
             specs.append(at)
@@ -440,8 +444,9 @@ class TaskController:
 
     def submitted(self, taskid):
         """Whether a task was accepted under this id (a leased id may never be used)."""
-        return (taskid in self.live or self.scheduler.knows(taskid)
-                or (0 <= taskid < self.next_id and self.store.has_task(taskid)))
+        if self.accepted.covers(taskid):
+            return taskid in self.accepted
+        return taskid in self.live or self.scheduler.knows(taskid) or (0 <= taskid and self.store.has_task(taskid))
 
 
     def known_among(self, taskids):
