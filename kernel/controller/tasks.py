@@ -27,10 +27,10 @@ from twisted.logger import Logger
 from kernel import paths
 from kernel.controller.dependencies import Dependency
 from kernel.controller.engines import Command
-from kernel.controller.idbitmap import IdBitmap
 from kernel.controller.events import (AbortTask, Dispatch, EngineAdded, EngineRemoved, Outcome, PropertiesChanged,
                                       Reason, Spin, State, TaskDone, TaskForgotten, TaskRestored, TaskSpec,
                                       TaskSubmitted, Tick)
+from kernel.controller.idbitmap import IdBitmap
 from kernel.controller.refusals import Refusals
 from kernel.controller.scheduler import Scheduler
 from kernel.controller.sessions import Session

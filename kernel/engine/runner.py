@@ -76,9 +76,10 @@ class Engine(EngineCore):
 
     def on_message(self, header, buffers):
         """As ``EngineCore``'s; read by the stand-in, only what cannot wait for the command is acted on now."""
-        if not self.standin.serving or header.get("op") in STAND_IN_OPS:
+        op = header.get("op")
+        if not self.standin.serving or op in STAND_IN_OPS:
             super().on_message(header, buffers)
-        elif header.get("op") == messages.Heartbeat.op:
+        elif op == messages.Heartbeat.op:
             self.connector.answer_beat()
             self.reactor.callFromThread(self.connector.follow, header)
         else:
@@ -119,8 +120,7 @@ class Engine(EngineCore):
 
     def _close(self):
         """Leave the controller: what was sent goes out, then TLS's goodbye, within CLOSE_WAIT s; then stop."""
-        items = self.inbox.items
-        items.clear()
+        self.inbox.items.clear()
         stop = self.reactor.callLater(CLOSE_WAIT, self.reactor.stop)  # connections still open are closed
 
         def closed(_):

@@ -115,15 +115,7 @@ class SocketTransport:
         return type(self.protocol).__name__
 
     def doRead(self):
-        with self.lock:
-            if not self.connected or self._aborted:
-                return None
-            data, lost = self._receive()
-            if lost is not None:
-                self._lose(lost)
-                return None
-        if data:
-            self.protocol.dataReceived(data)  # without the lock: a writer need not wait for it
+        self._read(self._lose)
         return None
 
     def doWrite(self):
@@ -219,16 +211,7 @@ class SocketTransport:
     def read_standing_in(self):
         """``doRead``, from a thread serving the connection while the reactor's thread is busy; False
         once the connection is found lost (the reactor's thread closes it on its next turn)."""
-        with self.lock:
-            if not self.connected or self._aborted:
-                return False
-            data, lost = self._receive()
-            if lost is not None:
-                self.reactor.callFromThread(self._lose_locked, lost)
-                return False
-        if data:
-            self.protocol.dataReceived(data)
-        return True
+        return self._read(self._lose_on_reactor)
 
     def send_standing_in(self):
         """Send what waits, as ``doWrite`` would; False once the connection is found lost (as above).
@@ -239,7 +222,7 @@ class SocketTransport:
             try:
                 self._send_waiting()
             except OSError as e:
-                self.reactor.callFromThread(self._lose_locked, error.ConnectionLost(e.strerror))
+                self._lose_on_reactor(error.ConnectionLost(e.strerror))
                 return False
         return True
 
@@ -268,18 +251,25 @@ class SocketTransport:
 
     # -- inside -------------------------------------------------------------------------
 
-    def _receive(self):
-        """One read into this thread's buffer: (a view of the bytes read, None) or (None, why the connection is lost)."""
-        inbox = _inbox()
-        try:
-            got = self.socket.recv_into(inbox)
-        except (BlockingIOError, InterruptedError):
-            return None, None
-        except OSError as e:
-            return None, error.ConnectionLost(e.strerror)
-        if not got:
-            return None, error.ConnectionDone()
-        return inbox[:got], None
+    def _read(self, lose):
+        """One read into this thread's buffer, handed up; False once the connection is found lost
+        (``lose(why)`` was told of it)."""
+        with self.lock:
+            if not self.connected or self._aborted:
+                return False
+            inbox = _inbox()
+            try:
+                got = self.socket.recv_into(inbox)
+            except (BlockingIOError, InterruptedError):
+                return True
+            except OSError as e:
+                lose(error.ConnectionLost(e.strerror))
+                return False
+            if not got:
+                lose(error.ConnectionDone())
+                return False
+        self.protocol.dataReceived(inbox[:got])  # without the lock: a writer need not wait for it
+        return True
 
     def _send_waiting(self):
         """Send what waits until the socket is full; True once nothing waits. OSError if the connection broke."""
@@ -318,6 +308,10 @@ class SocketTransport:
     def _lose_locked(self, reason):
         with self.lock:
             self._lose(reason)
+
+    def _lose_on_reactor(self, reason):
+        """Lose the connection on the reactor's next turn; from a thread standing in for it."""
+        self.reactor.callFromThread(self._lose_locked, reason)
 
     def _lose(self, reason):
         """Unregister, close and tell the protocol; once. On the reactor's thread, under the lock."""
