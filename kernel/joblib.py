@@ -19,6 +19,7 @@ only counts the engines; without one, the multiengine FURL file beside the
 task client's is used.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import joblib
@@ -47,6 +48,7 @@ class KernelBackend(AutoBatchingMixin, joblib.ParallelBackendBase):
         self._given = {"tc": tc, "mec": mec}
         self._made = {}
         self._executor = None
+        self._callbacks = None  # the thread joblib's callbacks run on (see submit)
 
     def _client(self, kind):
         """The given client of ``kind`` ('tc' or 'mec'), else one made (and later closed) here."""
@@ -87,13 +89,24 @@ class KernelBackend(AutoBatchingMixin, joblib.ParallelBackendBase):
         n_jobs = self.effective_n_jobs(n_jobs)
         self.parallel = parallel
         self._executor = self._client("tc").executor()
+        if self._callbacks is None:
+            self._callbacks = ThreadPoolExecutor(1, thread_name_prefix="kernel-joblib-callbacks")
         return n_jobs
 
     def submit(self, func, callback=None):
         future = self._executor.submit(func)
         if callback is not None:
-            future.add_done_callback(callback)
+            # Not on the client's reader thread, which settles the future: joblib's callback takes the
+            # Parallel's lock, which its main thread holds while it submits, and a submit may wait for
+            # that reader (a lease of task ids). Run there, the two waited for each other for ever.
+            future.add_done_callback(lambda done: self._call_back(callback, done))
         return future
+
+    def _call_back(self, callback, future):
+        try:
+            self._callbacks.submit(callback, future)
+        except RuntimeError:  # shut down: the Parallel call is over, and nobody waits for this one
+            pass
 
     def retrieve_result_callback(self, future):
         return future.result()
@@ -109,6 +122,9 @@ class KernelBackend(AutoBatchingMixin, joblib.ParallelBackendBase):
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+        if self._callbacks is not None:
+            self._callbacks.shutdown(wait=False)
+            self._callbacks = None
         for made in self._made.values():
             made.close()
         self._made = {}
