@@ -19,13 +19,16 @@ from kernel.wire.messages import responder
 PROPERTY_CHANGES = {"set_properties", "del_properties", "clear_properties", "reset"}
 
 
-def resolve_targets(registry, targets, log_dir="DIR/log"):
-    """Turn ``'all'`` (or None), an id or a list of ids (``messages.TARGETS``) into a list of registered ids."""
+def resolve_targets(registry, targets, log_dir=lambda: "DIR/log"):
+    """Turn ``'all'`` (or None), an id or a list of ids (``messages.TARGETS``) into a list of registered ids.
+
+    ``log_dir()`` says where the logs are, for the error when no engine is registered.
+    """
     if targets == "all" or targets is None:
         ids = registry.ids()
         if not ids:
             raise NoEnginesRegistered(
-                f"There are no engines registered. Check the logs in {log_dir} "
+                f"There are no engines registered. Check the logs in {log_dir()} "
                 "if you think there should have been."
             )
         return ids
@@ -118,7 +121,7 @@ class MultiEngineSession(Session):
         self.interface.sessions.discard(self)
 
     def _targets(self, header):
-        return resolve_targets(self.registry, header.get("targets"), self.interface.log_dir())
+        return resolve_targets(self.registry, header.get("targets"), self.interface.log_dir)
 
     @responder(messages.MultiEngineCall)
     def _call(self, rid, header, buffers):

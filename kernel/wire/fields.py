@@ -10,7 +10,10 @@ Every message is checked where it is decoded, so the checks are on the hot
 path: a field says which JSON types it ``accepts`` (so ``Either`` tries only
 the fields that may take a value's type), and a container names the item
 that failed only once it knows one did (a list of 1,000 ids is checked
-without making 1,000 paths).
+without making 1,000 paths). An object's fields are checked by a function
+``compiled`` writes for them: one inline test per field (``valid_when``),
+and the field-by-field check, which names what is wrong, only for an object
+that fails one.
 """
 
 import math
@@ -37,6 +40,11 @@ class Field:
     def fail(self, value, where):
         raise ProtocolError(f"{where} must be {self.description}, not {_quote(value)}")
 
+    def valid_when(self, v, name):
+        """A Python expression, of the variable named ``v``, true only for values ``check`` passes (false
+        may mean "ask ``check``"); ``name(obj)`` names a constant for it. None: there is none, call ``check``."""
+        return "True"
+
 
 Any = Field
 
@@ -57,6 +65,10 @@ class Int(Field):
             self.fail(value, where)
         return value
 
+    def valid_when(self, v, name):
+        return " and ".join([f"type({v}) is int"] + ([f"{v} >= {self.low!r}"] if self.low is not None else [])
+                            + ([f"{v} <= {self.high!r}"] if self.high is not None else []))
+
 
 class Number(Field):
     """A finite int or float (never a bool, NaN or infinity) of at least ``low``."""
@@ -73,6 +85,10 @@ class Number(Field):
             self.fail(value, where)
         return value
 
+    def valid_when(self, v, name):
+        return (f"(type({v}) is float or type({v}) is int) and {name(math.isfinite)}({v})"
+                + (f" and {v} >= {self.low!r}" if self.low is not None else ""))
+
 
 class Bool(Field):
     description = "true or false"
@@ -82,6 +98,9 @@ class Bool(Field):
         if type(value) is not bool:
             self.fail(value, where)
         return value
+
+    def valid_when(self, v, name):
+        return f"type({v}) is bool"
 
 
 class Str(Field):
@@ -98,6 +117,9 @@ class Str(Field):
             self.fail(value, where)
         return value
 
+    def valid_when(self, v, name):
+        return f"type({v}) is str" + (f" and len({v}) <= {self.longest!r}" if self.longest is not None else "")
+
 
 class Choice(Field):
     """One of a fixed set of strings."""
@@ -112,6 +134,9 @@ class Choice(Field):
         if type(value) is not str or value not in self.values:
             self.fail(value, where)
         return value
+
+    def valid_when(self, v, name):
+        return f"type({v}) is str and {v} in {name(self.values)}"
 
 
 class ListOf(Field):
@@ -139,6 +164,9 @@ class ListOf(Field):
                 raise
         return value
 
+    def valid_when(self, v, name):
+        return None
+
 
 class Record(Field):
     """A JSON object with these fields (``Optional`` ones may be absent) and no others."""
@@ -149,8 +177,13 @@ class Record(Field):
         self.fields = fields
         self.required = frozenset(k for k, f in fields.items() if not isinstance(f, Optional))
         self.description = description
+        self.check = compiled(fields, self.check_each)
 
-    def check(self, value, where):
+    def valid_when(self, v, name):
+        return None
+
+    def check_each(self, value, where):
+        """``check``, field by field, naming the first that is wrong."""
         if type(value) is not dict:
             self.fail(value, where)
         for key in value.keys() - self.fields.keys():
@@ -190,6 +223,9 @@ class MapOf(Field):
             raise
         return value
 
+    def valid_when(self, v, name):
+        return None
+
 
 class Either(Field):
     """A value that passes one of ``fields``."""
@@ -210,6 +246,11 @@ class Either(Field):
                     pass
         self.fail(value, where)
 
+    def valid_when(self, v, name):
+        tests = [f.valid_when(v, name) for f in self.fields]
+        tests = [t for t in tests if t is not None]  # a value none of these pass is for check to judge
+        return " or ".join(f"({t})" for t in tests) if tests else None
+
 
 class Optional(Field):
     """``field``, or absent, or ``None``."""
@@ -221,3 +262,45 @@ class Optional(Field):
 
     def check(self, value, where):
         return None if value is None else self.field.check(value, where)
+
+    def valid_when(self, v, name):
+        test = self.field.valid_when(v, name)
+        if test == "True":
+            return test
+        return f"{v} is None or ({test})" if test is not None else None
+
+
+def compiled(fields, check_each, also=()):
+    """A check ``(value, where)`` of a JSON object with ``fields`` (and the keys ``also``, unchecked).
+
+    It runs each field's ``valid_when`` inline, and ``check`` for fields
+    that have none; a value that fails any of these goes to
+    ``check_each(value, where)``, which finds and names what is wrong. The
+    same declaration gives both, so they cannot disagree about a valid value.
+    """
+    constants = {"ProtocolError": ProtocolError, "check_each": check_each,
+                 "allowed": frozenset(fields) | frozenset(also),
+                 "required": frozenset(k for k, f in fields.items() if not isinstance(f, Optional))}
+
+    def name(obj):
+        constants[f"k{len(constants)}"] = obj
+        return f"k{len(constants) - 1}"
+
+    tests, checks = [], []
+    for key, field in fields.items():
+        test = field.valid_when("v", name)
+        if test is None and isinstance(field, Optional):
+            checks += [f"        v = value.get({key!r})", f"        if v is not None: {name(field.field.check)}(v, where)"]
+        elif test is None:
+            checks.append(f"        {name(field.check)}(value.get({key!r}), where)")
+        elif test != "True":
+            tests += [f"    v = value.get({key!r})", f"    if not ({test}):", "        return check_each(value, where)"]
+    shape = "type(value) is not dict or not value.keys() <= allowed"
+    if constants["required"]:
+        shape += " or not required <= value.keys()"
+    lines = ["def check(value, where):", f"    if {shape}:", "        return check_each(value, where)", *tests]
+    if checks:
+        lines += ["    try:", *checks, "    except ProtocolError:", "        return check_each(value, where)"]
+    lines.append("    return value")
+    exec("\n".join(lines), constants)  # noqa: S102 - the source is written above, from declarations
+    return constants["check"]

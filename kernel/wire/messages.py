@@ -14,7 +14,7 @@ written only here.
 """
 
 from kernel.errors import InvalidEngineID, NoEnginesRegistered, NoSuchTask, ProtocolError, StaleLease, TaskAborted
-from kernel.wire.fields import Any, Bool, Choice, Either, Int, ListOf, MapOf, Number, Optional, Record, Str
+from kernel.wire.fields import Any, Bool, Choice, Either, Int, ListOf, MapOf, Number, Optional, Record, Str, compiled
 
 LEASE_MAX = 4096  # task ids one lease may give out
 _NAME = Str(255)  # a variable or property name
@@ -39,10 +39,18 @@ class Message:
         super().__init_subclass__()
         cls.record = Record(cls.fields, f"a {cls.op!r} message")
         cls.where = {key: f"{cls.op}.{key}" for key in cls.fields}  # each field's name in errors, made once
+        cls._check_fields = staticmethod(compiled(cls.fields, cls._check_each, also=("op",)))
 
     @classmethod
     def check(cls, header):
         """Check a decoded header (``op`` aside) against the declaration; return it."""
+        cls._check_fields(header, None)
+        cls.check_more(header)
+        return header
+
+    @classmethod
+    def _check_each(cls, header, where):
+        """``check``'s fields one by one, naming the first that is wrong."""
         fields = cls.fields
         for key, value in header.items():
             if key != "op":
@@ -53,7 +61,6 @@ class Message:
         for key in cls.record.required:
             if key not in header:
                 raise ProtocolError(f"a {cls.op!r} message needs its field {key!r}")
-        cls.check_more(header)
         return header
 
     @classmethod

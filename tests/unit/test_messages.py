@@ -4,9 +4,12 @@ import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kernel.errors import ProtocolError
 from kernel.wire import fields, messages
+from tests.harness.schema import ALL, declared_header, spoiled
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 
@@ -35,6 +38,33 @@ def test_each_field_passes_its_values_and_names_what_is_wrong_with_others(field,
     for value in bad:
         with pytest.raises(ProtocolError, match=r"^m\.f"):
             field.check(value, "m.f")
+
+
+TRICKY = st.sampled_from([-1, 0, True, 0.5, math.inf, math.nan, "", [], {}, None])
+
+
+def _near(message):
+    """Headers of ``message`` as declared, spoiled, or with one field set to a value near a boundary."""
+    def tricky(header):
+        keys = sorted(k for k in header if k != "op")
+        return st.tuples(st.sampled_from(keys), TRICKY).map(lambda kv: {**header, kv[0]: kv[1]}) if keys else st.just(header)
+    return declared_header(message).flatmap(lambda h: st.one_of(st.just(h), spoiled(h), tricky(h)))
+
+
+def _verdict(check, header):
+    try:
+        check(header)
+    except ProtocolError as e:
+        return str(e)
+    return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.sampled_from(ALL).flatmap(lambda m: st.tuples(st.just(m), _near(m))))
+def test_the_compiled_check_of_a_message_agrees_with_checking_it_field_by_field(case):
+    message, header = case
+    by_fields = _verdict(lambda h: (message._check_each(h, None), message.check_more(h)), header)
+    assert _verdict(message.check, header) == by_fields
 
 
 def test_a_failure_deep_in_a_value_names_the_item_that_failed():

@@ -75,7 +75,7 @@ def test_resolve_targets():
     with pytest.raises(InvalidEngineID, match="Engine with id 2 is not registered"):
         resolve_targets(registry, [0, 2])
     with pytest.raises(NoEnginesRegistered, match="Check the logs in /x/log if"):
-        resolve_targets(FakeRegistry([]), "all", "/x/log")
+        resolve_targets(FakeRegistry([]), "all", lambda: "/x/log")
 
 
 def test_one_reply_per_target_in_target_order_even_when_repeated():
