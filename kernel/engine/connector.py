@@ -46,7 +46,7 @@ class EngineConnector:
         self.reactor = reactor
         self.furl_source = furl_source  # () -> FURL; re-read on every attempt
         self.furl = None
-        self.handler = handler  # on_registered(id), on_message(header, buffers), on_stopped(error)
+        self.handler = handler  # on_registered(id), on_message(header, buffers), on_read_done(), on_stopped(error)
         self.desired_id = desired_id
         self.heartbeat_period = heartbeat_period
         self.heartbeat_timeout = heartbeat_timeout
@@ -92,7 +92,7 @@ class EngineConnector:
         factory = Factory.forProtocol(
             lambda: ClientProtocol(
                 self.furl.swissnum, "engine", self.reactor,
-                self._welcomed, self.handler.on_message, self._lost,
+                self._welcomed, self.handler.on_message, self._lost, self.handler.on_read_done,
             )
         )
         factory.noisy = False

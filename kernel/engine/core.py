@@ -81,6 +81,9 @@ class EngineCore:
         self.exit_code = 1
         self.inbox.put(STOP)
 
+    def on_read_done(self):
+        """The messages of one read have all been handed to ``on_message``; this core has nothing to do then."""
+
     def on_message(self, header, buffers):
         """A message from the controller: decoded, then handed to its responder."""
         try:

@@ -1,7 +1,12 @@
-"""The table of commands an engine understands."""
+"""The table of commands an engine understands.
+
+Each returns ``(value, text)``: ``text`` is how many characters of text the
+value holds as JSON (``replies.text_in``), or None for a value that is
+always pickled (``replies.success``).
+"""
 
 from kernel.engine import tasks
-from kernel.engine.replies import failure, success
+from kernel.engine.replies import failure, success, text_in
 from kernel.wire import serialize, shm
 from kernel.wire.messages import RUN_TASK
 
@@ -11,7 +16,20 @@ def _values(buffers):
 
 
 def _execute(interp, args, buffers):
-    return interp.execute(args["code"]), True
+    result = interp.execute(args["code"])
+    return result, execute_text(result)
+
+
+EXECUTE_KEYS = 64  # characters of the keys of an execute's result, at most
+
+
+def execute_text(result):
+    """``text_in`` of an execute's result (``Interpreter.execute``'s dict), from its few strings: a
+    tiny command's reply is not walked."""
+    display = result.get("display")
+    return (len(result["input"]["raw"]) + len(result["input"]["translated"]) + len(result.get("stdout", ""))
+            + len(result.get("stderr", "")) + (len(display["pprint"]) + len(display["repr"]) if display else 0)
+            + EXECUTE_KEYS)
 
 
 def _push(interp, args, buffers):
@@ -20,7 +38,7 @@ def _push(interp, args, buffers):
     except Exception as e:
         raise _retyped(e, f"cannot unpickle the pushed values here: {type(e).__name__}: {e}") from None
     interp.push(namespace)
-    return None, True
+    return None, 0
 
 
 def _retyped(exc, message):
@@ -44,7 +62,7 @@ def _unsendable(interp, keys):
 
 
 def _pull(interp, args, buffers):
-    return interp.pull(args["keys"]), False
+    return interp.pull(args["keys"]), None
 
 
 def _same_host_client(args):
@@ -73,47 +91,49 @@ def _map(interp, args, buffers):
     if not callable(func):
         raise TypeError(f"map needs a function, not a {type(func).__name__}")
     items = serialize.loads(buffers[n:])
-    return [func(*item) for item in items], False
+    return [func(*item) for item in items], None
 
 
 def _get_result(interp, args, buffers):
-    return interp.get_result(args.get("i")), True
+    result = interp.get_result(args.get("i"))
+    return result, execute_text(result)
 
 
 def _reset(interp, args, buffers):
     interp.reset()
-    return None, True
+    return None, 0
 
 
 def _keys(interp, args, buffers):
-    return interp.keys(), True
+    names = interp.keys()
+    return names, text_in(names)
 
 
 def _set_properties(interp, args, buffers):
     interp.set_properties(_values(buffers))
-    return None, True
+    return None, 0
 
 
 def _get_properties(interp, args, buffers):
-    return interp.get_properties(args.get("keys")), False
+    return interp.get_properties(args.get("keys")), None
 
 
 def _has_properties(interp, args, buffers):
-    return interp.has_properties(args["keys"]), True
+    return interp.has_properties(args["keys"]), 0  # bools
 
 
 def _del_properties(interp, args, buffers):
     interp.del_properties(args["keys"])
-    return None, True
+    return None, 0
 
 
 def _clear_properties(interp, args, buffers):
     interp.clear_properties()
-    return None, True
+    return None, 0
 
 
 def _kill(interp, args, buffers):
-    return None, True
+    return None, 0
 
 
 METHODS = {
@@ -144,12 +164,12 @@ def dispatch(interp, header, buffers):
     args = header.get("args") or {}
     try:
         consumer = _same_host_client(args) if method == "pull" else None
-        value, as_json = handler(interp, args, buffers)
+        value, text = handler(interp, args, buffers)
     except BaseException as e:  # user code: anything may come out
         if isinstance(e, SystemExit):
             e = RuntimeError(f"user code called exit({e.code!r}); the engine keeps running")
         return failure(header, e)
-    reply, out = success(header, value, as_json, consumer)
+    reply, out = success(header, value, text, consumer)
     if reply["status"] == "error" and method == "pull":
         named = _unsendable(interp, header["args"]["keys"])
         if named is not None:

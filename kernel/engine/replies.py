@@ -53,10 +53,14 @@ def failure(header, exc, status="error", **extra):
     return reply, pickled_exception(exc)
 
 
-def success(header, value, as_json, consumer=None, **extra):
-    """The reply carrying ``value``; its big buffers go through shared memory to pid ``consumer``."""
+def success(header, value, text, consumer=None, **extra):
+    """The reply carrying ``value``; its big buffers go through shared memory to pid ``consumer``.
+
+    ``text`` is how many characters of text ``value`` holds as JSON (``text_in``), or None if it is not
+    JSON: it rides in the header if it is JSON with at most ``INLINE_TEXT_MAX``, else it is pickled.
+    """
     reply = Reply.header(cid=header["cid"], status="ok", **extra)
-    if as_json and _fits_inline(value, INLINE_TEXT_MAX):
+    if text is not None and text <= INLINE_TEXT_MAX:
         reply["value"] = value
         return reply, []
     try:
@@ -69,26 +73,49 @@ def success(header, value, as_json, consumer=None, **extra):
     return reply, pieces
 
 
-def _fits_inline(value, budget):
-    """Whether the strings in this JSON value hold at most ``budget`` characters in all.
+def text_in(value, most=INLINE_TEXT_MAX):
+    """The characters of the strings in the JSON ``value``, keys included; counted only until past ``most``.
 
-    Bigger values (the echo of a long execute, its printed output) go as a
-    pickle in the buffers, which have no size limit, and the client cannot
+    Values with more (the echo of a long execute, its printed output) go as
+    a pickle in the buffers, which have no size limit, and the client cannot
     tell the difference; the header stays small.
     """
-    todo = [value]
-    while todo:
-        item = todo.pop()
-        if isinstance(item, str):
-            budget -= len(item)
+    return 0 if value is None else most - _text_left(value, most)
+
+
+def _text_left(value, budget):
+    """``budget`` less the characters of the strings in ``value`` (keys included); negative once over.
+
+    Exact types are tested first, as an execute's result is a dict of strings and ints.
+    """
+    kind = type(value)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is str or isinstance(key, str):
+                budget -= len(key)
+            if type(item) is str:
+                budget -= len(item)
+            elif item is not None and type(item) is not int:
+                budget = _text_left(item, budget)
             if budget < 0:
-                return False
-        elif isinstance(item, dict):
-            todo.extend(item.values())
-            todo.extend(item.keys())
-        elif isinstance(item, list):
-            todo.extend(item)
-    return True
+                break
+        return budget
+    if kind is list:
+        for item in value:
+            if type(item) is str:
+                budget -= len(item)
+            elif item is not None and type(item) is not int:
+                budget = _text_left(item, budget)
+            if budget < 0:
+                break
+        return budget
+    if isinstance(value, str):
+        return budget - len(value)
+    if isinstance(value, dict):
+        return _text_left(dict(value), budget)
+    if isinstance(value, list):
+        return _text_left(list(value), budget)
+    return budget
 
 
 def now():

@@ -4,10 +4,10 @@ User code runs on the main thread so that an interrupt is a real SIGINT
 (KeyboardInterrupt even inside ``time.sleep``, and in a loop that never
 releases the GIL). The reactor runs there too, with
 ``reactor.run(installSignalHandlers=False)``: a command is queued as it is
-decoded and run on the reactor's next turn, right after the read that
-brought it, and its reply is written to the socket at once. A tiny command
-costs no thread switch; handing each one to a thread of its own cost 35-40
-µs of a 250 µs call (docs/architecture.md).
+decoded and run once all that the read which brought it has been handed up
+(``on_read_done``), and its reply is written to the socket at once. A tiny
+command costs no thread switch; handing each one to a thread of its own
+cost 35-40 µs of a 250 µs call (docs/architecture.md).
 
 While commands run, the reactor does not. Once they have kept it away for
 ``STAND_IN_AFTER`` seconds, the stand-in thread (``kernel.engine.standin``)
@@ -32,24 +32,36 @@ STAND_IN_OPS = frozenset(m.op for m in (messages.Call, messages.Interrupt, messa
 
 
 class Inbox:
-    """The engine's queued items, run on the reactor's next turn (``callLater(0)``) in arrival order.
+    """The engine's queued items, run in arrival order on the reactor's thread.
 
+    What a read brings is run right after the read (``after_read``): every
+    message of it is handed up first, so an interrupt or a cancel that came
+    with a call is seen before the call starts. What is put outside a read
+    (a signal's STOP, a lost connection) runs on the reactor's next turn.
     ``put`` is called on the reactor's thread, or by the stand-in while
-    that thread is away running them (``draining`` is then set, so nothing
-    is scheduled from the stand-in's thread).
+    that thread is away running the items (``draining`` is then set, so
+    nothing is run or scheduled from the stand-in's thread).
     """
 
     def __init__(self, reactor, drain):
         self.items = deque()
         self.draining = False  # a run is scheduled or under way
+        self.reading = False  # the reactor's thread is handing up a read: after_read runs what it brings
         self._reactor = reactor
         self._drain = drain
 
     def put(self, item):
         self.items.append(item)
-        if not self.draining:
+        if not self.draining and not self.reading:
             self.draining = True
             self._reactor.callLater(0, self._drain)
+
+    def after_read(self):
+        """The read is handed up: run what it brought, now."""
+        self.reading = False
+        if self.items and not self.draining:
+            self.draining = True
+            self._drain()
 
 
 class Engine(EngineCore):
@@ -76,14 +88,22 @@ class Engine(EngineCore):
 
     def on_message(self, header, buffers):
         """As ``EngineCore``'s; read by the stand-in, only what cannot wait for the command is acted on now."""
+        if not self.standin.serving:  # read by the reactor's thread
+            self.inbox.reading = True
+            super().on_message(header, buffers)
+            return
         op = header.get("op")
-        if not self.standin.serving or op in STAND_IN_OPS:
+        if op in STAND_IN_OPS:
             super().on_message(header, buffers)
         elif op == messages.Heartbeat.op:
             self.connector.answer_beat()
             self.reactor.callFromThread(self.connector.follow, header)
         else:
             self.reactor.callFromThread(super().on_message, header, buffers)
+
+    def on_read_done(self):
+        if not self.standin.serving:  # what the stand-in's reads bring is run once the reactor's thread is back
+            self.inbox.after_read()
 
     def _drain(self):
         """Run the queued items in order, the stand-in watching; on the reactor's thread."""

@@ -42,4 +42,4 @@ def run_task(interp, header, buffers):
     finally:
         if task.clear_after:
             interp.clear_namespace()
-    return success(header, value, False, started=started, finished=now())
+    return success(header, value, None, started=started, finished=now())

@@ -270,15 +270,16 @@ class Optional(Field):
         return f"{v} is None or ({test})" if test is not None else None
 
 
-def compiled(fields, check_each, also=()):
-    """A check ``(value, where)`` of a JSON object with ``fields`` (and the keys ``also``, unchecked).
+def compiled(fields, check_each, also=(), then=None):
+    """A check ``(value, where=None)`` of a JSON object with ``fields`` (and the keys ``also``, unchecked).
 
     It runs each field's ``valid_when`` inline, and ``check`` for fields
     that have none; a value that fails any of these goes to
     ``check_each(value, where)``, which finds and names what is wrong. The
     same declaration gives both, so they cannot disagree about a valid value.
+    ``then(value)``, if given, checks what ties fields together, last.
     """
-    constants = {"ProtocolError": ProtocolError, "check_each": check_each,
+    constants = {"ProtocolError": ProtocolError, "check_each": check_each, "then": then,
                  "allowed": frozenset(fields) | frozenset(also),
                  "required": frozenset(k for k, f in fields.items() if not isinstance(f, Optional))}
 
@@ -286,21 +287,26 @@ def compiled(fields, check_each, also=()):
         constants[f"k{len(constants)}"] = obj
         return f"k{len(constants) - 1}"
 
-    tests, checks = [], []
+    shape = "type(value) is dict and value.keys() <= allowed"
+    if constants["required"]:
+        shape += " and required <= value.keys()"
+    lines, checks, indent = ["def check(value, where=None):", f"    if {shape}:"], [], "        "
     for key, field in fields.items():
         test = field.valid_when("v", name)
         if test is None and isinstance(field, Optional):
-            checks += [f"        v = value.get({key!r})", f"        if v is not None: {name(field.field.check)}(v, where)"]
+            checks += [f"v = value.get({key!r})", f"if v is not None: {name(field.field.check)}(v, where)"]
         elif test is None:
-            checks.append(f"        {name(field.check)}(value.get({key!r}), where)")
+            checks.append(f"{name(field.check)}(value.get({key!r}), where)")
         elif test != "True":
-            tests += [f"    v = value.get({key!r})", f"    if not ({test}):", "        return check_each(value, where)"]
-    shape = "type(value) is not dict or not value.keys() <= allowed"
-    if constants["required"]:
-        shape += " or not required <= value.keys()"
-    lines = ["def check(value, where):", f"    if {shape}:", "        return check_each(value, where)", *tests]
+            lines += [f"{indent}v = value.get({key!r})", f"{indent}if {test}:"]
+            indent += "    "
+    finish = [*(["then(value)"] if then is not None else []), "return value"]
     if checks:
-        lines += ["    try:", *checks, "    except ProtocolError:", "        return check_each(value, where)"]
-    lines.append("    return value")
+        lines += [f"{indent}try:", *(f"{indent}    {line}" for line in checks),
+                  f"{indent}except ProtocolError:", f"{indent}    pass", f"{indent}else:",
+                  *(f"{indent}    {line}" for line in finish)]
+    else:
+        lines += [f"{indent}{line}" for line in finish]
+    lines += ["    check_each(value, where)  # raises, naming what is wrong", *(f"    {line}" for line in finish)]
     exec("\n".join(lines), constants)  # noqa: S102 - the source is written above, from declarations
     return constants["check"]

@@ -39,14 +39,13 @@ class Message:
         super().__init_subclass__()
         cls.record = Record(cls.fields, f"a {cls.op!r} message")
         cls.where = {key: f"{cls.op}.{key}" for key in cls.fields}  # each field's name in errors, made once
-        cls._check_fields = staticmethod(compiled(cls.fields, cls._check_each, also=("op",)))
+        more = cls.check_more if cls.check_more.__func__ is not Message.check_more.__func__ else None
+        cls.check = staticmethod(compiled(cls.fields, cls._check_each, also=("op",), then=more))
 
-    @classmethod
-    def check(cls, header):
-        """Check a decoded header (``op`` aside) against the declaration; return it."""
-        cls._check_fields(header, None)
-        cls.check_more(header)
-        return header
+    @staticmethod
+    def check(header):
+        """Check a decoded header (``op`` aside) against the declaration; return it (written per message
+        by ``fields.compiled``, from ``fields`` and ``check_more``)."""
 
     @classmethod
     def _check_each(cls, header, where):
@@ -180,10 +179,10 @@ _METHOD_ARGS = {method: Record(args, f"the arguments of {method}") for method, a
 _METHOD_ARGS[RUN_TASK] = Record({}, "the arguments of run_task (its task is in the buffers)")
 
 
-def _check_args(header):
+def _check_args(header, where):
     args = header.get("args")
     if args is not None:
-        _METHOD_ARGS[header["method"]].check(args, f"{header['op']}.args")
+        _METHOD_ARGS[header["method"]].check(args, where)
 
 
 class Call(Message):
@@ -198,7 +197,7 @@ class Call(Message):
 
     @classmethod
     def check_more(cls, header):
-        _check_args(header)
+        _check_args(header, cls.where["args"])
 
 
 class Reply(Message):
@@ -299,7 +298,7 @@ class MultiEngineCall(Request):
 
     @classmethod
     def check_more(cls, header):
-        _check_args(header)
+        _check_args(header, cls.where["args"])
 
 
 class GetIds(Request):

@@ -340,13 +340,14 @@ class ClientProtocol(FramedProtocol):
 
     log = Logger()
 
-    def __init__(self, swissnum, interface, clock, on_welcome, on_message, on_lost):
+    def __init__(self, swissnum, interface, clock, on_welcome, on_message, on_lost, on_read_done=None):
         self.swissnum = swissnum
         self.interface = interface
         self.clock = clock
         self.on_welcome = on_welcome
         self.on_message = on_message
         self.on_lost = on_lost
+        self.on_read_done = on_read_done  # each read's messages have all gone to on_message
         self.welcomed = False
         self.failure = None
         self.peer_versions = {}
@@ -358,6 +359,11 @@ class ClientProtocol(FramedProtocol):
 
     def dataReceived(self, data):
         self._feed(data)
+
+    def read_done(self):
+        """All that one read brought has been delivered (``TLSStream`` says so)."""
+        if self.welcomed and self.on_read_done is not None:
+            self.on_read_done()
 
     def message(self, header, buffers):
         if self.welcomed:

@@ -12,7 +12,9 @@ protocol it wraps, using nothing of the TCP transport but its interfaces
 (``write``, ``loseConnection``, ``abortConnection``, producers). A protocol
 that has ``get_buffer()``/``buffer_updated(n)`` (as asyncio's
 BufferedProtocol) gets big payloads decrypted straight into the buffer it
-names. The wrapped protocol is connected at once, as with Twisted's TLS, so
+names, and one that has ``read_done()`` is told once all that one read
+brought has been handed up (the engine runs the commands it queued then,
+``kernel.engine.runner``). The wrapped protocol is connected at once, as with Twisted's TLS, so
 its timers (the pre-auth timeout) also bound a handshake that never ends;
 what it writes before the handshake is done waits, and a client's pin check
 runs before any of it is sent.
@@ -61,6 +63,7 @@ class TLSStream(Protocol):
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = self._context.wrap_bio(self._incoming, self._outgoing, server_side=self._server_side)
+        self._read_done = getattr(self.wrapped, "read_done", None)
         self.wrapped.makeConnection(self)
         with self.lock:
             self._handshake()
@@ -74,7 +77,11 @@ class TLSStream(Protocol):
                 self._handshake()
             if not self._ready:
                 return
-        self._read_all()
+        try:
+            self._read_all()
+        finally:
+            if self._read_done is not None:
+                self._read_done()
 
     def connectionLost(self, reason):
         with self.lock:

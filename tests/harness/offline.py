@@ -1,9 +1,10 @@
 """An engine process's core with no network: its reactor is a virtual clock that the test turns.
 
-``runner.Engine`` runs what it is sent on its reactor's next turn, so a
-test hands it messages (``on_message``) and then turns the clock once
-(:func:`run_queued`). What another thread would hand the reactor runs at
-once, and the ``stop`` that follows a ``kill`` is recorded.
+``runner.Engine`` runs what a read brings once the read is handed up, and
+what comes outside a read on its reactor's next turn. So a test hands it
+messages (``on_message``) as one read would, then ends the read and turns
+the clock once (:func:`run_queued`). What another thread would hand the
+reactor runs at once, and the ``stop`` that follows a ``kill`` is recorded.
 """
 
 from twisted.internet.task import Clock
@@ -30,5 +31,6 @@ def offline_engine(connection, **options):
 
 
 def run_queued(engine):
-    """The reactor's next turn: the engine runs what it was sent."""
+    """The end of the read, then the reactor's next turn: the engine runs what it was sent."""
+    engine.on_read_done()
     engine.reactor.advance(0)

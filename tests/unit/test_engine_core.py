@@ -1,5 +1,7 @@
 """What an engine does with the controller's messages, with stand-in connections and no network."""
 
+from kernel.engine.core import STOP
+from kernel.engine.runner import CLOSE_WAIT
 from tests.harness.offline import offline_engine, run_queued
 
 
@@ -57,3 +59,28 @@ def test_a_command_cancelled_before_it_started_is_answered_with_queue_cleared():
     cleared, killed = connection.replies
     assert cleared["etype"] == "QueueCleared" and "removed from engine 0's queue" in cleared["message"]
     assert killed["cid"] == 2 and "a" not in engine.interpreter.keys()
+
+
+def test_what_a_read_brings_runs_as_the_read_ends_after_all_of_it_is_seen():
+    connection = Connection()
+    engine = offline_engine(connection)
+    run_queued(engine)  # registered
+    engine.on_message(call(1, "execute", code="a = 1"), [])
+    engine.on_message({"op": "interrupt", "cid": 2}, [])  # the same read: seen before command 2 starts
+    engine.on_message(call(2, "execute", code="b = 1"), [])
+    assert connection.replies == []  # nothing runs while the read is handed up
+    engine.on_read_done()  # with no turn of the reactor
+    assert [(r["cid"], r["status"], r.get("etype")) for r in connection.replies] == [
+        (1, "ok", None), (2, "error", "KeyboardInterrupt")]
+    assert "b" not in engine.interpreter.keys()
+
+
+def test_what_comes_outside_a_read_runs_on_the_reactors_next_turn():
+    engine = offline_engine(Connection())
+    run_queued(engine)
+    engine.on_stopped("gone")  # the connection was lost: no read is under way
+    assert list(engine.inbox.items) == [STOP]
+    engine.reactor.advance(0)
+    assert not engine.inbox.items
+    engine.reactor.advance(CLOSE_WAIT)
+    assert engine.reactor.stopped
