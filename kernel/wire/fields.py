@@ -148,20 +148,22 @@ class ListOf(Field):
         self.item, self.longest, self.shortest = item, longest, shortest
         self.description = f"a list of {item.description}" + (
             f" (at most {longest})" if longest is not None else "")
+        self._all_valid = all_valid(item)
 
     def check(self, value, where):
         if type(value) is not list or len(value) < self.shortest or \
                 (self.longest is not None and len(value) > self.longest):
             self.fail(value, where)
+        if self._all_valid is not None and self._all_valid(value):
+            return value
         check = self.item.check
-        if type(self.item) is not Field:
-            try:
-                for item in value:
-                    check(item, where)
-            except ProtocolError:
-                for index, item in enumerate(value):  # again, to name the item that fails
-                    check(item, f"{where}[{index}]")
-                raise
+        try:
+            for item in value:
+                check(item, where)
+        except ProtocolError:
+            for index, item in enumerate(value):  # again, to name the item that fails
+                check(item, f"{where}[{index}]")
+            raise
         return value
 
     def valid_when(self, v, name):
@@ -209,10 +211,13 @@ class MapOf(Field):
     def __init__(self, item=Any(), longest=None):
         self.item, self.longest = item, longest
         self.description = f"an object of {item.description}"
+        self._all_valid = all_valid(item)
 
     def check(self, value, where):
         if type(value) is not dict or (self.longest is not None and len(value) > self.longest):
             self.fail(value, where)
+        if self._all_valid is not None and self._all_valid(value.values()):
+            return value
         check = self.item.check
         try:
             for item in value.values():
@@ -279,16 +284,12 @@ def compiled(fields, check_each, also=(), then=None):
     same declaration gives both, so they cannot disagree about a valid value.
     ``then(value)``, if given, checks what ties fields together, last.
     """
-    constants = {"ProtocolError": ProtocolError, "check_each": check_each, "then": then,
-                 "allowed": frozenset(fields) | frozenset(also),
-                 "required": frozenset(k for k, f in fields.items() if not isinstance(f, Optional))}
-
-    def name(obj):
-        constants[f"k{len(constants)}"] = obj
-        return f"k{len(constants) - 1}"
-
+    source = _Source(ProtocolError=ProtocolError, check_each=check_each, then=then,
+                     allowed=frozenset(fields) | frozenset(also),
+                     required=frozenset(k for k, f in fields.items() if not isinstance(f, Optional)))
+    name = source.name
     shape = "type(value) is dict and value.keys() <= allowed"
-    if constants["required"]:
+    if source.constants["required"]:
         shape += " and required <= value.keys()"
     lines, checks, indent = ["def check(value, where=None):", f"    if {shape}:"], [], "        "
     for key, field in fields.items():
@@ -308,5 +309,35 @@ def compiled(fields, check_each, also=(), then=None):
     else:
         lines += [f"{indent}{line}" for line in finish]
     lines += ["    check_each(value, where)  # raises, naming what is wrong", *(f"    {line}" for line in finish)]
-    exec("\n".join(lines), constants)  # noqa: S102 - the source is written above, from declarations
-    return constants["check"]
+    return source.function(lines)
+
+
+def all_valid(field):
+    """A function telling whether each of some values passes ``field``'s ``valid_when``; None if it has none."""
+    source = _Source()
+    test = field.valid_when("v", source.name)
+    if test is None:
+        return None
+    if test == "True":
+        return lambda values: True
+    return source.function(["def all_valid(values):", "    for v in values:", f"        if not ({test}):",
+                            "            return False", "    return True"])
+
+
+class _Source:
+    """Python source written from declarations, and the constants it names."""
+
+    def __init__(self, **constants):
+        self.constants = constants
+
+    def name(self, obj):
+        """A name for ``obj`` in the source."""
+        key = f"k{len(self.constants)}"
+        self.constants[key] = obj
+        return key
+
+    def function(self, lines):
+        """The function that ``lines`` define."""
+        namespace = dict(self.constants)
+        exec("\n".join(lines), namespace)  # noqa: S102 - the source is written here, from declarations
+        return namespace[lines[0].split()[1].split("(")[0]]
