@@ -106,12 +106,13 @@ class MapStream:
     controller at once.
 
     ``client`` is the TaskClient (its ``_run_request``, ``_send``,
-    ``_answer``, ``_forget`` and ``_unpack_results``); ``tasks`` its MapTasks.
+    ``_answer``, ``_forget`` and ``_unpack_results``); ``tasks`` its MapTasks; ``shared`` what they all hold.
     """
 
-    def __init__(self, client, tasks, outstanding=None):
+    def __init__(self, client, tasks, outstanding=None, shared=None):
         self.client = client
         self.tasks = tasks
+        self.shared = shared  # a serialize.Shared: what every task holds (the map's function), pickled once
         self.sizes = message_sizes(len(tasks))
         self.outstanding = max(MAP_OUTSTANDING if outstanding is None else outstanding, MESSAGE_MOST)
         self._runs = deque()  # (rid, n): run messages sent whose task ids are not read yet
@@ -165,7 +166,7 @@ class MapStream:
         return sum(n for _, n in self._runs) + sum(len(ids) for _, ids in self._gets)
 
     def _send_run(self, n):
-        header, buffers = self.client._run_request(self.tasks[self._sent:self._sent + n])
+        header, buffers = self.client._run_request(self.tasks[self._sent:self._sent + n], self.shared)
         self._runs.append((self.client._send(header, buffers), n))
         self._sent += n
 

@@ -152,8 +152,9 @@ class TaskClient:
     # -- submitting -------------------------------------------------------------------
 
     @staticmethod
-    def _run_request(tasks):
-        """The ``run`` header and buffers for ``tasks``, each with its recovery chain."""
+    def _run_request(tasks, shared=None):
+        """The ``run`` header and buffers for ``tasks``, each with its recovery chain; the objects of
+        ``shared`` (a ``serialize.Shared``: a map's function) go as their ready pickle."""
         wire, counts, buffers = [], [], []
         for task in tasks:
             if not isinstance(task, BaseTask):
@@ -161,7 +162,7 @@ class TaskClient:
             chain = task.chain()
             wire.append([t.spec() for t in chain])
             for t in chain:
-                payload = serialize.dumps(t)
+                payload = serialize.dumps(t, shared)
                 counts.append(len(payload))
                 buffers.extend(payload)
         return messages.Run.header(tasks=wire, counts=counts), buffers
@@ -483,7 +484,7 @@ class TaskMapper:
                 raise ValueError(f"chunksize must be a positive int, not {chunksize!r}")
             tasks = [MapTask(_call_chunk, (func, items[i:i + chunksize]), **self.options)
                      for i in range(0, len(items), chunksize)]
-        stream = maps.MapStream(self.client, tasks)
+        stream = maps.MapStream(self.client, tasks, shared=serialize.Shared(func))
         if not self.block:
             return stream.submit()
         bar = progress_bar(progress, len(tasks), "map")

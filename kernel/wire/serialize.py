@@ -47,19 +47,55 @@ def _reduce_code(code):
 
 
 class _Pickler(cloudpickle.Pickler):
-    """cloudpickle's pickler: code objects reduced by ``_reduce_code``, and the
-    user's own modules sent by value (``kernel.wire.byvalue``)."""
+    """cloudpickle's pickler: code objects reduced by ``_reduce_code``, the
+    user's own modules sent by value (``kernel.wire.byvalue``), and the
+    objects of a ``Shared`` as their ready pickle."""
 
     dispatch_table = ChainMap({types.CodeType: _reduce_code}, cloudpickle.Pickler.dispatch_table)
 
+    def __init__(self, file, shared=None, **options):
+        super().__init__(file, **options)
+        self.shared = shared
+
     def reducer_override(self, obj):
+        if self.shared is not None:
+            ready = self.shared.pickle_of(obj)
+            if ready is not None:
+                return _unpickled, (ready,)
         if isinstance(obj, (types.FunctionType, type)):
             byvalue.route(obj)
         return super().reducer_override(obj)
 
 
-def dumps(obj):
-    """Return ``[pickle_bytes, *raw_buffers]`` for ``obj``."""
+def _unpickled(data):
+    """An object of a ``Shared``, from the pickle it travels as inside another."""
+    return pickle.loads(data)
+
+
+class Shared:
+    """Objects pickled once for the many pickles that hold them: a map's function.
+
+    Pickling a function sent by value (its code, the globals it uses) costs
+    far more than a tiny task's arguments; each task of a map carries the
+    function's pickle as made once, when the map began. Objects whose pickle
+    needs out-of-band buffers are pickled each time, as usual.
+    """
+
+    def __init__(self, *objects):
+        self._pickles = {}  # id -> (the object, kept alive so that its id is not reused; its pickle)
+        for obj in objects:
+            head, *buffers = dumps(obj)
+            if not buffers:
+                self._pickles[id(obj)] = (obj, head)
+
+    def pickle_of(self, obj):
+        ready = self._pickles.get(id(obj))
+        return ready[1] if ready is not None and ready[0] is obj else None
+
+
+def dumps(obj, shared=None):
+    """Return ``[pickle_bytes, *raw_buffers]`` for ``obj``; the objects of ``shared`` (a ``Shared``) in it
+    go as their ready pickle."""
     buffers = []
 
     def keep(buf):
@@ -70,7 +106,7 @@ def dumps(obj):
         return False
 
     out = io.BytesIO()
-    _Pickler(out, protocol=5, buffer_callback=keep).dump(obj)
+    _Pickler(out, shared, protocol=5, buffer_callback=keep).dump(obj)
     return [out.getvalue(), *buffers]
 
 

@@ -56,3 +56,25 @@ def test_send_by_reference_and_by_value_override_the_rule(own_module):
     finally:
         byvalue.send_by_reference(json)
         byvalue._chosen.pop("json")
+
+
+def test_a_maps_function_is_pickled_once_and_each_task_carries_that_pickle(own_module):
+    from kernel.client import MapTask
+
+    shared = serialize.Shared(own_module.twice)
+    ready = serialize.dumps(own_module.twice)[0]
+    heads = [serialize.dumps(MapTask(own_module.twice, (i,)), shared)[0] for i in range(3)]
+    assert all(ready in head for head in heads)  # the one pickle, verbatim, inside each task's
+    sys.modules.pop("mine_for_test")  # what an engine that cannot import it sees
+    try:
+        tasks = [serialize.loads([head]) for head in heads]
+        assert [task.function(*task.args) for task in tasks] == [2, 4, 6]
+    finally:
+        sys.modules["mine_for_test"] = own_module
+
+
+def test_what_needs_buffers_out_of_band_is_not_shared():
+    array = numpy.arange(serialize.OUT_OF_BAND_MIN, dtype=numpy.uint8)
+    shared = serialize.Shared(array)
+    head, *buffers = serialize.dumps([array], shared)
+    assert buffers and (serialize.loads([head, *buffers])[0] == array).all()

@@ -93,7 +93,7 @@ class FakeTasksClient:
         self.time_out_once = time_out_once
         self.forgotten = []
 
-    def _run_request(self, tasks):
+    def _run_request(self, tasks, shared=None):
         return {"tasks": list(tasks)}, []
 
     def _send(self, header, buffers=()):
