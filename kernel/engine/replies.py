@@ -90,31 +90,25 @@ def _text_left(value, budget):
     """
     kind = type(value)
     if kind is dict:
-        for key, item in value.items():
+        for key in value:
             if type(key) is str or isinstance(key, str):
                 budget -= len(key)
-            if type(item) is str:
-                budget -= len(item)
-            elif item is not None and type(item) is not int:
-                budget = _text_left(item, budget)
-            if budget < 0:
-                break
-        return budget
-    if kind is list:
-        for item in value:
-            if type(item) is str:
-                budget -= len(item)
-            elif item is not None and type(item) is not int:
-                budget = _text_left(item, budget)
-            if budget < 0:
-                break
-        return budget
-    if isinstance(value, str):
+        items = value.values()
+    elif kind is list:
+        items = value
+    elif isinstance(value, str):
         return budget - len(value)
-    if isinstance(value, dict):
-        return _text_left(dict(value), budget)
-    if isinstance(value, list):
-        return _text_left(list(value), budget)
+    elif isinstance(value, (dict, list)):  # subclasses
+        return _text_left(dict(value) if isinstance(value, dict) else list(value), budget)
+    else:
+        return budget
+    for item in items:
+        if type(item) is str:
+            budget -= len(item)
+        elif item is not None and type(item) is not int:
+            budget = _text_left(item, budget)
+        if budget < 0:
+            break
     return budget
 
 
