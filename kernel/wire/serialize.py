@@ -93,9 +93,14 @@ class Shared:
         return ready[1] if ready is not None and ready[0] is obj else None
 
 
+_PLAIN = frozenset({type(None), bool, int, float, complex, str})  # pickled alike by pickle and cloudpickle
+
+
 def dumps(obj, shared=None):
     """Return ``[pickle_bytes, *raw_buffers]`` for ``obj``; the objects of ``shared`` (a ``Shared``) in it
     go as their ready pickle."""
+    if type(obj) in _PLAIN:  # a task's result, mostly: the standard pickler, without cloudpickle's setup
+        return [pickle.dumps(obj, protocol=5)]
     buffers = []
 
     def keep(buf):
