@@ -106,19 +106,26 @@ class Engine(EngineCore):
             self.inbox.after_read()
 
     def _drain(self):
-        """Run the queued items in order, the stand-in watching; on the reactor's thread."""
-        items = self.inbox.items
-        self.standin.leave()
-        while True:
-            while items:
-                if not self._handle(items.popleft()):
-                    self.standin.back()
-                    self._close()
-                    return
-            if not self.standin.back() or not items:
-                break
-            self.standin.leave()  # what the stand-in queued
-        self.inbox.draining = False
+        """Run the queued items in order, the stand-in watching; on the reactor's thread.
+
+        Should an item raise (a bug: user code's exceptions are replies), the
+        stand-in still lets go of the connection and later items still run.
+        """
+        items, stop = self.inbox.items, False
+        try:
+            while True:
+                self.standin.leave()
+                try:
+                    while items and not stop:
+                        stop = not self._handle(items.popleft())
+                finally:
+                    served = self.standin.back()
+                if stop or not served or not items:  # else: run what the stand-in queued
+                    break
+        finally:
+            self.inbox.draining = stop  # after STOP nothing more runs
+        if stop:
+            self._close()
 
     def _dispatch(self, header, buffers):
         self.busy = True

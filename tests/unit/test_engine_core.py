@@ -1,5 +1,7 @@
 """What an engine does with the controller's messages, with stand-in connections and no network."""
 
+import pytest
+
 from kernel.engine.core import STOP
 from kernel.engine.runner import CLOSE_WAIT
 from tests.harness.offline import offline_engine, run_queued
@@ -84,3 +86,19 @@ def test_what_comes_outside_a_read_runs_on_the_reactors_next_turn():
     assert not engine.inbox.items
     engine.reactor.advance(CLOSE_WAIT)
     assert engine.reactor.stopped
+
+
+def test_an_item_that_raises_leaves_the_engine_serving(monkeypatch):
+    connection = Connection()
+    engine = offline_engine(connection)
+    run_queued(engine)
+    handle = engine._handle
+    monkeypatch.setattr(engine, "_handle", lambda item: 1 / 0)  # a bug in the engine, not in user code
+    engine.on_message(call(1, "execute", code="a = 1"), [])
+    with pytest.raises(ZeroDivisionError):  # to Twisted, which logs it
+        engine.on_read_done()
+    monkeypatch.setattr(engine, "_handle", handle)
+    engine.on_message(call(2, "execute", code="b = 2"), [])
+    run_queued(engine)
+    assert [r["cid"] for r in connection.replies] == [2]
+    assert engine.interpreter.pull("b") == 2
