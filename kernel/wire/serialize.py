@@ -67,9 +67,22 @@ class _Pickler(cloudpickle.Pickler):
         return super().reducer_override(obj)
 
 
+SHARED_KEPT = 64  # objects of ``Shared`` pickles a receiver keeps, the newest
+SHARED_KEPT_MAX = 1 << 20  # bytes of pickle past which one is not kept
+_kept = {}  # pickle -> the object it gave
+
+
 def _unpickled(data):
-    """An object of a ``Shared``, from the pickle it travels as inside another."""
-    return pickle.loads(data)
+    """An object of a ``Shared``, from the pickle it travels as inside another: unpickled once for all the
+    tasks of a map that carry it, as dask's workers do, if its pickle is small."""
+    obj = _kept.get(data, _kept)
+    if obj is _kept:
+        obj = pickle.loads(data)
+        if len(data) <= SHARED_KEPT_MAX:
+            if len(_kept) >= SHARED_KEPT:
+                del _kept[next(iter(_kept))]
+            _kept[data] = obj
+    return obj
 
 
 class Shared:
@@ -77,8 +90,10 @@ class Shared:
 
     Pickling a function sent by value (its code, the globals it uses) costs
     far more than a tiny task's arguments; each task of a map carries the
-    function's pickle as made once, when the map began. Objects whose pickle
-    needs out-of-band buffers are pickled each time, as usual.
+    function's pickle as made once, when the map began, and the receiver
+    unpickles it once (the same function for every task that carries the
+    same pickle, as a function imported from a module would be). Objects
+    whose pickle needs out-of-band buffers are pickled each time, as usual.
     """
 
     def __init__(self, *objects):

@@ -9,6 +9,7 @@ import numpy
 import pytest
 
 import kernel
+from kernel.client import MapTask
 from kernel.wire import byvalue, serialize
 
 
@@ -59,8 +60,6 @@ def test_send_by_reference_and_by_value_override_the_rule(own_module):
 
 
 def test_a_maps_function_is_pickled_once_and_each_task_carries_that_pickle(own_module):
-    from kernel.client import MapTask
-
     shared = serialize.Shared(own_module.twice)
     ready = serialize.dumps(own_module.twice)[0]
     heads = [serialize.dumps(MapTask(own_module.twice, (i,)), shared)[0] for i in range(3)]
@@ -78,3 +77,20 @@ def test_what_needs_buffers_out_of_band_is_not_shared():
     shared = serialize.Shared(array)
     head, *buffers = serialize.dumps([array], shared)
     assert buffers and (serialize.loads([head, *buffers])[0] == array).all()
+
+
+def test_the_receiver_unpickles_a_maps_function_once(own_module, monkeypatch):
+    monkeypatch.setattr(serialize, "_kept", {})
+    shared = serialize.Shared(own_module.twice)
+    heads = [serialize.dumps(MapTask(own_module.twice, (i,)), shared)[0] for i in range(2)]
+    first, second = (serialize.loads([head]) for head in heads)
+    assert first.function is second.function and first.args != second.args
+
+
+def test_a_big_shared_pickle_is_unpickled_each_time(own_module, monkeypatch):
+    monkeypatch.setattr(serialize, "SHARED_KEPT_MAX", 10)
+    monkeypatch.setattr(serialize, "_kept", {})
+    shared = serialize.Shared(own_module.twice)
+    heads = [serialize.dumps(MapTask(own_module.twice, (i,)), shared)[0] for i in range(2)]
+    first, second = (serialize.loads([head]) for head in heads)
+    assert first.function is not second.function  # kept objects would hold big captured globals
