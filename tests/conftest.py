@@ -1,8 +1,23 @@
 """Shared fixtures: real clusters in temporary directories, always cleaned up (see tests/harness)."""
 
+import os
+
 import pytest
 
 from tests.harness import ProcessCluster, World
+
+
+@pytest.fixture(autouse=True, scope="session")
+def private_default_dir(tmp_path_factory):
+    """The default cluster directory (IPYTHONDIR) of every test and every process it starts is a temp one,
+    so nothing lands in ~/.ipython: a client's spool at exit, a cluster started with no directory named."""
+    saved = os.environ.get("IPYTHONDIR")
+    os.environ["IPYTHONDIR"] = str(tmp_path_factory.mktemp("default-ipythondir"))
+    yield
+    if saved is None:
+        del os.environ["IPYTHONDIR"]
+    else:
+        os.environ["IPYTHONDIR"] = saved
 
 
 @pytest.fixture

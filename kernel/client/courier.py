@@ -7,7 +7,10 @@ written to a spool file (``DIR/spool/*.spool``, private to its owner) and a
 courier process, detached from the script, sends it again until the
 controller has stored every task, then removes the file. The courier holds a
 lock on its file: a spool file nobody holds (its courier died, the machine
-restarted) is picked up by the next ``TaskClient`` made on this machine.
+restarted) is picked up by the next ``TaskClient`` made on this machine. A
+courier that gives up (after a week, or at once if its FURL file is gone
+with its cluster directory) renames the file ``*.undelivered`` and says so in
+its log, so that no courier is started for it again.
 """
 
 import fcntl
@@ -25,6 +28,7 @@ from kernel import errors, paths
 RETRY_FIRST = 0.5  # seconds before the first retry; each next one doubles, up to RETRY_MOST
 RETRY_MOST = 30.0
 DELIVER_FOR = 7 * 24 * 3600.0  # a courier gives up after a week without a controller
+GAVE_UP = ".undelivered"  # the suffix a spool file a courier gave up on gets instead of .spool
 
 log = Logger()
 
@@ -84,19 +88,26 @@ def deliver(path, clock=time.monotonic, sleep=time.sleep):
         left = {taskid: (header, buffers) for taskid, header, buffers in spooled["tasks"]}
         log.info("courier: {n} tasks to deliver from {path}", n=len(left), path=str(path))
         deadline, delay, connection = clock() + DELIVER_FOR, RETRY_FIRST, None
+        why = f"no controller for {DELIVER_FOR:g} s"
         while left and clock() < deadline:
             try:
                 connection = connection or Connection(spooled["source"], "tc")
                 for taskid, (header, buffers) in sorted(left.items()):
                     _send_one(connection, taskid, header, buffers)
                     del left[taskid]
+            except errors.BadFURLError as e:  # its FURL file went with its cluster directory
+                why = str(e)
+                break
             except (errors.ConnectionLost, OSError) as e:
                 log.info("courier: the controller is not there ({e}); again in {d:g} s", e=e, d=delay)
                 connection = None
                 sleep(delay)
                 delay = min(RETRY_MOST, 2 * delay)
         if left:
-            log.error("courier: gave up on tasks {ids} after {s:g} s", ids=sorted(left), s=DELIVER_FOR)
+            aside = path.with_suffix(GAVE_UP)
+            os.replace(path, aside)
+            log.error("courier: gave up on tasks {ids} ({why}); they are kept in {aside}",
+                      ids=sorted(left), why=why, aside=str(aside))
             return 1
         os.unlink(path)
         log.info("courier: every task of {path} is stored", path=str(path))
