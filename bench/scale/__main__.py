@@ -62,7 +62,8 @@ def parse(argv):
     p.add_argument("--rounds", type=positive, default=1, help="repeat the whole sweep this many times (default 1)")
     p.add_argument("--tasks", type=positive, default=None, help="tiny tasks per throughput row (default 5000)")
     p.add_argument("--only", type=workload_names, default=None,
-                   help="run only these workloads, comma-separated (start-up is always measured): "
+                   help="run only these workloads, comma-separated (start-up and the engines' memory are always "
+                        "measured): "
                         + ", ".join(w.name for w in WORKLOADS))
     p.add_argument("--quick", action="store_true", help="fewer tasks and calls: a smoke run")
     return p.parse_args(argv)

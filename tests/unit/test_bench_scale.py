@@ -7,7 +7,7 @@ import pytest
 from bench.scale.__main__ import engine_counts, parse, workload_names
 from bench.scale.sweep import available_memory, memory_note
 from bench.scale.table import per_round, render, spread
-from bench.scale.workloads import efficiency
+from bench.scale.workloads import ScaleConfig, chosen, efficiency
 from bench.timing import MB
 
 
@@ -79,3 +79,7 @@ def test_render_has_a_row_per_system_and_count_notes_and_goals():
     assert "at 100 engines ÷ at 2: 1.50" in text
     assert "busy efficiency at 2 engines: 0.90" in text
     assert "ray × 2: not run: ray is not installed" in text
+
+
+def test_the_engines_memory_is_measured_whatever_is_chosen():
+    assert [w.name for w in chosen(ScaleConfig(only=["broadcast"]))] == ["engine_memory", "broadcast"]
