@@ -162,7 +162,7 @@ class TaskClient:
             chain = task.chain()
             wire.append([t.spec() for t in chain])
             for t in chain:
-                payload = serialize.dumps(t, shared)
+                payload = _pickled(t, shared)
                 counts.append(len(payload))
                 buffers.extend(payload)
         return messages.Run.header(tasks=wire, counts=counts), buffers
@@ -453,6 +453,22 @@ class TaskClient:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _pickled(task, shared):
+    """``serialize.dumps`` of ``task``; SerializationError naming the task (and the global its function
+    uses that cannot be pickled, if that is why)."""
+    try:
+        return serialize.dumps(task, shared)
+    except Exception as e:
+        culprit = "it cannot be pickled"
+        for func in (getattr(task, "function", None), *getattr(task, "args", ())):  # a chunked map's: in args
+            name = serialize.unpicklable_global(func) if hasattr(func, "__globals__") else None
+            if name is not None:
+                culprit = (f"{func.__name__} uses the global {name!r}, a {type(func.__globals__[name]).__name__} "
+                           "that cannot be pickled")
+                break
+        raise errors.SerializationError(f"cannot send {task!r}: {culprit} ({type(e).__name__}: {e})") from e
 
 
 def _call_chunk(func, chunk):

@@ -99,7 +99,10 @@ class Shared:
     def __init__(self, *objects):
         self._pickles = {}  # id -> (the object, kept alive so that its id is not reused; its pickle)
         for obj in objects:
-            head, *buffers = dumps(obj)
+            try:
+                head, *buffers = dumps(obj)
+            except Exception:
+                continue  # each pickle that holds it fails, and says why
             if not buffers:
                 self._pickles[id(obj)] = (obj, head)
 
@@ -128,6 +131,18 @@ def dumps(obj, shared=None):
     out = io.BytesIO()
     _Pickler(out, shared, protocol=5, buffer_callback=keep).dump(obj)
     return [out.getvalue(), *buffers]
+
+
+def unpicklable_global(func):
+    """The name of a global that ``func`` uses and that cannot be pickled, if any: for an error to name it."""
+    code, names = getattr(func, "__code__", None), getattr(func, "__globals__", {})
+    for name in code.co_names if code is not None else ():
+        if name in names:
+            try:
+                dumps(names[name])
+            except Exception:
+                return name
+    return None
 
 
 def has_big_buffers(pieces):

@@ -2,10 +2,12 @@
 
 import pickle
 import re
+import threading
 
 import cloudpickle
 import pytest
 
+from kernel.client import taskclient
 from kernel.client.task import (
     Dependency,
     MapTask,
@@ -19,7 +21,7 @@ from kernel.client.task import (
 from kernel.client.taskclient import TaskClient, _outcome
 from kernel.engine import tasks as engine_tasks
 from kernel.engine.interpreter import Interpreter
-from kernel.errors import DependencyTimeout, EngineDied, UnmetDependency
+from kernel.errors import DependencyTimeout, EngineDied, SerializationError, UnmetDependency
 from kernel.wire import serialize
 
 
@@ -267,3 +269,18 @@ def test_mapper_checks_its_options_at_once():
         tc.mapper(timeout=float("nan"))
     with pytest.raises(TypeError, match="depend"):
         tc.parallel(depend=3)
+
+
+_LOCK = threading.Lock()
+
+
+def _uses_a_lock(x):
+    return _LOCK, x
+
+
+@pytest.mark.parametrize("tasks", [[MapTask(_uses_a_lock, (1,))],
+                                   [MapTask(taskclient._call_chunk, (_uses_a_lock, [(1,), (2,)]))]])
+def test_a_task_that_cannot_be_pickled_names_the_global_that_cannot(tasks):
+    with pytest.raises(SerializationError, match=r"cannot send MapTask\('.*'\): _uses_a_lock uses the global "
+                                                 r"'_LOCK', a lock that cannot be pickled \(TypeError: "):
+        taskclient.TaskClient._run_request(tasks)
