@@ -177,7 +177,7 @@ class Record(Field):
 
     def __init__(self, fields, description="an object"):
         self.fields = fields
-        self.required = frozenset(k for k, f in fields.items() if not isinstance(f, Optional))
+        self.required = required(fields)
         self.description = description
         self.check = compiled(fields, self.check_each)
 
@@ -275,6 +275,11 @@ class Optional(Field):
         return f"{v} is None or ({test})" if test is not None else None
 
 
+def required(fields):
+    """The keys of ``fields`` that must be present: all but the ``Optional`` ones."""
+    return frozenset(k for k, f in fields.items() if not isinstance(f, Optional))
+
+
 def compiled(fields, check_each, also=(), then=None):
     """A check ``(value, where=None)`` of a JSON object with ``fields`` (and the keys ``also``, unchecked).
 
@@ -285,8 +290,7 @@ def compiled(fields, check_each, also=(), then=None):
     ``then(value)``, if given, checks what ties fields together, last.
     """
     source = _Source(ProtocolError=ProtocolError, check_each=check_each, then=then,
-                     allowed=frozenset(fields) | frozenset(also),
-                     required=frozenset(k for k, f in fields.items() if not isinstance(f, Optional)))
+                     allowed=frozenset(fields) | frozenset(also), required=required(fields))
     name = source.name
     shape = "type(value) is dict and value.keys() <= allowed"
     if source.constants["required"]:

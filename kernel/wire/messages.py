@@ -14,7 +14,8 @@ written only here.
 """
 
 from kernel.errors import InvalidEngineID, NoEnginesRegistered, NoSuchTask, ProtocolError, StaleLease, TaskAborted
-from kernel.wire.fields import Any, Bool, Choice, Either, Int, ListOf, MapOf, Number, Optional, Record, Str, compiled
+from kernel.wire.fields import (Any, Bool, Choice, Either, Int, ListOf, MapOf, Number, Optional, Record, Str, compiled,
+                                required)
 
 LEASE_MAX = 4096  # task ids one lease may give out
 _NAME = Str(255)  # a variable or property name
@@ -26,7 +27,12 @@ _VERSIONS = MapOf(Str(64), longest=8)
 
 
 class Message:
-    """One kind of frame: subclasses set ``op``, ``fields``, ``buffers`` and ``doc``."""
+    """One kind of frame: subclasses set ``op``, ``fields``, ``buffers`` and ``doc``.
+
+    Each subclass gets ``check(header)``, which checks a decoded header
+    against the declaration and returns it: a function written from
+    ``fields`` and ``check_more`` when the class is made (``fields.compiled``).
+    """
 
     op = None
     fields = {}
@@ -37,15 +43,10 @@ class Message:
 
     def __init_subclass__(cls):
         super().__init_subclass__()
-        cls.record = Record(cls.fields, f"a {cls.op!r} message")
+        cls.required = required(cls.fields)
         cls.where = {key: f"{cls.op}.{key}" for key in cls.fields}  # each field's name in errors, made once
         more = cls.check_more if cls.check_more.__func__ is not Message.check_more.__func__ else None
         cls.check = staticmethod(compiled(cls.fields, cls._check_each, also=("op",), then=more))
-
-    @staticmethod
-    def check(header):
-        """Check a decoded header (``op`` aside) against the declaration; return it (written per message
-        by ``fields.compiled``, from ``fields`` and ``check_more``)."""
 
     @classmethod
     def _check_each(cls, header, where):
@@ -57,7 +58,7 @@ class Message:
                 if field is None:
                     raise ProtocolError(f"a {cls.op!r} message has no field {key!r}")
                 field.check(value, cls.where[key])
-        for key in cls.record.required:
+        for key in cls.required:
             if key not in header:
                 raise ProtocolError(f"a {cls.op!r} message needs its field {key!r}")
         return header

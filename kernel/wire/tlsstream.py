@@ -14,10 +14,10 @@ that has ``get_buffer()``/``buffer_updated(n)`` (as asyncio's
 BufferedProtocol) gets big payloads decrypted straight into the buffer it
 names, and one that has ``read_done()`` is told once all that one read
 brought has been handed up (the engine runs the commands it queued then,
-``kernel.engine.runner``). The wrapped protocol is connected at once, as with Twisted's TLS, so
-its timers (the pre-auth timeout) also bound a handshake that never ends;
-what it writes before the handshake is done waits, and a client's pin check
-runs before any of it is sent.
+``kernel.engine.runner``). The wrapped protocol is connected at once, as
+with Twisted's TLS, so its timers (the pre-auth timeout) also bound a
+handshake that never ends; what it writes before the handshake is done
+waits, and a client's pin check runs before any of it is sent.
 """
 
 import ssl

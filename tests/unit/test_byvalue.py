@@ -59,7 +59,8 @@ def test_send_by_reference_and_by_value_override_the_rule(own_module):
         byvalue._chosen.pop("json")
 
 
-def test_a_maps_function_is_pickled_once_and_each_task_carries_that_pickle(own_module):
+def test_a_maps_function_is_pickled_once_and_each_task_carries_that_pickle(own_module, monkeypatch):
+    monkeypatch.setattr(serialize, "_kept", {})  # unpickled here, not found kept from another test
     shared = serialize.Shared(own_module.twice)
     ready = serialize.dumps(own_module.twice)[0]
     heads = [serialize.dumps(MapTask(own_module.twice, (i,)), shared)[0] for i in range(3)]

@@ -50,7 +50,9 @@ def _near(message):
     """Headers of ``message`` as declared, spoiled, or with one field set to a value near a boundary."""
     def tricky(header):
         keys = sorted(k for k in header if k != "op")
-        return st.tuples(st.sampled_from(keys), TRICKY).map(lambda kv: {**header, kv[0]: kv[1]}) if keys else st.just(header)
+        if not keys:
+            return st.just(header)
+        return st.tuples(st.sampled_from(keys), TRICKY).map(lambda kv: {**header, kv[0]: kv[1]})
     return declared_header(message).flatmap(lambda h: st.one_of(st.just(h), spoiled(h), tricky(h)))
 
 
