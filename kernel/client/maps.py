@@ -177,7 +177,8 @@ class MapStream:
 
     def _ask_results(self):
         ids = self._ids()
-        self._gets.append((self.client._send(messages.GetResults.header(taskids=ids, block=True)), ids))
+        header = messages.GetResults.header(taskids=ids, block=True, brief=True)  # values only: no timestamps
+        self._gets.append((self.client._send(header), ids))
 
     def _collect(self, tick):
         while self._runs:  # before a long wait: every task sent is known by its id (Ctrl-C stops them)

@@ -190,3 +190,16 @@ def test_get_results_with_max_bytes_answers_up_to_the_result_that_reaches_them(t
         entries, buffers = get_results(max_bytes=max_bytes)
         assert [entry["taskid"] for entry in entries] == ids[:answered], max_bytes
         assert len(buffers) == sum(entry["n"] for entry in entries)
+
+
+def test_a_brief_answer_leaves_out_the_timestamps_and_keeps_the_rest(tc):
+    """What a map asks for: its values and how each task ended, without four floats a task."""
+    ids = [tc.run(MapTask(double, (1,))), tc.run(MapTask(fail, (2,)))]
+    tc.barrier(ids)
+    full = tc._connection.call(messages.GetResults.header(taskids=ids))[0]["value"]
+    brief = tc._connection.call(messages.GetResults.header(taskids=ids, brief=True))[0]["value"]
+    times = {"submitted", "started", "finished", "completed"}
+    assert all(times <= entry.keys() for entry in full)
+    assert brief == [{k: v for k, v in entry.items() if k not in times} for entry in full]
+    assert brief[1]["error"]["etype"] == "ValueError"
+    assert tc.map(double, [1, 2, 3]) == [2, 4, 6]

@@ -1,5 +1,6 @@
 """The durable task store: reloading, first result wins, and the start-up errors."""
 
+import sqlite3
 import stat
 
 import pytest
@@ -7,6 +8,7 @@ from twisted.internet.task import Clock
 
 from kernel import paths
 from kernel.controller.checkpoints import Checkpointer
+from kernel.controller import taskstore
 from kernel.controller.taskstore import StoreError, TaskStore
 from tests.harness import wait_for
 
@@ -29,6 +31,66 @@ def test_made_on_first_open_and_reloaded_after(tmp_path, clock):
     [(taskid, meta, buffers, failures)] = list(again.unfinished())
     assert (taskid, [bytes(b) for b in buffers], failures) == (1, [b"one"], 1)
     again.close()
+
+
+def test_timestamps_are_kept_in_columns_and_read_back_into_the_metadata(tmp_path, clock):
+    store = TaskStore.open(tmp_path, clock)
+    store.put_task(0, {"chain": [{}], "counts": [1], "submitted": 1.25}, [b"zero"])
+    store.put_result(0, {"status": "succeeded", "submitted": 1.25, "started": 2.5, "finished": 3.75,
+                         "completed": 4.0}, [b"r"])
+    store.flush()
+    meta = store.db.execute("SELECT meta FROM results WHERE taskid = 0").fetchone()[0]
+    assert "started" not in meta and "status" in meta
+    assert store.get_result(0)[0] == {"status": "succeeded", "submitted": 1.25, "started": 2.5,
+                                      "finished": 3.75, "completed": 4.0}
+    assert store.get_task(0)[0]["submitted"] == 1.25
+    assert list(store.summaries(("started", "status"))) == [(0, {"started": 2.5, "status": "succeeded"})]
+    store.close()
+
+
+def test_a_store_from_before_the_timestamp_columns_is_read_and_written(tmp_path, clock):
+    """An older store kept every timestamp in each row's JSON: its rows read as they did,
+    and new rows go beside them."""
+    db = sqlite3.connect(tmp_path / "tasks.sqlite")
+    db.executescript("""
+        CREATE TABLE results (taskid INTEGER PRIMARY KEY, meta TEXT NOT NULL, data BLOB NOT NULL,
+                              completed REAL NOT NULL DEFAULT 0);
+        CREATE TABLE tasks (taskid INTEGER PRIMARY KEY, meta TEXT NOT NULL, data BLOB NOT NULL);
+        INSERT INTO tasks VALUES (0, '{"chain": [{}], "counts": [1], "submitted": 1.5, "lengths": [4]}', X'7a65726f');
+        INSERT INTO tasks VALUES (1, '{"chain": [{}], "counts": [1], "submitted": 1.75, "lengths": [3]}', X'6f6e65');
+        INSERT INTO results VALUES (0, '{"status": "succeeded", "started": 2.5, "completed": 3.0, "lengths": [1]}',
+                                    X'72', 3.0);
+    """)
+    db.close()
+    store = TaskStore.open(tmp_path, clock)
+    assert store.get_result(0)[0] == {"status": "succeeded", "started": 2.5, "completed": 3.0}
+    [(taskid, meta, _, _)] = list(store.unfinished())
+    assert (taskid, meta["submitted"]) == (1, 1.75)
+    store.put_result(1, {"status": "failed", "started": 5.5, "completed": 6.0}, [])
+    store.flush()
+    assert [(t, m["started"]) for t, m in store.summaries(("started",))] == [(0, 2.5), (1, 5.5)]
+    store.close()
+
+
+def test_results_just_written_are_read_from_memory_within_bounds(tmp_path, clock, monkeypatch):
+    monkeypatch.setattr(taskstore, "RECENT_ROWS", 3)
+    monkeypatch.setattr(taskstore, "RECENT_BYTES", 10)
+    store = TaskStore.open(tmp_path, clock)
+    for taskid in range(5):
+        store.put_result(taskid, {"status": "succeeded", "completed": 1.0}, [b"abc"])
+    store.put_result(5, {"status": "succeeded", "completed": 1.0}, [b"x" * 11])  # over the bytes alone
+    store.flush()
+    queries = []
+    store.db.set_trace_callback(queries.append)
+    assert [bytes(store.get_result(t)[1][0]) for t in (2, 3, 4)] == [b"abc"] * 3 and queries == []
+    for taskid in (0, 5):  # the oldest and the biggest: read from disk
+        assert store.get_result(taskid)[0] == {"status": "succeeded", "completed": 1.0}
+    assert len(queries) == 2
+    store.put_result(4, {"status": "failed"}, [b"second"])
+    store.flush()
+    assert store.get_result(4) == ({"status": "succeeded", "completed": 1.0}, [b"abc"])  # the first wins
+    assert store.delete_results([4]) == 1 and store.get_result(4) is None
+    store.close()
 
 
 def test_the_first_result_stored_wins(tmp_path, clock):
