@@ -177,8 +177,7 @@ class MapStream:
 
     def _ask_results(self):
         ids = self._ids()
-        header = messages.GetResults.header(taskids=ids, block=True, brief=True)  # values only: no timestamps
-        self._gets.append((self.client._send(header), ids))
+        self._gets.append((self.client._send(messages.GetResults.header(taskids=ids, block=True)), ids))
 
     def _collect(self, tick):
         while self._runs:  # before a long wait: every task sent is known by its id (Ctrl-C stops them)

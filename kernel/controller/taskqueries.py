@@ -55,12 +55,14 @@ class TaskQueries:
                           engineid=meta.get("engineid"), error=meta.get("error"))
         return record
 
-    def results(self, taskids, brief=False):
+    def results(self, taskids):
         """``(entries, buffers)`` for ``get_results``: an entry per id, in order (None while the
         task runs, ``cleared`` once its result is gone, else its metadata and ``n``, how many of
-        ``buffers`` are its own). Each distinct id is read from the store once. ``brief`` leaves
-        the timestamps out of the metadata: four floats a task were a third of what encoding a
-        map's results cost."""
+        ``buffers`` are its own). Each distinct id is read from the store once.
+
+        A map task's entry leaves out when it was submitted, started, finished and completed:
+        a client makes only a value of it (``timeline`` has them), and those four floats were
+        a third of what encoding a map's results cost."""
         entries, out, read = [], [], {}
         for taskid in taskids:
             if taskid in self.live:
@@ -74,7 +76,7 @@ class TaskQueries:
                 continue
             meta, buffers = found
             entry = dict(meta, n=len(buffers))
-            if brief:
+            if meta.get("kind") == "map":
                 for k in RESULT_TIMES:
                     entry.pop(k, None)
             entries.append(entry)

@@ -20,7 +20,6 @@ its id and reason, among the last few thousand (``refusals.py``).
 """
 
 from collections import deque
-from functools import partial
 
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -648,23 +647,22 @@ class TaskSession(StopsTasks, Session):
 
         def answer(known):
             self._check_known(taskids, known)
-            send = partial(self._send_results, rid, taskids, header.get("max_bytes"), bool(header.get("brief")))
             if header.get("block"):
-                self._wait(taskids, send)
+                self._wait(taskids, lambda: self._send_results(rid, taskids, header.get("max_bytes")))
             else:
-                send()
+                self._send_results(rid, taskids, header.get("max_bytes"))
 
         self._once_arrived(rid, header, taskids, answer)
 
-    def _send_results(self, rid, taskids, max_bytes=None, brief=False):
+    def _send_results(self, rid, taskids, max_bytes=None):
         """The results of ``taskids``; with ``max_bytes``, those up to the one whose buffers reach
         that many bytes in all, each read from the store only if it is sent."""
         if max_bytes is None:
-            self._result(rid, *self.queries.results(taskids, brief))
+            self._result(rid, *self.queries.results(taskids))
             return
         entries, out, size = [], [], 0
         for taskid in taskids:
-            [entry], buffers = self.queries.results([taskid], brief)
+            [entry], buffers = self.queries.results([taskid])
             entries.append(entry)
             out.extend(buffers)
             size += sum(memoryview(b).nbytes for b in buffers)

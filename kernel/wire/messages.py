@@ -382,13 +382,12 @@ class Lease(Request):
 
 class GetResults(Request):
     op = "get_results"
-    fields = {"taskids": _TASK_IDS, "block": Optional(Bool()), "max_bytes": Optional(Int(1)),
-              "brief": Optional(Bool())}
+    fields = {"taskids": _TASK_IDS, "block": Optional(Bool()), "max_bytes": Optional(Int(1))}
     errors = (NoSuchTask,)
     doc = ("Finished tasks' metadata and results (`null` for one not finished); `block` waits. With "
            "`max_bytes`, the answer ends with the result whose buffers reach that many bytes in all: "
-           "ask again for the rest. With `brief`, the metadata leaves out when each task was submitted, "
-           "started, finished and completed (a map needs only the values).")
+           "ask again for the rest. A map task's metadata leaves out when it was submitted, started, "
+           "finished and completed (`timeline` has them).")
 
 
 class Barrier(Request):
