@@ -3,8 +3,9 @@
 It is what makes a controller restart lose nothing: every accepted task is
 here before its id is given out (``flush`` before answering ``run``), every
 finished result is here, and a restarted controller queues again every task
-that has no result. Results do not live in the controller's memory, and a
-definition is kept so a finished task can be resubmitted. The first result
+that has no result. Results do not live in the controller's memory (but for
+a bounded cache of the newest written, ``_Recent``), and a definition is kept
+so a finished task can be resubmitted. The first result
 stored for a task wins: a task that ran twice because of a crash never reports
 two different values. Writes are batched: ``put_*`` parks a row
 in memory (where ``get_*`` finds it) and one transaction, at most
@@ -104,7 +105,8 @@ class _Recent:
         self._rows, self._bytes = {}, 0
 
     def get(self, taskid):
-        return self._rows.get(taskid)
+        row = self._rows.get(taskid)
+        return None if row is None else row[:2]
 
     def __contains__(self, taskid):
         return taskid in self._rows
@@ -333,7 +335,7 @@ class TaskStore:
             return parked
         recent = self._recent.get(taskid) if table == "results" else None
         if recent is not None:
-            return recent[:2]
+            return recent
         row = self.db.execute(f"SELECT {_selected(table)} FROM {table} WHERE taskid = ?", (taskid,)).fetchone()
         return None if row is None else _unpack(table, row)
 
