@@ -178,8 +178,10 @@ class Connection:
 
     # -- requests -----------------------------------------------------------------
 
-    def request(self, header, buffers=()):
-        """Send a request; return its id (the reply is fetched with ``wait``)."""
+    def request(self, header, buffers=(), sent=None):
+        """Send a request; return its id (the reply is fetched with ``wait``). ``sent``, a list,
+        is given the id before the request goes out, so a Ctrl-C that interrupts this call
+        after sending leaves its caller knowing the id."""
         with self._lock:
             if self._sock is not None and not self._waiting and self._closed_by_peer():
                 self._close_socket()  # nothing was in flight: reconnecting loses nothing
@@ -194,6 +196,8 @@ class Connection:
             rid = next(self._rids)
             header["rid"] = rid
             self._waiting.add(rid)
+            if sent is not None:
+                sent.append(rid)
             try:
                 for part in framing.encode(header, buffers):
                     self._sock.sendall(part)

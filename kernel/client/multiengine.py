@@ -25,7 +25,7 @@ from kernel.client.executor import MultiEngineExecutor
 from kernel.client.parallel import ParallelFunction
 from kernel.client.remote import CompositeError, collect, unwrap_error
 from kernel.client.remoteblock import remote, remote_block
-from kernel.client.results import PendingResult, ResultList, done, fetch, wait_for_all
+from kernel.client.results import PendingResult, ResultList, done, submit, wait_for_all
 from kernel.client.samehost import SameHost
 from kernel.client.tables import QueueStatus, format_table
 from kernel.errors import MissingBlockArgument, SerializationError, StopLocalExecution
@@ -125,16 +125,6 @@ class MultiEngineClient:
             raise ValueError(f"block must be True or False, not {block!r}")
         return targets, bool(block)
 
-    def _submit(self, requests, block, finish, stream=False):
-        """Send ``[(header, buffers), ...]``; wait for ``finish(replies)`` or return a PendingResult
-        (with ``stream``, one that takes the output the calls stream)."""
-        rids = [self._connection.request(header, buffers) for header, buffers in requests]
-        if block:
-            return fetch(self._connection, rids, finish)
-        pending = PendingResult(self, rids, finish, stream)  # before anything is read: the output goes to it
-        self._connection.drain()  # replies that have arrived leave the controller's buffers
-        return pending
-
     def _call_header(self, method, targets, args=None, per_target=None):
         header = messages.MultiEngineCall.header(method=method, targets=targets)
         if args:
@@ -172,7 +162,7 @@ class MultiEngineClient:
             return after(values) if after else values
 
         try:
-            result = self._submit([(header, buffers)], block, finish, stream)
+            result = submit(self, [(header, buffers)], block, finish, stream)
         except Exception:  # the call is lost: no engine will take its segments
             shmpool.withdraw(segments)
             raise
@@ -189,7 +179,7 @@ class MultiEngineClient:
             value = replies[0][0]["value"]
             return convert(value) if convert else value
 
-        return self._submit([(message.header(targets=targets), ())], block, finish)
+        return submit(self, [(message.header(targets=targets), ())], block, finish)
 
     def _target_list(self, targets):
         targets = checks.targets(self.targets if targets is None else targets)
@@ -413,7 +403,7 @@ class MultiEngineClient:
             except CompositeError as e:
                 raise unwrap_error(e)
 
-        return self._submit([(header, pieces)], False, finish)
+        return submit(self, [(header, pieces)], False, finish)
 
     def executor(self, targets=None):
         """A ``concurrent.futures.Executor`` running calls on ``targets`` (default: ``self.targets``),

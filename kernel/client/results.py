@@ -233,11 +233,24 @@ def _guarded(fn):
     return consume
 
 
-def fetch(connection, rids, finish):
-    """What a blocking call returns: ``finish`` of the replies to ``rids``, waited for here (no
-    PendingResult, no future); if the wait is interrupted, the late replies are dropped, and
-    Ctrl-C stops the call on the engines too (``kernel.client.interrupts``)."""
+def submit(client, requests, block, finish, stream=False):
+    """Send ``[(header, buffers), ...]`` for ``client``; wait for ``finish(replies)`` (no
+    PendingResult, no future) or return a PendingResult (with ``stream``, one that takes the
+    output the calls stream).
+
+    From the moment a request has an id until the wait ends, a failure drops the late
+    replies, and Ctrl-C stops the calls on the engines too (``kernel.client.interrupts``):
+    a Ctrl-C that lands just as a request went out, before any wait began, once left its
+    call running.
+    """
+    connection, rids = client._connection, []
     try:
+        for header, buffers in requests:
+            connection.request(header, buffers, sent=rids)
+        if not block:
+            pending = PendingResult(client, rids, finish, stream)  # before anything is read: the output goes to it
+            connection.drain()  # replies that have arrived leave the controller's buffers
+            return pending
         replies, error = _take(connection, rids)
     except BaseException as e:
         connection.forget(rids)

@@ -186,3 +186,23 @@ def test_ctrl_c_while_waiting_interrupts_the_engines(mec, tmp_path, how):
     after = mec.execute("after = kept * 2", targets=[0, 1], block=False)
     assert len(after.result(timeout=60)) == 2  # engine 1 is free: its loop was interrupted
     assert mec.pull("after", targets=[0, 1]) == [14, 14]
+
+
+@pytest.mark.parametrize("block", [True, False])
+def test_ctrl_c_just_as_the_call_went_out_still_interrupts_the_engine(mec, tmp_path, monkeypatch, block):
+    """The Ctrl-C lands inside ``request``, after the call was sent and before its id came back."""
+    started = tmp_path / "started-1"
+    request, pressed = mec._connection.request, []
+
+    def sent_then_ctrl_c(header, buffers=(), sent=None):
+        rid = request(header, buffers, sent)
+        if not pressed:
+            pressed.append(rid)
+            wait_for(started.exists, timeout=60, what="the engine to run the code")
+            signal.raise_signal(signal.SIGINT)  # KeyboardInterrupt at once, here
+        return rid
+
+    monkeypatch.setattr(mec._connection, "request", sent_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        mec.execute(LOOP.format(started=str(tmp_path / "started-")), targets=1, block=block)
+    assert len(mec.execute("x = 2", targets=1, block=False).result(timeout=60)) == 1  # the loop was stopped
