@@ -156,6 +156,15 @@ def test_px_stream_prints_as_it_goes_and_returns_nothing(ip, mec, capsys):
 # -- Ctrl-C ------------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def ctrl_c_raises():
+    """Ctrl-C raises KeyboardInterrupt in this process, whatever it inherited: a shell runs a
+    command it puts in the background with SIGINT ignored, and Python then leaves it so."""
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, inherited)
+
+
 def press_ctrl_c_once(started):
     """Send this (the main) thread SIGINT, as Ctrl-C does, once ``started`` exists."""
     def press():
@@ -171,7 +180,7 @@ LOOP = "open({started!r} + str(id), 'w').close()\nwhile True:\n    pass\n"
 
 
 @pytest.mark.parametrize("how", ["blocking", "get_result", "barrier"])
-def test_ctrl_c_while_waiting_interrupts_the_engines(mec, tmp_path, how):
+def test_ctrl_c_while_waiting_interrupts_the_engines(mec, tmp_path, how, ctrl_c_raises):
     mec.push({"kept": 7})
     code = LOOP.format(started=str(tmp_path / "started-"))
     press = press_ctrl_c_once(tmp_path / "started-1")
@@ -189,7 +198,8 @@ def test_ctrl_c_while_waiting_interrupts_the_engines(mec, tmp_path, how):
 
 
 @pytest.mark.parametrize("block", [True, False])
-def test_ctrl_c_just_as_the_call_went_out_still_interrupts_the_engine(mec, tmp_path, monkeypatch, block):
+def test_ctrl_c_just_as_the_call_went_out_still_interrupts_the_engine(mec, tmp_path, monkeypatch, block,
+                                                                     ctrl_c_raises):
     """The Ctrl-C lands inside ``request``, after the call was sent and before its id came back."""
     started = tmp_path / "started-1"
     request, pressed = mec._connection.request, []
