@@ -1,5 +1,6 @@
 """ipengine: connect to a controller and run the Python code it is sent."""
 
+import gc
 import os
 import sys
 import time
@@ -130,6 +131,7 @@ def _main(argv, stdout, stderr):
         from kernel.engine.memory import MemoryWatch
 
         engine.memory = MemoryWatch(engine, settings.memory_limit).start()
+    gc.freeze()  # what start-up made stays out of the collector's full passes (as a forked engine's does)
     code = engine.run()
     if engine.exit_reason:
         print(f"ipengine: stopped: {engine.exit_reason}", file=stderr)
