@@ -35,6 +35,7 @@ def backend(request, tmp_path_factory, _reactor_thread_cleanup):
 def mec(backend):
     backend.ensure_engines(4)
     client = backend.mec()
+    client.interrupt(block=True)  # code a failed test left running does not hold up every test after it
     client.reset()
     yield client
     client.close()
