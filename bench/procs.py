@@ -132,6 +132,25 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_times():
+    """The machine's CPU time so far, by kind (/proc/stat's first line, in clock ticks); None off Linux."""
+    try:
+        with open("/proc/stat") as f:
+            fields = f.readline().split()
+    except OSError:
+        return None
+    return [int(n) for n in fields[1:]]
+
+
+def stolen_share(before, after):
+    """Of the machine's CPU time between two ``machine_times()``, the share the hypervisor
+    took for other guests (steal, the eighth field); None where it cannot be told."""
+    if before is None or after is None or len(after) < 8:
+        return None
+    spent = [b - a for a, b in zip(before, after)]
+    return spent[7] / sum(spent) if sum(spent) else None
+
+
 def total_cpu_seconds(pids):
     """CPU time of this process plus ``pids`` (each counted once)."""
     return sum(cpu_seconds(p) for p in {os.getpid(), *pids})

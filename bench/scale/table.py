@@ -99,6 +99,15 @@ def legacy_lines(runs):
     return lines
 
 
+QUIET_STEAL = 0.01  # of the machine's CPU time taken by its hypervisor during a busy map
+
+
+def _unstolen(runs):
+    """The runs whose busy map the hypervisor left alone: on a shared virtual machine, steal
+    lengthens the map's wall time whatever the system does."""
+    return [r for r in runs if (r.get("details", {}).get("busy", {}).get("steal") or 0) < QUIET_STEAL]
+
+
 def goal_lines(runs):
     counts = sorted({n for s, n in groups(runs) if s == "kernel"})
     lines = []
@@ -113,7 +122,9 @@ def goal_lines(runs):
     if 2 in counts:
         found = values(runs, "kernel", 2, "busy.efficiency")
         if found:
-            lines.append(f"  kernel busy efficiency at 2 engines: {spread(found, '')} (goal ≥ 0.95)")
+            quiet = values(_unstolen(runs), "kernel", 2, "busy.efficiency")
+            lines.append(f"  kernel busy efficiency at 2 engines: {spread(found, '')}; in the {len(quiet)} of "
+                         f"{len(found)} rounds with under {QUIET_STEAL:.0%} steal: {spread(quiet, '')} (goal ≥ 0.95)")
         found = per_round(runs, "legacy.rate", ("kernel", 2), ("ray", 2))
         if found:
             lines.append(f"  result loop at 2 engines, kernel ÷ Ray, side by side: {spread(found, '')} (goal ≥ 1.5)")

@@ -93,11 +93,12 @@ class BusyEfficiency(Workload):
     def measure(self, system, cfg):
         n = system.engines * cfg.busy_per_engine
         check_count("tasks_map", system.tasks_map(spin, [cfg.busy_seconds] * system.engines), system.engines)
-        t0 = clock()
+        before, t0 = procs.machine_times(), clock()
         check_count("tasks_map", system.tasks_map(spin, [cfg.busy_seconds] * n), n)
         wall = clock() - t0
         return {"busy.efficiency": efficiency(n, cfg.busy_seconds, system.engines, wall),
-                "_detail": {"tasks": n, "wall": wall, "oversubscribed": system.engines > (os.cpu_count() or 1)}}
+                "_detail": {"tasks": n, "wall": wall, "oversubscribed": system.engines > (os.cpu_count() or 1),
+                            "steal": procs.stolen_share(before, procs.machine_times())}}
 
 
 class LegacyLoop(Workload):

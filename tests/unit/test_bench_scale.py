@@ -4,6 +4,7 @@ import argparse
 
 import pytest
 
+from bench.procs import stolen_share
 from bench.scale.__main__ import engine_counts, parse, workload_names
 from bench.scale.sweep import available_memory, memory_note
 from bench.scale.table import per_round, render, spread
@@ -79,6 +80,22 @@ def test_render_has_a_row_per_system_and_count_notes_and_goals():
     assert "at 100 engines ÷ at 2: 1.50" in text
     assert "busy efficiency at 2 engines: 0.90" in text
     assert "ray × 2: not run: ray is not installed" in text
+
+
+def test_busy_efficiency_is_also_given_for_the_rounds_the_hypervisor_left_alone():
+    runs = [_run("kernel", 2, rnd, busy__efficiency=eff) for rnd, eff in enumerate((0.95, 0.80, 0.93), 1)]
+    for run, steal in zip(runs, (0.0, 0.12, None)):  # None: not known (no /proc/stat)
+        run["details"]["busy"] = {"steal": steal}
+    text = render({"started": "2026-12-04T20:00:00", "machine": {"machine": "x86_64", "cpus": 2, "python": "3.11"},
+                   "options": {"rounds": 3, "quick": False}, "runs": runs, "versions": {"kernel": "0.1"}})
+    assert "busy efficiency at 2 engines: 0.93 (0.80–0.95); in the 2 of 3 rounds with under 1% steal: " \
+           "0.94 (0.93–0.95)" in text
+
+
+def test_the_machines_stolen_share_is_read_from_its_cpu_times():
+    before = [100, 0, 50, 800, 0, 0, 0, 10]
+    assert stolen_share(before, [160, 0, 80, 900, 0, 0, 0, 20]) == 10 / 200
+    assert stolen_share(None, before) is None and stolen_share(before, before) is None
 
 
 def test_the_engines_memory_is_measured_whatever_is_chosen():
