@@ -42,6 +42,7 @@ INSERT = {
     "tasks": "INSERT OR REPLACE INTO tasks (taskid, meta, data, submitted) VALUES (?, ?, ?, ?)",
 }
 MARKER = "tasks.id"  # beside the database: says a store was made here, and which
+LAYOUT = 2  # of the tables: 1 kept the timestamps in each row's JSON, 2 in columns of their own (TIMES)
 
 
 class StoreError(KernelError):
@@ -135,7 +136,7 @@ class TaskStore:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA wal_autocheckpoint=0")  # never inside a commit: see checkpoints.py
         self.db.executescript(SCHEMA)
-        self._add_time_columns()
+        self._upgrade()
         self.checkpointer = Checkpointer(path)
         self._parked = {table: {} for table in TABLES}
         self._failures = {}
@@ -143,13 +144,21 @@ class TaskStore:
         self._recent = _Recent()
         self._flush_call = None
 
-    def _add_time_columns(self):
-        """Give a store made before ``TIMES`` had columns the ones it lacks (its rows keep theirs in JSON)."""
+    def _upgrade(self):
+        """Bring a store of an older ``LAYOUT`` up to this one (its rows stay as they are: a
+        row's timestamps are read from its JSON where its columns are empty); refuse a newer one."""
+        row = self.db.execute("SELECT value FROM store WHERE key = 'layout'").fetchone()
+        found = int(row[0]) if row is not None else 1
+        if found > LAYOUT:
+            self.db.close()
+            raise StoreError(f"the task store {self.path} was written by a newer kernel (layout {found}, this one "
+                             f"knows up to {LAYOUT}): run that version, or start with --reset-db to begin afresh")
         for table, times in TIMES.items():
             have = {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
             for name in times:
                 if name not in have:
                     self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} REAL")
+        self.db.execute("INSERT OR REPLACE INTO store VALUES ('layout', ?)", (str(LAYOUT),))
 
     @contextmanager
     def transaction(self):

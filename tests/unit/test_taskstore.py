@@ -63,6 +63,7 @@ def test_a_store_from_before_the_timestamp_columns_is_read_and_written(tmp_path,
     """)
     db.close()
     store = TaskStore.open(tmp_path, clock)
+    assert store.db.execute("SELECT value FROM store WHERE key = 'layout'").fetchone() == (str(taskstore.LAYOUT),)
     assert store.get_result(0)[0] == {"status": "succeeded", "started": 2.5, "completed": 3.0}
     [(taskid, meta, _, _)] = list(store.unfinished())
     assert (taskid, meta["submitted"]) == (1, 1.75)
@@ -70,6 +71,16 @@ def test_a_store_from_before_the_timestamp_columns_is_read_and_written(tmp_path,
     store.flush()
     assert [(t, m["started"]) for t, m in store.summaries(("started",))] == [(0, 2.5), (1, 5.5)]
     store.close()
+
+
+def test_a_store_written_by_a_newer_kernel_is_refused_by_name(tmp_path, clock):
+    store = TaskStore.open(tmp_path, clock)
+    store.db.execute("UPDATE store SET value = ? WHERE key = 'layout'", (str(taskstore.LAYOUT + 1),))
+    store.close()
+    newer = rf"tasks.sqlite was written by a newer kernel \(layout {taskstore.LAYOUT + 1}.*--reset-db"
+    with pytest.raises(StoreError, match=newer):
+        TaskStore.open(tmp_path, clock)
+    TaskStore.open(tmp_path, clock, reset=True).close()
 
 
 def test_results_just_written_are_read_from_memory_within_bounds(tmp_path, clock, monkeypatch):
