@@ -45,12 +45,14 @@ MARKER = "tasks.id"  # beside the database: says a store was made here, and whic
 LAYOUT = 2  # of the tables: 1 kept the timestamps in each row's JSON, 2 in columns of their own (TIMES)
 
 
-class StoreError(KernelError):
-    """The task store is missing, corrupt or not this directory's; the message says which."""
 FLUSH_DELAY = 0.02  # seconds a row may wait in memory before it is written
 FLUSH_BYTES = 8 << 20  # parked bytes that are written at once
 RECENT_ROWS = 1024  # results kept in memory once written: those waiting clients are sent next
 RECENT_BYTES = 4 << 20  # ... holding at most this many bytes of buffers in all
+
+
+class StoreError(KernelError):
+    """The task store is missing, corrupt or not this directory's; the message says which."""
 
 
 def _pack(table, taskid, meta, buffers):
@@ -99,7 +101,7 @@ class _Recent:
 
     A client waiting for a batch of tasks is sent their results as the last
     one finishes, by then most of them written: reading each back was a
-    query and a JSON decode: 9% of what a map's task cost the controller.
+    query and a JSON decode, 9% of the controller's instructions for a map's task.
     """
 
     def __init__(self):
@@ -148,7 +150,11 @@ class TaskStore:
         """Bring a store of an older ``LAYOUT`` up to this one (its rows stay as they are: a
         row's timestamps are read from its JSON where its columns are empty); refuse a newer one."""
         row = self.db.execute("SELECT value FROM store WHERE key = 'layout'").fetchone()
-        found = int(row[0]) if row is not None else 1
+        found = 1 if row is None else int(row[0]) if row[0].isdigit() else None
+        if found is None:
+            self.db.close()
+            raise StoreError(f"the task store {self.path} cannot be read (its layout is {row[0][:40]!r}): move it "
+                             "away to keep it for inspection, or start with --reset-db to begin afresh")
         if found > LAYOUT:
             self.db.close()
             raise StoreError(f"the task store {self.path} was written by a newer kernel (layout {found}, this one "

@@ -83,6 +83,14 @@ def test_a_store_written_by_a_newer_kernel_is_refused_by_name(tmp_path, clock):
     TaskStore.open(tmp_path, clock, reset=True).close()
 
 
+def test_a_store_whose_layout_is_garbled_is_refused_by_name(tmp_path, clock):
+    store = TaskStore.open(tmp_path, clock)
+    store.db.execute("UPDATE store SET value = 'two' WHERE key = 'layout'")
+    store.close()
+    with pytest.raises(StoreError, match=r"tasks.sqlite cannot be read \(its layout is 'two'\).*--reset-db"):
+        TaskStore.open(tmp_path, clock)
+
+
 def test_results_just_written_are_read_from_memory_within_bounds(tmp_path, clock, monkeypatch):
     monkeypatch.setattr(taskstore, "RECENT_ROWS", 3)
     monkeypatch.setattr(taskstore, "RECENT_BYTES", 10)
