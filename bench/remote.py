@@ -22,6 +22,13 @@ def spin(seconds):
     end = time.thread_time() + seconds
     while time.thread_time() < end:
         pass
+
+def nap(seconds):
+    """Asleep for ``seconds``: a task that needs no core, so that many engines on few cores
+    still show how well their scheduler keeps them fed."""
+    import time
+
+    time.sleep(seconds)
 '''
 
 _namespace = {"__name__": "__main__"}
@@ -31,3 +38,4 @@ noop = _namespace["noop"]
 pow10 = _namespace["pow10"]
 echo = _namespace["echo"]
 spin = _namespace["spin"]
+nap = _namespace["nap"]

@@ -2,9 +2,10 @@
 
 Starts each system with N engines (one process per engine; the scheduler in
 processes of its own) for each N, and measures start-up, tiny tasks one by
-one and in one map, busy efficiency with 5 ms tasks, one load-balanced round
-trip, a broadcast no-op, the scheduler's CPU per tiny task and with idle
-engines, the engines' memory, and 0.10's result loop. Prints one table and
+one and in one map, busy efficiency with 5 ms tasks (spinning; and sleeping,
+beside plain processes sleeping as long), one load-balanced round trip, a
+broadcast no-op, the scheduler's CPU per tiny task and with idle engines,
+the engines' memory, and 0.10's result loop. Prints one table and
 writes bench/results/scale-<timestamp>.json.
 """
 

@@ -11,6 +11,8 @@ COLUMNS = [
     ("one_by_one.rate", "one by one /s", "tasks/s"),
     ("bulk_map.rate", "bulk map /s", "tasks/s"),
     ("busy.efficiency", "busy eff.", ""),
+    ("nap.efficiency", "napping eff.", ""),
+    ("nap.relative", "napping eff. ÷ bare", ""),
     ("lb.median", "LB RTT µs", "µs"),
     ("broadcast.median", "broadcast µs", "µs"),
     ("broadcast.scheduler_cpu", "sched. CPU µs/broadcast", "µs"),
@@ -131,6 +133,11 @@ def goal_lines(runs):
         found = values(runs, "kernel", 2, "startup.ready")
         if found:
             lines.append(f"  kernel start-up, 2 engines: {spread(found, 's')} s (goal ≤ 0.5 s)")
+    for n in counts:
+        found = values(runs, "kernel", n, "nap.relative")
+        if found:
+            lines.append(f"  kernel napping efficiency at {n} engines over plain processes': {spread(found, '')} "
+                         "(the scheduler's share of busy efficiency, whatever the cores)")
     if counts and counts[-1] > 2:
         high = counts[-1]
         found = values(runs, "kernel", high, "broadcast.median")
@@ -154,7 +161,8 @@ def render(run):
     out += ["", *table(runs), ""]
     out.append("Cells: median (min–max) over the rounds. Scheduler CPU: the controller (kernel), the scheduler "
                "process (dask), the hub and its schedulers (ipyparallel), gcs_server + raylet (Ray); all: every "
-               "process of the cluster and the client; idle time included. Busy efficiency where N exceeds the cores: oversubscribed.")
+               "process of the cluster and the client; idle time included. Busy efficiency where N exceeds the cores: oversubscribed. "
+               "Napping: the same map with tasks that sleep instead, which need no core; ÷ bare: over plain processes sleeping as long.")
     lines = legacy_lines(runs)
     if lines:
         out += ["", "result loop (submit one by one, wait for all, fetch each), phases:", *lines]

@@ -5,11 +5,13 @@ has no equivalent, recorded as an error (and the run goes on) where it fails.
 """
 
 import os
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
 
 from bench import procs
-from bench.remote import echo, noop, spin
+from bench.remote import echo, nap, noop, spin
 from bench.timing import MB, clock
 from bench.workloads import Latency, Metric, TaskThroughput, Workload, check_count, scheduler_pids
 
@@ -101,6 +103,65 @@ class BusyEfficiency(Workload):
                             "steal": procs.stolen_share(before, procs.machine_times())}}
 
 
+BARE_NAPPER = ("import sys, time\n"
+               "n, seconds = int(sys.argv[1]), float(sys.argv[2])\n"
+               "print('ready', flush=True)\n"
+               "sys.stdin.readline()\n"
+               "for _ in range(n):\n"
+               "    time.sleep(seconds)\n"
+               "print('done', flush=True)\n")
+
+
+def bare_naps(processes, naps, seconds):
+    """The wall time of ``processes`` plain Python processes each sleeping ``naps`` × ``seconds``,
+    started together: what sleeping costs here with no scheduler at all (oversleep, wake-ups)."""
+    sleepers = [subprocess.Popen([sys.executable, "-c", BARE_NAPPER, str(naps), str(seconds)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE) for _ in range(processes)]
+    try:
+        for p in sleepers:
+            p.stdout.readline()
+        t0 = clock()
+        for p in sleepers:
+            p.stdin.write(b"go\n")
+            p.stdin.flush()
+        for p in sleepers:
+            if p.stdout.readline() != b"done\n":
+                raise RuntimeError(f"a bare napping process ended early (exit status {p.wait()})")
+        return clock() - t0
+    finally:
+        for p in sleepers:
+            p.kill()
+            p.wait()
+
+
+class NappingEfficiency(Workload):
+    """Busy efficiency with tasks that sleep 5 ms instead of spinning, beside plain processes doing the same.
+
+    A sleeping task needs no core, so this measures how well the scheduler
+    keeps N engines fed even where N outnumbers the cores: the engines' share
+    of the work is left out, the scheduler's and the client's stays. ``nap.bare``
+    is N plain processes each sleeping as many times (the ceiling: a sleep
+    oversleeps a little), and ``nap.relative`` the system's figure over it.
+    """
+
+    name = "nap"
+
+    def metrics(self, cfg):
+        return [Metric("nap.efficiency", f"napping efficiency, {cfg.busy_seconds * 1e3:g} ms sleeps", "", "higher"),
+                Metric("nap.bare", "napping efficiency of plain processes", "", "higher"),
+                Metric("nap.relative", "napping efficiency over plain processes'", "", "higher")]
+
+    def measure(self, system, cfg):
+        n = system.engines * cfg.busy_per_engine
+        check_count("tasks_map", system.tasks_map(nap, [cfg.busy_seconds] * system.engines), system.engines)
+        t0 = clock()
+        check_count("tasks_map", system.tasks_map(nap, [cfg.busy_seconds] * n), n)
+        found = efficiency(n, cfg.busy_seconds, system.engines, clock() - t0)
+        bare = efficiency(n, cfg.busy_seconds, system.engines,
+                          bare_naps(system.engines, cfg.busy_per_engine, cfg.busy_seconds))
+        return {"nap.efficiency": found, "nap.bare": bare, "nap.relative": found / bare}
+
+
 class LegacyLoop(Workload):
     """0.10's result loop: ``tc.run(MapTask(f, (i,)))`` one by one, ``barrier``, ``get_task_result`` each.
 
@@ -149,6 +210,7 @@ WORKLOADS = [
     TaskThroughput("bulk_map", "{n} tiny tasks in one map", "tasks_map", "tasks", cpu=True),
     TaskThroughput("paced", "{n} tiny tasks at {rate:g}/s", "tasks_run", "paced_tasks", cpu=True, rate="paced_rate"),
     BusyEfficiency(),
+    NappingEfficiency(),
     Latency("lb", "one load-balanced round trip", "task_one", args=(noop,)),
     Broadcast(),
     LegacyLoop(),

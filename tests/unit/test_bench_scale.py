@@ -8,7 +8,7 @@ from bench.procs import stolen_share
 from bench.scale.__main__ import engine_counts, parse, workload_names
 from bench.scale.sweep import available_memory, memory_note
 from bench.scale.table import per_round, render, spread
-from bench.scale.workloads import ScaleConfig, chosen, efficiency
+from bench.scale.workloads import ScaleConfig, bare_naps, chosen, efficiency
 from bench.timing import MB
 
 
@@ -90,6 +90,18 @@ def test_busy_efficiency_is_also_given_for_the_rounds_the_hypervisor_left_alone(
                    "options": {"rounds": 3, "quick": False}, "runs": runs, "versions": {"kernel": "0.1"}})
     assert "busy efficiency at 2 engines: 0.93 (0.80–0.95); in the 2 of 3 rounds with under 1% steal: " \
            "0.94 (0.93–0.95)" in text
+
+
+def test_napping_efficiency_over_plain_processes_has_a_goal_line_at_each_count():
+    runs = [_run("kernel", n, 1, nap__relative=r) for n, r in ((2, 0.97), (14, 0.99))]
+    text = render({"started": "2026-12-04T20:00:00", "machine": {"machine": "x86_64", "cpus": 2, "python": "3.11"},
+                   "options": {"rounds": 1, "quick": False}, "runs": runs, "versions": {"kernel": "0.1"}})
+    assert "napping efficiency at 2 engines over plain processes': 0.97" in text
+    assert "napping efficiency at 14 engines over plain processes': 0.99" in text
+
+
+def test_bare_naps_waits_for_every_process_to_finish_its_naps():
+    assert bare_naps(3, 4, 0.01) >= 0.04  # it waits for each of the three to sleep 4 × 10 ms
 
 
 def test_the_machines_stolen_share_is_read_from_its_cpu_times():
