@@ -162,7 +162,8 @@ def render(run):
     out.append("Cells: median (min–max) over the rounds. Scheduler CPU: the controller (kernel), the scheduler "
                "process (dask), the hub and its schedulers (ipyparallel), gcs_server + raylet (Ray); all: every "
                "process of the cluster and the client; idle time included. Busy efficiency where N exceeds the cores: oversubscribed. "
-               "Napping: the same map with tasks that sleep instead, which need no core; ÷ bare: over plain processes sleeping as long.")
+               "Napping: the same map with tasks that sleep instead, which need no core. ÷ bare: over N plain processes doing "
+               "the same work side by side in the same round.")
     lines = legacy_lines(runs)
     if lines:
         out += ["", "result loop (submit one by one, wait for all, fetch each), phases:", *lines]

@@ -10,8 +10,8 @@ import sys
 import time
 from dataclasses import dataclass
 
-from bench import procs
-from bench.remote import echo, nap, noop, spin
+from bench import procs, remote
+from bench.remote import echo, noop
 from bench.timing import MB, clock
 from bench.workloads import Latency, Metric, TaskThroughput, Workload, check_count, scheduler_pids
 
@@ -79,87 +79,102 @@ def efficiency(tasks, task_seconds, engines, wall):
     return tasks * task_seconds / engines / wall
 
 
-class BusyEfficiency(Workload):
-    """N × 200 tasks of 5 ms CPU each, in one load-balanced map: the ideal wall time over the real one.
-
-    Ideal: every engine busy from the first instant to the last. Where the
-    engines outnumber the cores, the ideal cannot be reached and the figure
-    says little (``oversubscribed`` in the detail).
-    """
-
-    name = "busy"
-
-    def metrics(self, cfg):
-        return [Metric("busy.efficiency", f"busy efficiency, {cfg.busy_seconds * 1e3:g} ms tasks", "", "higher")]
-
-    def measure(self, system, cfg):
-        n = system.engines * cfg.busy_per_engine
-        check_count("tasks_map", system.tasks_map(spin, [cfg.busy_seconds] * system.engines), system.engines)
-        before, t0 = procs.machine_times(), clock()
-        check_count("tasks_map", system.tasks_map(spin, [cfg.busy_seconds] * n), n)
-        wall = clock() - t0
-        return {"busy.efficiency": efficiency(n, cfg.busy_seconds, system.engines, wall),
-                "_detail": {"tasks": n, "wall": wall, "oversubscribed": system.engines > (os.cpu_count() or 1),
-                            "steal": procs.stolen_share(before, procs.machine_times())}}
+BARE_LOOP = ("import sys\n"
+             "namespace = {'__name__': '__main__'}\n"
+             "exec(sys.argv[1], namespace)\n"
+             "func, calls, seconds = namespace[sys.argv[2]], int(sys.argv[3]), float(sys.argv[4])\n"
+             "print('ready', flush=True)\n"
+             "sys.stdin.readline()\n"
+             "for _ in range(calls):\n"
+             "    func(seconds)\n"
+             "print('done', flush=True)\n")
 
 
-BARE_NAPPER = ("import sys, time\n"
-               "n, seconds = int(sys.argv[1]), float(sys.argv[2])\n"
-               "print('ready', flush=True)\n"
-               "sys.stdin.readline()\n"
-               "for _ in range(n):\n"
-               "    time.sleep(seconds)\n"
-               "print('done', flush=True)\n")
-
-
-def bare_naps(processes, naps, seconds):
-    """The wall time of ``processes`` plain Python processes each sleeping ``naps`` × ``seconds``,
-    started together: what sleeping costs here with no scheduler at all (oversleep, wake-ups)."""
-    sleepers = [subprocess.Popen([sys.executable, "-c", BARE_NAPPER, str(naps), str(seconds)],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE) for _ in range(processes)]
+def bare_run(func, processes, calls, seconds):
+    """The wall time of ``processes`` plain Python processes each calling ``func`` (one of
+    bench.remote's) ``calls`` times with ``seconds``, released together: the same work with no
+    cluster at all, the ceiling on this machine at this moment (steal, oversleep, wake-ups)."""
+    workers = [subprocess.Popen([sys.executable, "-c", BARE_LOOP, remote.SOURCE, func.__name__, str(calls),
+                                 str(seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+               for _ in range(processes)]
     try:
-        for p in sleepers:
+        for p in workers:
             p.stdout.readline()
         t0 = clock()
-        for p in sleepers:
+        for p in workers:
             p.stdin.write(b"go\n")
             p.stdin.flush()
-        for p in sleepers:
+        for p in workers:
             if p.stdout.readline() != b"done\n":
-                raise RuntimeError(f"a bare napping process ended early (exit status {p.wait()})")
+                raise RuntimeError(f"a plain {func.__name__} process ended early (exit status {p.wait()})")
         return clock() - t0
     finally:
-        for p in sleepers:
+        for p in workers:
             p.kill()
             p.wait()
 
 
-class NappingEfficiency(Workload):
-    """Busy efficiency with tasks that sleep 5 ms instead of spinning, beside plain processes doing the same.
+class MapEfficiency(Workload):
+    """N × 200 tasks of 5 ms in one load-balanced map: the ideal wall time over the real one.
 
-    A sleeping task needs no core, so this measures how well the scheduler
-    keeps N engines fed even where N outnumbers the cores: the engines' share
-    of the work is left out, the scheduler's and the client's stays. ``nap.bare``
-    is N plain processes each sleeping as many times (the ceiling: a sleep
-    oversleeps a little), and ``nap.relative`` the system's figure over it.
+    Ideal: every engine busy from the first instant to the last. The share of
+    the machine's CPU its hypervisor stole during the map goes to the detail.
+    With ``bare``, also the same figure for N plain processes each doing an
+    engine's share side by side in the same round (``.bare``), and the
+    system's over it (``.relative``).
     """
 
-    name = "nap"
+    func = None  # the task: one of bench.remote's functions of a number of seconds
+    what = ""
+    bare = False
 
     def metrics(self, cfg):
-        return [Metric("nap.efficiency", f"napping efficiency, {cfg.busy_seconds * 1e3:g} ms sleeps", "", "higher"),
-                Metric("nap.bare", "napping efficiency of plain processes", "", "higher"),
-                Metric("nap.relative", "napping efficiency over plain processes'", "", "higher")]
+        found = [Metric(f"{self.name}.efficiency", f"{self.what} efficiency, {cfg.busy_seconds * 1e3:g} ms tasks",
+                        "", "higher")]
+        if self.bare:
+            found += [Metric(f"{self.name}.bare", f"{self.what} efficiency of plain processes", "", "higher"),
+                      Metric(f"{self.name}.relative", f"{self.what} efficiency over plain processes'", "", "higher")]
+        return found
 
     def measure(self, system, cfg):
         n = system.engines * cfg.busy_per_engine
-        check_count("tasks_map", system.tasks_map(nap, [cfg.busy_seconds] * system.engines), system.engines)
-        t0 = clock()
-        check_count("tasks_map", system.tasks_map(nap, [cfg.busy_seconds] * n), n)
-        found = efficiency(n, cfg.busy_seconds, system.engines, clock() - t0)
-        bare = efficiency(n, cfg.busy_seconds, system.engines,
-                          bare_naps(system.engines, cfg.busy_per_engine, cfg.busy_seconds))
-        return {"nap.efficiency": found, "nap.bare": bare, "nap.relative": found / bare}
+        check_count("tasks_map", system.tasks_map(self.func, [cfg.busy_seconds] * system.engines), system.engines)
+        before, t0 = procs.machine_times(), clock()
+        check_count("tasks_map", system.tasks_map(self.func, [cfg.busy_seconds] * n), n)
+        wall = clock() - t0
+        steal = procs.stolen_share(before, procs.machine_times())
+        found = {f"{self.name}.efficiency": efficiency(n, cfg.busy_seconds, system.engines, wall),
+                 "_detail": {"tasks": n, "wall": wall, "oversubscribed": system.engines > (os.cpu_count() or 1),
+                             "steal": steal}}
+        if self.bare:
+            bare = efficiency(n, cfg.busy_seconds, system.engines,
+                              bare_run(self.func, system.engines, cfg.busy_per_engine, cfg.busy_seconds))
+            found.update({f"{self.name}.bare": bare,
+                          f"{self.name}.relative": found[f"{self.name}.efficiency"] / bare})
+        return found
+
+
+class BusyEfficiency(MapEfficiency):
+    """Tasks of 5 ms of CPU each. Where the engines outnumber the cores, the
+    ideal cannot be reached and the figure says little (``oversubscribed``).
+    No plain processes beside it: steal comes in bursts, so a second of them
+    after the map's second is stolen from unevenly (their ratio ranged
+    0.79–1.04 in four rounds on a shared two-core machine)."""
+
+    name = "busy"
+    what = "busy"
+    func = staticmethod(remote.spin)
+
+
+class NappingEfficiency(MapEfficiency):
+    """Tasks that sleep 5 ms instead: they need no core, so this shows how well
+    the scheduler keeps N engines fed even where N outnumbers the cores. The
+    engines' share of the work is left out; the scheduler's and the client's stays."""
+
+    name = "nap"
+    what = "napping"
+    func = staticmethod(remote.nap)
+    bare = True
 
 
 class LegacyLoop(Workload):

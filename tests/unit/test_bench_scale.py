@@ -8,7 +8,8 @@ from bench.procs import stolen_share
 from bench.scale.__main__ import engine_counts, parse, workload_names
 from bench.scale.sweep import available_memory, memory_note
 from bench.scale.table import per_round, render, spread
-from bench.scale.workloads import ScaleConfig, bare_naps, chosen, efficiency
+from bench.remote import nap
+from bench.scale.workloads import ScaleConfig, bare_run, chosen, efficiency
 from bench.timing import MB
 
 
@@ -100,8 +101,8 @@ def test_napping_efficiency_over_plain_processes_has_a_goal_line_at_each_count()
     assert "napping efficiency at 14 engines over plain processes': 0.99" in text
 
 
-def test_bare_naps_waits_for_every_process_to_finish_its_naps():
-    assert bare_naps(3, 4, 0.01) >= 0.04  # it waits for each of the three to sleep 4 × 10 ms
+def test_bare_run_waits_for_every_process_to_finish_its_calls():
+    assert bare_run(nap, 3, 4, 0.01) >= 0.04  # each of the three sleeps 4 × 10 ms
 
 
 def test_the_machines_stolen_share_is_read_from_its_cpu_times():
