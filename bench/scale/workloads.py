@@ -157,9 +157,9 @@ class MapEfficiency(Workload):
 class BusyEfficiency(MapEfficiency):
     """Tasks of 5 ms of CPU each. Where the engines outnumber the cores, the
     ideal cannot be reached and the figure says little (``oversubscribed``).
-    No plain processes beside it: steal comes in bursts, so a second of them
-    after the map's second is stolen from unevenly (their ratio ranged
-    0.79–1.04 in four rounds on a shared two-core machine)."""
+    No plain processes run beside it: the hypervisor's steal comes in bursts,
+    so their second and the map's were hit unevenly (the ratio ranged
+    0.79–1.04 over four rounds on a shared two-core machine)."""
 
     name = "busy"
     what = "busy"

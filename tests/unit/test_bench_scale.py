@@ -1,4 +1,5 @@
-"""The scale bench's pure parts: its options, the memory guard, busy efficiency and the table over rounds."""
+"""The scale bench's own parts: its options, the memory guard, busy efficiency, the plain processes
+beside the napping map and the table over rounds."""
 
 import argparse
 
