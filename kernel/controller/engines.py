@@ -283,6 +283,7 @@ class EngineSession:
         self.handle = None
         self.handlers = self.channel.responders(self)
         self.last_sent = registry.clock.seconds()  # when this side last wrote: the engine heard it then
+        self.told_period = registry.heartbeats.period  # the heartbeat period the engine was last told
 
     def send(self, header, buffers=()):
         self.protocol.send(header, buffers)
@@ -315,6 +316,7 @@ class EngineSession:
     def registered(self, handle):
         self.handle = handle
         period, timeout = self.registry.heartbeats.now()
+        self.told_period = period
         self.send(messages.Registered.header(id=handle.id, heartbeat_period=period, heartbeat_timeout=timeout))
 
     @responder(messages.Reply)

@@ -19,7 +19,10 @@ dask's scheduler does, ``distributed.scheduler.heartbeat_interval``)::
     timeout(n) = heartbeat_timeout × period(n) / heartbeat_period
 
 Each beat carries the period and timeout of the moment, so engines follow
-the cluster as it grows; it is encoded once per round for every engine.
+the cluster as it grows; it is encoded once per round for every engine. An
+engine is beaten by the period it was last told, not that of the moment: one
+told 2 s while the cluster was small gives the controller up after 2 s of
+silence, however long the period has grown since.
 """
 
 import math
@@ -70,15 +73,18 @@ class Heartbeats:
     def _round(self):
         now = self.clock.seconds()
         period, timeout = self.now()
-        due = now - (period - self.period / 2)  # a beat written or heard before this is due again
         budget = math.ceil(self.rate * self.period)  # beats this round; the rest go next round
         frame = self._beat_frame(period, timeout)
         for handle in list(self.registry.engines.values()):
             session = handle.session
             heard = session.last_heard()
+            # due by the period the engine was last told: one that joined a smaller cluster
+            # expects to hear from the controller sooner than the period of the moment
+            due = now - (min(period, session.told_period) - self.period / 2)
             if now - heard > timeout:
                 self.registry.unregister(handle, f"no heartbeat for {now - heard:.1f} s")
                 session.abort()
             elif budget and (heard < due or session.last_sent < due):
                 session.send_encoded(frame)
+                session.told_period = period
                 budget -= 1

@@ -138,6 +138,29 @@ def test_an_engine_silent_past_the_scaled_timeout_is_unregistered_and_its_connec
     assert silent.transport.aborted and not talking[0].transport.aborted
 
 
+def test_engines_told_a_shorter_timeout_while_the_cluster_grew_hear_from_the_controller_within_it():
+    # the scale test's settings: 0.5 s and 2 s, scaled past 500 beats a second. Engines that joined
+    # while the cluster was small were told 2 s; at 1,000 engines the period is 2 s, the timeout 8 s.
+    clock, registry, protocols = controller(1000, period=0.5, timeout=2.0, rate=500.0)
+    told = {}  # engine: (the timeout it was last told, when it last heard from the controller)
+    for p in protocols:
+        [registered] = p.headers()
+        told[p] = (registered["heartbeat_timeout"], clock.seconds())
+        p.frames.clear()
+    assert min(timeout for timeout, _ in told.values()) == 2.0
+    for _ in range(60):  # 15 s
+        clock.advance(0.25)
+        for p in protocols:
+            timeout, heard = told[p]
+            for beat in beats(p):
+                timeout, heard = beat["heartbeat_timeout"], clock.seconds()
+                p.last_received = clock.seconds()  # the engine answers
+            p.frames.clear()
+            assert clock.seconds() - heard <= timeout, "an engine would give the controller up as silent"
+            told[p] = (timeout, heard)
+    assert {timeout for timeout, _ in told.values()} == {8.0}  # each has learned the cluster's timeout
+
+
 class EngineProtocol:
     """The engine's end of its connection, as the connector sees it."""
 
