@@ -162,13 +162,19 @@ class EngineConnector:
                 self._heartbeat.stop()
             self._heartbeat.start(period, now=False)
 
+    def _silent(self):
+        return self.reactor.seconds() - self.protocol.last_received  # a big frame arriving counts
+
     def _check(self):
-        if self.protocol is None:
-            return
-        silent = self.reactor.seconds() - self.protocol.last_received  # a big frame arriving counts
-        if silent > self.heartbeat_timeout:
-            self.log.warn("controller silent for {s:.1f} s; reconnecting", s=silent)
-            self.protocol.transport.abortConnection()
+        if self.protocol is not None and self._silent() > self.heartbeat_timeout:
+            # the verdict waits a turn of the reactor: its timers run before its reads, so after a
+            # stall of this process what the controller sent meanwhile may still wait unread
+            self.reactor.callLater(0, self._give_up_if_silent, self.protocol)
+
+    def _give_up_if_silent(self, protocol):
+        if protocol is self.protocol and self._silent() > self.heartbeat_timeout:
+            self.log.warn("controller silent for {s:.1f} s; reconnecting", s=self._silent())
+            protocol.transport.abortConnection()
 
     def _lost(self, protocol, error):
         was_registered = protocol.welcomed and self.engine_id is not None

@@ -211,6 +211,18 @@ def test_an_engine_aborts_a_connection_silent_past_the_timeout_it_was_told(silen
     assert protocol.transport.aborted is aborted
 
 
+def test_an_engine_reads_what_waits_before_it_gives_the_controller_up():
+    clock, connector, protocol = connected_engine()
+    clock.rightNow += 10.0  # the engine's process stalled; the controller's beat waits unread meanwhile
+    connector._check()  # its timers run first: silent for 10 s, past the 4 s it was told
+    assert not protocol.transport.aborted
+    protocol.last_received = clock.seconds()  # the reactor's next turn reads the beat
+    clock.advance(0)
+    assert not protocol.transport.aborted
+    clock.advance(5.0)  # and then nothing for 5 s
+    assert protocol.transport.aborted
+
+
 def test_an_engine_follows_the_period_and_timeout_a_beat_carries():
     clock, connector, protocol = connected_engine()
     connector.beat({"op": "hb", "heartbeat_period": 5.0, "heartbeat_timeout": 50.0})
