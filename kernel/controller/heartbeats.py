@@ -8,8 +8,9 @@ that carried a command or a reply within the period gets no beat either way,
 so a busy engine costs nothing here, and the answers of one round arrive
 together, read in a few wake-ups of the reactor rather than one per engine.
 An engine silent for longer than the timeout is unregistered and its
-connection aborted; a dead process is noticed sooner, by its connection
-closing.
+connection aborted, once a turn of the reactor has read what waits (each
+side judges silence so, after a stall of its own process); a dead process
+is noticed sooner, by its connection closing.
 
 With many engines the period grows so that the controller sends at most
 ``heartbeat_rate`` beats a second, and the timeout grows in proportion (as
@@ -75,6 +76,7 @@ class Heartbeats:
         period, timeout = self.now()
         budget = math.ceil(self.rate * self.period)  # beats this round; the rest go next round
         frame = self._beat_frame(period, timeout)
+        silent = []
         for handle in list(self.registry.engines.values()):
             session = handle.session
             heard = session.last_heard()
@@ -82,9 +84,20 @@ class Heartbeats:
             # expects to hear from the controller sooner than the period of the moment
             due = now - (min(period, session.told_period) - self.period / 2)
             if now - heard > timeout:
-                self.registry.unregister(handle, f"no heartbeat for {now - heard:.1f} s")
-                session.abort()
+                silent.append(handle)
             elif budget and (heard < due or session.last_sent < due):
                 session.send_encoded(frame)
                 session.told_period = period
                 budget -= 1
+        if silent:
+            # the verdict waits a turn of the reactor: its timers run before its reads, so after a
+            # stall of this process what the engines sent meanwhile may still wait unread
+            self.clock.callLater(0, self._unregister_if_silent, silent, timeout)
+
+    def _unregister_if_silent(self, handles, timeout):
+        now = self.clock.seconds()
+        for handle in handles:
+            silence = now - handle.session.last_heard()
+            if silence > timeout and self.registry.get(handle.id) is handle:
+                self.registry.unregister(handle, f"no heartbeat for {silence:.1f} s")
+                handle.session.abort()

@@ -161,6 +161,17 @@ def test_engines_told_a_shorter_timeout_while_the_cluster_grew_hear_from_the_con
     assert {timeout for timeout, _ in told.values()} == {8.0}  # each has learned the cluster's timeout
 
 
+def test_the_controller_reads_what_waits_before_it_gives_an_engine_up():
+    clock, registry, protocols = controller(2, period=1.0, timeout=3.0)
+    clock.rightNow += 20.0  # the controller's process stalled; both engines' answers wait unread
+    registry.heartbeats._round()  # its timers run first: both silent for 20 s, past the 3 s timeout
+    assert registry.ids() == [0, 1]
+    protocols[0].last_received = clock.seconds()  # the reactor's next turn reads engine 0's answer only
+    clock.advance(0)
+    assert registry.ids() == [0]
+    assert protocols[1].transport.aborted and not protocols[0].transport.aborted
+
+
 class EngineProtocol:
     """The engine's end of its connection, as the connector sees it."""
 
