@@ -172,8 +172,9 @@ class EngineConnector:
             self.reactor.callLater(0, self._give_up_if_silent, self.protocol)
 
     def _give_up_if_silent(self, protocol):
-        if protocol is self.protocol and self._silent() > self.heartbeat_timeout:
-            self.log.warn("controller silent for {s:.1f} s; reconnecting", s=self._silent())
+        silent = self._silent() if protocol is self.protocol else 0
+        if silent > self.heartbeat_timeout:
+            self.log.warn("controller silent for {s:.1f} s; reconnecting", s=silent)
             protocol.transport.abortConnection()
 
     def _lost(self, protocol, error):
