@@ -140,6 +140,10 @@ class ControllerSettings:
                                                       "proportion when the period is)", "ipcontroller")
     heartbeat_rate: float = setting(200.0, RATE, "the most heartbeats a second: with more engines, the period "
                                                  "is engines ÷ this", "ipcontroller")
+    relays: int = setting(0, COUNT, "serve the engine port with this many relay processes, which hold the "
+                                    "engines' connections: a call to every engine then costs the controller "
+                                    "one message per relay, not per engine (0: the controller holds them)",
+                          "ipcontroller")
     poison_after: int = setting(3, COUNT, "fail a task as poison once this many engines died running it "
                                           "(0: never)", "ipcontroller")
     max_results: int = setting(0, COUNT, "keep at most this many of the newest finished results (0: all)",

@@ -299,7 +299,7 @@ class EngineSession:
         return self.protocol.last_received
 
     def abort(self):
-        self.protocol.transport.abortConnection()
+        self.protocol.abort()
 
     def message(self, header, buffers):
         self.handlers[self.channel.decode(header)](header, buffers)
@@ -309,7 +309,7 @@ class EngineSession:
         if self.handle is not None:
             raise ProtocolError("engine registered twice on one connection")
         info = {"pid": header.get("pid"), "host": str(header.get("host"))[:255],
-                "host_key": _host_key(header.get("host_key")), "peer": self.protocol._peer(),
+                "host_key": _host_key(header.get("host_key")), "peer": self.protocol.peer(),
                 "versions": versions.received(header.get("versions"))}
         self.registry.register(self, header.get("desired_id"), info)
 

@@ -1,7 +1,8 @@
 """The controller process's service: keys, listeners, capabilities and FURL files.
 
 Two TLS listeners: one for engines, one for clients (the multiengine and
-task FURLs share it). Each FURL's swissnum opens exactly one interface. With
+task FURLs share it). With ``relays`` the engines' listener is served by
+relay processes instead (``kernel.controller.relays``). Each FURL's swissnum opens exactly one interface. With
 fixed ports (or ``reuse_furls``) and the same directory, the key and the
 swissnums of the existing FURL files are kept, so old FURL files still work.
 """
@@ -19,6 +20,7 @@ from kernel import furl as furls
 from kernel import paths
 from kernel.controller.engines import EngineInterface, EngineRegistry
 from kernel.controller.multiengine import MultiEngineInterface
+from kernel.controller.relays import Relays
 from kernel.errors import BadFURLError
 from kernel.settings import ControllerSettings
 from kernel.tls import Identity, server_context
@@ -96,6 +98,7 @@ class ControllerService(Service):
         self.multiengine = MultiEngineInterface(self.registry, self)
         self.tasks = task_interface_factory(self) if task_interface_factory else None
         self.ports = []
+        self.relays = None
         self.furls = {}
         self.stopped = defer.Deferred()
         self.buffers = BufferPool(reactor)  # big frames are forwarded; their memory is reused
@@ -122,13 +125,17 @@ class ControllerService(Service):
         config = self.config
         engine_identity = Identity.load_or_create(config.engine_cert_file)
         client_identity = Identity.load_or_create(config.client_cert_file)
-        engine_port = self._listen(config.engine_ip, config.engine_port, engine_identity, self.engine_table)
+        engines = EngineInterface(self.registry)
+        if config.relays:
+            self.relays = Relays(self.reactor, config.relays, engines, self.buffers.allocate)
+            engine_port = self.relays.listen(config.engine_port, config.engine_ip)
+        else:
+            engine_port = self._listen(config.engine_ip, config.engine_port, engine_identity, self.engine_table)
         client_port = self._listen(config.client_ip, config.client_port, client_identity, self.client_table)
         engine_hints = location_hints(config.engine_ip, config.engine_location, engine_port)
         client_hints = location_hints(config.client_ip, config.client_location, client_port)
         interfaces = [
-            (config.engine_furl_file, engine_identity, engine_hints, self.engine_table,
-             EngineInterface(self.registry)),
+            (config.engine_furl_file, engine_identity, engine_hints, self.engine_table, engines),
             (config.multiengine_furl_file, client_identity, client_hints, self.client_table,
              self.multiengine),
         ]
@@ -142,6 +149,11 @@ class ControllerService(Service):
             paths.write_private(path, str(furl) + "\n")
             self.furls[interface.name] = (furl, path)
             self.log.info("{name} FURL written to {path}", name=interface.name, path=path)
+        if self.relays is not None:
+            self.relays.start(messages.RelaySetup.header(
+                swissnum=self.furls[engines.name][0].swissnum, cert_file=str(config.engine_cert_file),
+                preauth_timeout=config.preauth_timeout, preauth_grace=config.preauth_grace,
+                preauth_per_peer=config.preauth_per_peer, preauth_max=config.preauth_max))
         self.registry.start()
         if self.tasks is not None:
             self.tasks.start()
@@ -178,6 +190,9 @@ class ControllerService(Service):
         for handle in list(self.registry.engines.values()):
             handle.session.send(messages.Bye.header())
         ports, self.ports = self.ports, []
-        d = defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in ports])
+        stopping = [defer.maybeDeferred(p.stopListening) for p in ports]
+        if self.relays is not None:
+            stopping.append(self.relays.stop())
+        d = defer.gatherResults(stopping)
         d.addCallback(lambda _: self.log.info("controller stopped; FURL files kept"))
         return d

@@ -96,7 +96,7 @@ class Channel:
         """
         found = {}
         for name in dir(type(obj)):
-            message = getattr(getattr(type(obj), name), "responds_to", None)
+            message = getattr(getattr(type(obj), name, None), "responds_to", None)  # zope adds unreadable names
             if message is not None:
                 found[message] = getattr(obj, name)
         missing = [op for op, m in self.messages.items() if m not in found]
@@ -246,6 +246,58 @@ class Output(Message):
 FROM_ENGINE = Channel("engine", Register, Reply, Heartbeat, Output)
 TO_ENGINE = Channel("controller-to-engine", Welcome, Refused, Registered, Call, Interrupt, Cancel,
                     Heartbeat, Bye)
+
+
+# -- engine relays (``kernel.controller.relays``) -----------------------------------------
+# A relay's link is a private socket pair between the controller and its child. An engine's own
+# message comes over it as it was sent, with ``via`` added: the relay's number for that connection.
+
+_CONN = Int(1)  # a connection's number within its relay
+
+
+class RelaySetup(Message):
+    op = "relay_setup"
+    fields = {"swissnum": Str(255), "cert_file": Str(), "preauth_timeout": _PERIOD, "preauth_grace": _PERIOD,
+              "preauth_per_peer": Int(0), "preauth_max": Int(0)}
+    doc = ("The controller's first word to a relay it started: the engine FURL's swissnum, where the engine "
+           "port's TLS key is, and the limits on connections not yet authenticated (each relay's own).")
+
+
+class Forward(Message):
+    op = "forward"
+    fields = {"conns": ListOf(_CONN)}
+    buffers = True
+    doc = ("Write this frame (the buffers are its encoded parts) to each of these engines' connections, "
+           "in order: a broadcast's call or a round's beats is one of these per relay.")
+
+
+class Drop(Message):
+    op = "drop"
+    fields = {"conn": _CONN}
+    doc = "Abort this engine's connection (it broke the protocol, or went silent)."
+
+
+class Opened(Message):
+    op = "opened"
+    fields = {"conn": _CONN, "peer": Str(300)}
+    doc = "An engine connected with the engine FURL's swissnum; its messages follow with `via`."
+
+
+class Closed(Message):
+    op = "closed"
+    fields = {"conn": _CONN, "reason": Str()}
+    doc = "An engine's connection is gone, and why."
+
+
+class Heard(Message):
+    op = "heard"
+    fields = {"conns": ListOf(_CONN)}
+    doc = ("Bytes came from these connections but no whole message yet (a big frame arriving): they are "
+           "alive. Sent at most twice a heartbeat period.")
+
+
+TO_RELAY = Channel("controller-to-relay", RelaySetup, Forward, Drop)
+FROM_RELAY = Channel("relay", Opened, Closed, Heard)
 
 
 # -- clients: answers --------------------------------------------------------------------
@@ -451,7 +503,7 @@ class StopTasks(Request):
 TASKS = Channel("task", Run, Lease, GetResults, Barrier, TaskQueueStatus, TaskStatus, Abort, Spin,
                 Clear, Resubmit, Timeline, StopTasks)
 
-CHANNELS = (FROM_ENGINE, TO_ENGINE, MULTIENGINE, TASKS, TO_CLIENT)
+CHANNELS = (FROM_ENGINE, TO_ENGINE, MULTIENGINE, TASKS, TO_CLIENT, TO_RELAY, FROM_RELAY)
 
 
 def markdown():

@@ -227,10 +227,15 @@ class FramedProtocol(Protocol):
             self.message(header, buffers)
 
     def protocol_error(self, why):
-        self.log.warn("closing connection from {peer}: {why}", peer=self._peer(), why=why)
+        self.log.warn("closing connection from {peer}: {why}", peer=self.peer(), why=why)
+        self.abort()
+
+    def abort(self):
+        """Close at once, dropping what waits to be sent."""
         self.transport.abortConnection()
 
-    def _peer(self):
+    def peer(self):
+        """``host:port`` of the other end, for logs."""
         peer = self.transport.getPeer()
         return f"{getattr(peer, 'host', '?')}:{getattr(peer, 'port', '?')}"
 

@@ -73,8 +73,11 @@ def write_buffer_size(transport):
     return size() if size is not None else 0
 
 
-def _address(pair):
-    return address.IPv4Address("TCP", pair[0], pair[1])
+def _address(name):
+    """Twisted's address of a socket's name: a TCP (host, port), or a local socket's path ("" for a pair)."""
+    if isinstance(name, tuple):
+        return address.IPv4Address("TCP", name[0], name[1])
+    return address.UNIXAddress(name or None)
 
 
 @implementer(IReadWriteDescriptor, ITransport, IConsumer)
@@ -204,7 +207,8 @@ class SocketTransport:
         return self._host
 
     def setTcpNoDelay(self, enabled):
-        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(enabled))
+        if self.socket.family != socket.AF_UNIX:  # a local socket sends at once anyway
+            self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, int(enabled))
 
     # -- for a thread standing in for a busy reactor's (kernel.engine.standin) -------------
 
@@ -504,20 +508,34 @@ class _Listening:
         self.stopListening()
 
 
-def listen(reactor, port, factory, interface=""):
-    """Listen on ``interface:port`` (``""``: every IPv4 address; port 0: any free one), as ``listenTCP``.
+def bind(port, interface="", shared=False):
+    """A listening TCP socket on ``interface:port`` (``""``: every IPv4 address; port 0: any free one).
 
-    Returns the IListeningPort; raises Twisted's CannotListenError.
+    ``shared``: other sockets bound so may listen on the same port, each in its own process, and the
+    kernel spreads new connections among them (``SO_REUSEPORT``): the controller's engine relays.
+    Raises Twisted's CannotListenError.
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restarted controller takes its port back
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((interface, port))
         sock.listen(BACKLOG)
     except OSError as e:
         sock.close()
         raise error.CannotListenError(interface, port, e) from e
     sock.setblocking(False)
+    return sock
+
+
+def serve(reactor, sock, factory):
+    """Accept connections on the listening socket ``sock`` for ``factory``; returns the IListeningPort."""
     listening = _Listening(reactor, sock, factory)
     listening.startListening()
     return listening
+
+
+def listen(reactor, port, factory, interface=""):
+    """Listen on ``interface:port``, as ``listenTCP``; returns the IListeningPort."""
+    return serve(reactor, bind(port, interface), factory)

@@ -1,8 +1,10 @@
 """Fixtures of the multiengine contract suite: every test runs on both clusters.
 
 ``backend`` is an in-process cluster (``InProcessCluster``: the controller
-service and 4 engines in threads of this process, over TLS) or the real one
-(``cluster4``: processes over TLS), shared by a module. ``mec`` is a fresh
+service and 4 engines in threads of this process, over TLS) or a real one
+(processes over TLS, whose controller serves the engines through 2 relay
+processes, ``ipcontroller --relays 2``: other integration tests run the
+controller without), shared by a module. ``mec`` is a fresh
 client on 4 registered engines whose namespaces, counters and properties were
 just reset.
 """
@@ -13,6 +15,8 @@ import pytest
 
 from tests.harness import InProcessCluster, ProcessBackend
 from tests.harness.inprocess import stop_reactor
+
+RELAYED = ("--relays", "2")
 
 
 @pytest.fixture(scope="session")
@@ -26,7 +30,7 @@ def backend(request, tmp_path_factory, _reactor_thread_cleanup):
     if request.param == "inprocess":
         cluster = InProcessCluster(tmp_path_factory.mktemp("inprocess4"))
     else:
-        cluster = ProcessBackend(request.getfixturevalue("cluster4"))
+        cluster = ProcessBackend.start(tmp_path_factory.mktemp("relayed4"), controller_args=RELAYED)
     yield cluster
     cluster.stop()
 
@@ -50,7 +54,8 @@ def fresh_backend(backend, tmp_path):
         if backend.name == "inprocess":
             cluster = InProcessCluster(tmp_path / f"inprocess-{len(made)}", engines=engines)
         else:
-            cluster = ProcessBackend.start(tmp_path / f"process-{len(made)}", engines=engines)
+            cluster = ProcessBackend.start(tmp_path / f"process-{len(made)}", engines=engines,
+                                           controller_args=RELAYED)
         made.append(cluster)
         return cluster
 

@@ -99,7 +99,10 @@ class ControllerEnd:
         self.last_received = self.clock.seconds()
         session.message(header, buffers)
 
-    def _peer(self):
+    def abort(self):
+        self.transport.abortConnection()
+
+    def peer(self):
         return "in-process"
 
 

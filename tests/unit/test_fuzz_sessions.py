@@ -35,7 +35,7 @@ class FakeProtocol:
     def send(self, header, buffers=()):
         self.sent.append(header)
 
-    def _peer(self):
+    def peer(self):
         return "fuzz"
 
 

@@ -37,7 +37,10 @@ class Protocol:
     def headers(self):
         return [decode(parts) for parts in self.frames]
 
-    def _peer(self):
+    def abort(self):
+        self.transport.abortConnection()
+
+    def peer(self):
         return "in-memory"
 
 

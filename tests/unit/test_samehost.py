@@ -17,7 +17,7 @@ class FakeProtocol:
     def send(self, header, buffers=()):
         self.sent.append(header)
 
-    def _peer(self):
+    def peer(self):
         return "127.0.0.1:1"
 
 

@@ -1,0 +1,255 @@
+"""Engine relays: processes of the controller's that hold the engines' connections.
+
+The controller's one thread writes and reads each engine's messages itself:
+a broadcast costs it about 20 µs of CPU per engine (its TLS record, its
+system calls, the reactor's dispatch of each reply), so a call to 100
+engines takes 2 ms of it however many cores the host has. With ``relays``
+set (``ipcontroller --relays K``) the engine port is served by K relay
+processes instead (``kernel.controller.relay``), each listening on the same
+port (the kernel spreads new connections among them): a relay does the TLS,
+the greeting and the reads and writes of its share of the engines, and
+speaks to the controller over one private socket pair. A call to every
+engine is then one message per relay, and the replies a relay reads in one
+turn reach the controller in one read. Engines see no difference: the same
+FURL, port and protocol.
+
+Everything else stays here: registration, queues, heartbeats, the verdict
+that an engine is gone. A relay only moves bytes, and what it forwards is
+checked here as an engine's own message is (``EngineSession``).
+"""
+
+import os
+import socket
+import sys
+
+from twisted.internet import defer
+from twisted.internet.protocol import ProcessProtocol
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from kernel.errors import ProtocolError
+from kernel.wire import framing, messages
+from kernel.wire.messages import responder
+from kernel.wire.protocol import FramedProtocol
+from kernel.wire.transport import SocketTransport, bind
+
+LINK_FD, LISTEN_FD = 3, 4  # a relay's end of its link, and its listening socket, as it finds them
+STOP_WAIT = 5.0  # seconds a relay has to close its engines' connections and exit when the controller stops
+
+
+class RelayedConnection:
+    """An engine's connection held by a relay, as its ``EngineSession`` uses it (a ServerProtocol's part)."""
+
+    log = Logger()
+
+    def __init__(self, link, conn, peer):
+        self.link = link
+        self.conn = conn
+        self._peer = peer
+        self.last_received = link.clock.seconds()
+        self.dropped = False
+        self.session = None
+
+    def send(self, header, buffers=()):
+        self.send_encoded(framing.encode(header, buffers))
+
+    def send_encoded(self, parts):
+        if not self.dropped:
+            self.link.forward(self.conn, parts)
+
+    def abort(self):
+        if not self.dropped:
+            self.dropped = True  # what the engine sent meanwhile is not read
+            self.link.drop(self.conn)
+
+    def peer(self):
+        return self._peer
+
+    def received(self, header, buffers):
+        if self.dropped:
+            return
+        self.last_received = self.link.clock.seconds()
+        try:
+            self.session.message(header, buffers)
+        except ProtocolError as e:
+            self.log.warn("closing connection from {peer}: {why}", peer=self._peer, why=e)
+            self.abort()
+
+
+class RelayLink(FramedProtocol):
+    """The controller's end of one relay's link: engines' messages in, frames for engines out.
+
+    Frames for engines are grouped: one sent to several engines of this
+    relay in a row (a broadcast's call, a round's beats) goes as one
+    ``forward`` naming them all, written at the end of the reactor's turn.
+    Each engine still gets its frames in the order they were sent.
+    """
+
+    log = Logger()
+
+    def __init__(self, number, interface, clock, setup, allocate=framing.allocate):
+        self.number = number
+        self.interface = interface  # the engine FURL's: opens an EngineSession per engine
+        self.clock = clock
+        self.setup = setup  # the relay_setup header
+        self.allocate = allocate
+        self.connections = {}
+        self.handlers = messages.FROM_RELAY.responders(self)
+        self._group = None  # (parts, [conn, ...]) of the frame being sent to engines in a row
+        self._group_call = None
+
+    def connectionMade(self):
+        super().connectionMade()
+        self._decoder = framing.FrameDecoder(allocate=self.allocate)
+        self.send(self.setup)
+
+    def dataReceived(self, data):
+        self._feed(data)
+
+    def message(self, header, buffers):
+        conn = header.pop("via", None)
+        if conn is None:
+            self.handlers[messages.FROM_RELAY.decode(header)](header, buffers)
+            return
+        connection = self.connections.get(conn)
+        if connection is not None:
+            connection.received(header, buffers)
+
+    def forward(self, conn, parts):
+        group = self._group
+        if group is not None and group[0] is parts:
+            group[1].append(conn)
+            return
+        self._send_group()
+        self._group = (parts, [conn])
+        if self._group_call is None:
+            self._group_call = self.clock.callLater(0, self._send_group)
+
+    def drop(self, conn):
+        self._send_group()
+        self.send(messages.Drop.header(conn=conn))
+
+    def close(self):
+        """Close once what was sent is written: the grouped frame too (the engines' ``bye``)."""
+        self._send_group()
+        super().close()
+
+    def _send_group(self):
+        if self._group_call is not None and self._group_call.active():
+            self._group_call.cancel()
+        self._group_call = None
+        group, self._group = self._group, None
+        if group is not None and self.connected:
+            self.send(messages.Forward.header(conns=group[1]), group[0])
+
+    @responder(messages.Opened)
+    def _opened(self, header, buffers):
+        connection = RelayedConnection(self, header["conn"], header["peer"])
+        connection.session = self.interface.open_session(connection)
+        self.connections[connection.conn] = connection
+
+    @responder(messages.Closed)
+    def _closed(self, header, buffers):
+        connection = self.connections.pop(header["conn"], None)
+        if connection is not None:
+            connection.session.closed(Failure(ConnectionError(header["reason"])))
+
+    @responder(messages.Heard)
+    def _heard(self, header, buffers):
+        now = self.clock.seconds()
+        for conn in header["conns"]:
+            connection = self.connections.get(conn)
+            if connection is not None:
+                connection.last_received = now
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        if self._group_call is not None and self._group_call.active():
+            self._group_call.cancel()
+        connections, self.connections = self.connections, {}
+        gone = Failure(ConnectionError(f"its relay {self.number} went away"))
+        for connection in connections.values():
+            connection.session.closed(gone)
+
+
+class RelayProcess(ProcessProtocol):
+    """One relay process: its output goes to the controller's log, its end is noticed."""
+
+    log = Logger()
+
+    def __init__(self, number):
+        self.number = number
+        self.ended = defer.Deferred()
+        self.stopping = False
+
+    def outReceived(self, data):
+        self._log_lines(data)
+
+    errReceived = outReceived
+
+    def _log_lines(self, data):
+        for line in data.decode("utf-8", "replace").splitlines():
+            if line.strip():
+                self.log.info("relay {n}: {line}", n=self.number, line=line.strip())
+
+    def processEnded(self, reason):
+        if not self.stopping:
+            self.log.error("relay {n} exited: {why}; its engines reconnect through the others",
+                           n=self.number, why=reason.getErrorMessage())
+        self.ended.callback(None)
+
+
+class Relays:
+    """The controller's K relays: started on the engine port, stopped with the controller."""
+
+    log = Logger()
+
+    def __init__(self, reactor, count, interface, allocate=framing.allocate):
+        self.reactor = reactor
+        self.count = count
+        self.interface = interface
+        self.allocate = allocate
+        self.links = []
+        self.processes = []
+
+    def listen(self, port, ip):
+        """Bind the engine port for the relays (raises CannotListenError); returns its number."""
+        first = bind(port, ip, shared=True)
+        port = first.getsockname()[1]
+        self._sockets = [first] + [bind(port, ip, shared=True) for _ in range(self.count - 1)]
+        return port
+
+    def start(self, setup):
+        """Start a relay on each bound socket; ``setup`` is the ``relay_setup`` header they get."""
+        for number, listening in enumerate(self._sockets):
+            ours, theirs = socket.socketpair()
+            link = RelayLink(number, self.interface, self.reactor, setup, self.allocate)
+            ours.setblocking(False)
+            SocketTransport(self.reactor, ours, link).start()
+            process = RelayProcess(number)
+            self.reactor.spawnProcess(
+                process, sys.executable, [sys.executable, "-m", "kernel.controller.relay"], env=os.environ,
+                childFDs={0: "w", 1: "r", 2: "r", LINK_FD: theirs.fileno(), LISTEN_FD: listening.fileno()})
+            theirs.close()
+            listening.close()  # the relay's now
+            self.links.append(link)
+            self.processes.append(process)
+        self._sockets = []
+        self.log.info("{n} relays serve the engine port", n=self.count)
+
+    def stop(self):
+        """Close the links (each relay closes its engines' connections and exits); fires once all have."""
+        for process in self.processes:
+            process.stopping = True
+        for link in self.links:
+            link.close()
+        ended = defer.DeferredList([p.ended for p in self.processes])
+        killing = self.reactor.callLater(STOP_WAIT, self._kill)
+        ended.addBoth(lambda _: killing.cancel() if killing.active() else None)
+        return ended
+
+    def _kill(self):
+        for process in self.processes:
+            if process.transport is not None and process.transport.pid is not None:
+                self.log.warn("relay {n} did not exit; killing it", n=process.number)
+                process.transport.signalProcess("KILL")

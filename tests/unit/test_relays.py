@@ -1,0 +1,176 @@
+"""Engine relays without processes: the controller's end of a link and a relay's, each over an in-memory transport."""
+
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+
+from kernel.controller.engines import EngineInterface, EngineRegistry
+from kernel.controller.relay import ControllerLink, RelayedEngines
+from kernel.controller.relays import RelayLink
+from kernel.wire import framing, messages
+
+SETUP = messages.RelaySetup.header(swissnum="s", cert_file="/nowhere", preauth_timeout=10.0, preauth_grace=5.0,
+                                   preauth_per_peer=100, preauth_max=4096)
+
+
+class LinkTransport(StringTransport):
+    """A link's transport: what was written can be read back as messages."""
+
+    def setTcpNoDelay(self, enabled):
+        pass
+
+    def messages(self):
+        written = self.value()
+        self.clear()
+        return framing.FrameDecoder().feed(written)
+
+
+def controller_end(clock=None):
+    clock = clock or Clock()
+    registry = EngineRegistry(clock)
+    link = RelayLink(0, EngineInterface(registry), clock, SETUP)
+    transport = LinkTransport()
+    link.makeConnection(transport)
+    assert transport.messages() == [(SETUP, [])]
+    return link, registry, clock, transport
+
+
+def from_relay(link, header, buffers=()):
+    """Feed ``link`` one message as its relay sends it."""
+    link.dataReceived(b"".join(bytes(p) for p in framing.encode(header, list(buffers))))
+
+
+def register(link, conn, clock):
+    from_relay(link, messages.Opened.header(conn=conn, peer=f"10.0.0.{conn}:5"))
+    from_relay(link, dict(messages.Register.header(pid=100 + conn, host="h"), via=conn))
+
+
+def test_an_engine_through_a_relay_registers_with_the_peer_the_relay_saw():
+    link, registry, clock, transport = controller_end()
+    register(link, 7, clock)
+    [handle] = registry.engines.values()
+    assert handle.info["pid"] == 107 and handle.info["peer"] == "10.0.0.7:5"
+    clock.advance(0)
+    [(forward, parts)] = transport.messages()
+    assert forward == messages.Forward.header(conns=[7])
+    [(registered, _)] = framing.FrameDecoder().feed(b"".join(bytes(p) for p in parts))
+    assert registered["op"] == "registered" and registered["id"] == handle.id
+
+
+def test_one_frame_sent_to_engines_in_a_row_goes_to_the_relay_once_and_each_engine_keeps_its_order():
+    link, registry, clock, transport = controller_end()
+    shared, first, second = [b"shared"], [b"first"], [b"second"]
+    link.forward(1, first)
+    link.forward(1, shared)
+    link.forward(2, shared)
+    link.forward(3, shared)
+    link.forward(2, second)
+    link.forward(4, shared)  # the same frame again, but after another: a group of its own
+    clock.advance(0)
+    sent = [(h["conns"], [bytes(b) for b in buffers]) for h, buffers in transport.messages()]
+    assert sent == [([1], [b"first"]), ([1, 2, 3], [b"shared"]), ([2], [b"second"]), ([4], [b"shared"])]
+
+
+def test_a_drop_goes_after_the_frames_sent_before_it():
+    link, registry, clock, transport = controller_end()
+    link.forward(1, [b"call"])
+    link.drop(1)
+    assert [h["op"] for h, _ in transport.messages()] == ["forward", "drop"]
+
+
+def test_an_engine_message_that_breaks_the_protocol_drops_that_engine_only():
+    link, registry, clock, transport = controller_end()
+    register(link, 1, clock)
+    register(link, 2, clock)
+    clock.advance(0)
+    transport.messages()
+    from_relay(link, {"op": "reply", "cid": "not an id", "via": 1})
+    assert [h for h, _ in transport.messages()] == [messages.Drop.header(conn=1)]
+    from_relay(link, dict(messages.Heartbeat.header(), via=1))  # read no more once dropped
+    from_relay(link, messages.Closed.header(conn=1, reason="aborted"))
+    assert registry.ids() == [1]  # the engine on conn 2 stays
+
+
+def test_a_closed_connection_unregisters_its_engine_with_the_reason():
+    link, registry, clock, transport = controller_end()
+    register(link, 1, clock)
+    [handle] = registry.engines.values()
+    from_relay(link, messages.Closed.header(conn=1, reason="Connection was closed cleanly."))
+    assert registry.ids() == [] and not handle.alive
+
+
+def test_when_a_relay_goes_its_engines_are_unregistered():
+    link, registry, clock, transport = controller_end()
+    for conn in (1, 2, 3):
+        register(link, conn, clock)
+    assert len(registry.ids()) == 3
+    link.connectionLost(Failure(ConnectionError("gone")))
+    assert registry.ids() == []
+
+
+def test_a_big_frame_arriving_at_the_relay_keeps_its_engine_alive():
+    link, registry, clock, transport = controller_end()
+    register(link, 1, clock)
+    [handle] = registry.engines.values()
+    clock.advance(8)
+    from_relay(link, messages.Heard.header(conns=[1]))
+    assert handle.session.last_heard() == clock.seconds()
+
+
+class EngineProtocol:
+    """An engine's connection in a relay, as its ServerProtocol offers it."""
+
+    def __init__(self):
+        self.last_received = 0.0
+        self.sent = []
+        self.aborted = False
+
+    def peer(self):
+        return "127.0.0.1:9"
+
+    def send_encoded(self, parts):
+        self.sent.append(parts)
+
+    def abort(self):
+        self.aborted = True
+
+
+def relay_end():
+    clock = Clock()
+    link = ControllerLink(clock, listening=None)
+    link.makeConnection(LinkTransport())
+    return link, RelayedEngines(link), clock
+
+
+def test_a_relay_marks_each_message_with_its_connection_whatever_the_engine_wrote():
+    link, engines, clock = relay_end()
+    protocol = EngineProtocol()
+    session = engines.open_session(protocol)
+    session.message(dict(messages.Heartbeat.header(), via=99), [])
+    [(opened, _), (forwarded, _)] = link.transport.messages()
+    assert opened == messages.Opened.header(conn=session.conn, peer="127.0.0.1:9")
+    assert forwarded["via"] == session.conn != 99
+
+
+def test_a_relay_writes_a_forwarded_frame_to_each_connection_named_and_drops_one():
+    link, engines, clock = relay_end()
+    protocols = [EngineProtocol() for _ in range(3)]
+    sessions = [engines.open_session(p) for p in protocols]
+    frame = framing.encode(messages.Bye.header())
+    link.dataReceived(b"".join(bytes(p) for p in framing.encode(
+        messages.Forward.header(conns=[sessions[0].conn, sessions[2].conn]), frame)))
+    assert [len(p.sent) for p in protocols] == [1, 0, 1]
+    assert b"".join(bytes(p) for p in protocols[2].sent[0]) == b"".join(frame)
+    link.dataReceived(b"".join(framing.encode(messages.Drop.header(conn=sessions[1].conn))))
+    assert [p.aborted for p in protocols] == [False, True, False]
+
+
+def test_a_relay_reports_connections_that_sent_bytes_but_no_whole_message():
+    link, engines, clock = relay_end()
+    quiet, arriving = EngineProtocol(), EngineProtocol()
+    sessions = [engines.open_session(quiet), engines.open_session(arriving)]
+    link.transport.messages()
+    arriving.last_received = 3.0  # part of a big frame came
+    link._report_heard()
+    link._report_heard()  # nothing new since: nothing said
+    assert [h for h, _ in link.transport.messages()] == [messages.Heard.header(conns=[sessions[1].conn])]
