@@ -1,26 +1,24 @@
 """An engine relay: the process that holds a share of the engines' connections (``kernel.controller.relays``).
 
-The controller starts it with its end of a private socket pair (fd 3) and
-a listening socket on the engine port (fd 4), and tells it over the pair
-the engine FURL's swissnum and where the port's TLS key is. It then serves
-engines as the controller's own engine port does (TLS, the greeting, the
-limits on connections not yet authenticated), but forwards what each engine
-sends to the controller, marked with the connection's number, and writes
-what the controller forwards to the connections it names. It exits when
-the controller goes, closing its engines' connections.
+The controller starts it (``kernel.apps.relay``) with its end of a private
+socket pair and a listening socket on the engine port, and tells it over
+the pair the engine FURL's swissnum and where the port's TLS key is. It
+then serves engines as the controller's own engine port does (TLS, the
+greeting, the limits on connections not yet authenticated), but forwards
+what the engines send to the controller, those of one turn as one batch
+naming each one's connection, and writes what the controller forwards to
+the connections it names. It exits when the controller goes, closing its
+engines' connections.
 """
 
 import itertools
-import signal
-import socket
-import sys
 from pathlib import Path
 
 from twisted.internet.task import LoopingCall
-from twisted.logger import FileLogObserver, Logger, formatEventAsClassicLogText, globalLogBeginner
+from twisted.logger import Logger
 
-from kernel.apps.common import raise_file_limit
-from kernel.controller.relays import LINK_FD, LISTEN_FD, STOP_WAIT
+from kernel.controller.relays import STOP_WAIT
+from kernel.errors import MessageSizeError
 from kernel.tls import Identity, server_context
 from kernel.wire import framing, messages
 from kernel.wire.admission import Admission, limit_in_all
@@ -28,13 +26,13 @@ from kernel.wire.messages import responder
 from kernel.wire.pool import BufferPool
 from kernel.wire.protocol import CapabilityTable, FramedProtocol, ServerFactory
 from kernel.wire.tlsstream import TLSStreamFactory
-from kernel.wire.transport import SocketTransport, serve
+from kernel.wire.transport import serve
 
 HEARD_PERIOD = 0.5  # seconds between reports of connections that sent bytes but no whole message
 
 
 class ForwardedSession:
-    """One engine's connection in a relay: its messages go to the controller with ``via``."""
+    """One engine's connection in a relay: its messages go to the controller, in the link's batches."""
 
     def __init__(self, link, conn, protocol):
         self.link = link
@@ -43,9 +41,8 @@ class ForwardedSession:
         self.forwarded_at = 0.0  # when the last whole message went to the controller
 
     def message(self, header, buffers):
-        header["via"] = self.conn  # the relay's, whatever the engine wrote there
         self.forwarded_at = self.protocol.last_received
-        self.link.send(header, buffers)
+        self.link.batch(self.conn, header, buffers)
 
     def closed(self, reason):
         self.link.sessions.pop(self.conn, None)
@@ -84,6 +81,8 @@ class ControllerLink(FramedProtocol):
         self.port = None
         self._stopping = False
         self._exited = False
+        self._batch = []  # (conn, header, buffers) of the engines' messages read in this turn
+        self._batch_call = None
         self._heard = LoopingCall(self._report_heard)
         self._heard.clock = reactor
         self._trim = LoopingCall(self.buffers.trim)
@@ -136,6 +135,8 @@ class ControllerLink(FramedProtocol):
         """The controller is gone: close every engine's connection (each gets what was sent first), then exit."""
         super().connectionLost(reason)
         self._stopping = True
+        if self._batch_call is not None and self._batch_call.active():
+            self._batch_call.cancel()
         for loop in (self._heard, self._trim):
             if loop.running:
                 loop.stop()
@@ -155,27 +156,41 @@ class ControllerLink(FramedProtocol):
             self._exited = True
             self.reactor.stop()
 
+    def batch(self, conn, header, buffers):
+        """Forward an engine's message with the others read in this turn of the reactor."""
+        if not self._batch:
+            self._batch_call = self.reactor.callLater(0, self._send_batch)
+        self._batch.append((conn, header, buffers))
+
+    def _send_batch(self):
+        if self._batch_call is not None and self._batch_call.active():
+            self._batch_call.cancel()
+        self._batch_call = None
+        batch, self._batch = self._batch, []
+        if batch and self.connected:
+            self._send_messages(batch)
+
+    def _send_messages(self, batch):
+        """One ``batch``; in halves if it is too big for a frame, and a message too big alone drops its engine."""
+        header = messages.Batch.header(conns=[conn for conn, _, _ in batch], headers=[h for _, h, _ in batch],
+                                       counts=[len(b) for _, _, b in batch])
+        try:
+            parts = framing.encode(header, [buffer for _, _, buffers in batch for buffer in buffers])
+        except MessageSizeError as e:
+            if len(batch) > 1:
+                half = len(batch) // 2
+                self._send_messages(batch[:half])
+                self._send_messages(batch[half:])
+                return
+            session = self.sessions.get(batch[0][0])
+            if session is not None:
+                self.log.warn("closing connection from {peer}: {e}", peer=session.protocol.peer(), e=e)
+                session.protocol.abort()
+            return
+        super().send_encoded(parts)
+
     def send(self, header, buffers=()):
+        """Send a message of the relay's own, after the engines' messages batched before it."""
+        self._send_batch()
         if self.connected:
             super().send(header, buffers)
-
-
-def main():
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is the controller's to act on
-    # the controller logs each line with the time and the relay's number
-    lines = FileLogObserver(sys.stderr, lambda event: formatEventAsClassicLogText(event, formatTime=lambda _: ""))
-    globalLogBeginner.beginLoggingTo([lines], redirectStandardIO=False)
-    raise_file_limit()  # an engine is a connection
-    from twisted.internet import reactor
-
-    link_socket = socket.socket(fileno=LINK_FD)
-    link_socket.setblocking(False)
-    listening = socket.socket(fileno=LISTEN_FD)
-    listening.setblocking(False)
-    link = ControllerLink(reactor, listening)
-    reactor.callWhenRunning(lambda: SocketTransport(reactor, link_socket, link).start())
-    reactor.run(installSignalHandlers=False)
-
-
-if __name__ == "__main__":
-    main()

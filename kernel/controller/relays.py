@@ -5,12 +5,12 @@ a broadcast costs it about 20 µs of CPU per engine (its TLS record, its
 system calls, the reactor's dispatch of each reply), so a call to 100
 engines takes 2 ms of it however many cores the host has. With ``relays``
 set (``ipcontroller --relays K``) the engine port is served by K relay
-processes instead (``kernel.controller.relay``), each listening on the same
+processes instead (``kernel.controller.relay``, run by ``kernel.apps.relay``), each listening on the same
 port (the kernel spreads new connections among them): a relay does the TLS,
 the greeting and the reads and writes of its share of the engines, and
 speaks to the controller over one private socket pair. A call to every
 engine is then one message per relay, and the replies a relay reads in one
-turn reach the controller in one read. Engines see no difference: the same
+turn reach the controller as one message. Engines see no difference: the same
 FURL, port and protocol.
 
 Everything else stays here: registration, queues, heartbeats, the verdict
@@ -65,10 +65,11 @@ class RelayedConnection:
     def peer(self):
         return self._peer
 
-    def received(self, header, buffers):
+    def received(self, header, buffers, now):
+        """An engine's message from the relay's batch read at ``now``."""
         if self.dropped:
             return
-        self.last_received = self.link.clock.seconds()
+        self.last_received = now
         try:
             self.session.message(header, buffers)
         except ProtocolError as e:
@@ -107,13 +108,7 @@ class RelayLink(FramedProtocol):
         self._feed(data)
 
     def message(self, header, buffers):
-        conn = header.pop("via", None)
-        if conn is None:
-            self.handlers[messages.FROM_RELAY.decode(header)](header, buffers)
-            return
-        connection = self.connections.get(conn)
-        if connection is not None:
-            connection.received(header, buffers)
+        self.handlers[messages.FROM_RELAY.decode(header)](header, buffers)
 
     def forward(self, conn, parts):
         group = self._group
@@ -147,6 +142,16 @@ class RelayLink(FramedProtocol):
         connection = RelayedConnection(self, header["conn"], header["peer"])
         connection.session = self.interface.open_session(connection)
         self.connections[connection.conn] = connection
+
+    @responder(messages.Batch)
+    def _batch(self, header, buffers):
+        now = self.clock.seconds()
+        groups = framing.split(header["counts"], buffers)
+        connections = self.connections
+        for conn, message, group in zip(header["conns"], header["headers"], groups):
+            connection = connections.get(conn)
+            if connection is not None:
+                connection.received(message, group, now)
 
     @responder(messages.Closed)
     def _closed(self, header, buffers):
@@ -228,7 +233,7 @@ class Relays:
             SocketTransport(self.reactor, ours, link).start()
             process = RelayProcess(number)
             self.reactor.spawnProcess(
-                process, sys.executable, [sys.executable, "-m", "kernel.controller.relay"], env=os.environ,
+                process, sys.executable, [sys.executable, "-m", "kernel.apps.relay"], env=os.environ,
                 childFDs={0: "w", 1: "r", 2: "r", LINK_FD: theirs.fileno(), LISTEN_FD: listening.fileno()})
             theirs.close()
             listening.close()  # the relay's now

@@ -249,8 +249,8 @@ TO_ENGINE = Channel("controller-to-engine", Welcome, Refused, Registered, Call, 
 
 
 # -- engine relays (``kernel.controller.relays``) -----------------------------------------
-# A relay's link is a private socket pair between the controller and its child. An engine's own
-# message comes over it as it was sent, with ``via`` added: the relay's number for that connection.
+# A relay's link is a private socket pair between the controller and its child; the engines'
+# own messages cross it in batches, each checked by the controller as if it came from the engine.
 
 _CONN = Int(1)  # a connection's number within its relay
 
@@ -280,7 +280,20 @@ class Drop(Message):
 class Opened(Message):
     op = "opened"
     fields = {"conn": _CONN, "peer": Str(300)}
-    doc = "An engine connected with the engine FURL's swissnum; its messages follow with `via`."
+    doc = "An engine connected with the engine FURL's swissnum; its messages follow in batches."
+
+
+class Batch(Message):
+    op = "batch"
+    fields = {"conns": ListOf(_CONN), "headers": ListOf(Any()), "counts": ListOf(Int(0))}
+    buffers = True
+    doc = ("The engines' messages a relay read in one turn, in order: for each, its connection, its header "
+           "as the engine sent it, and how many of the buffers are its own.")
+
+    @classmethod
+    def check_more(cls, header):
+        if not len(header["conns"]) == len(header["headers"]) == len(header["counts"]):
+            raise ProtocolError("a batch needs as many headers and buffer counts as connections")
 
 
 class Closed(Message):
@@ -297,7 +310,7 @@ class Heard(Message):
 
 
 TO_RELAY = Channel("controller-to-relay", RelaySetup, Forward, Drop)
-FROM_RELAY = Channel("relay", Opened, Closed, Heard)
+FROM_RELAY = Channel("relay", Opened, Batch, Closed, Heard)
 
 
 # -- clients: answers --------------------------------------------------------------------

@@ -28,7 +28,7 @@ def relayed(cluster_factory):
 
 def relays_of(cluster):
     processes = [p for p in psutil.Process(cluster.controller.pid).children()
-                 if "kernel.controller.relay" in p.cmdline()]
+                 if "kernel.apps.relay" in p.cmdline()]
     assert len(processes) == 2
     return processes
 

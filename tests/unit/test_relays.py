@@ -40,9 +40,15 @@ def from_relay(link, header, buffers=()):
     link.dataReceived(b"".join(bytes(p) for p in framing.encode(header, list(buffers))))
 
 
+def from_engines(link, *sent):
+    """Feed ``link`` a batch of (conn, header) messages from its relay's engines."""
+    from_relay(link, messages.Batch.header(conns=[c for c, _ in sent], headers=[h for _, h in sent],
+                                           counts=[0] * len(sent)))
+
+
 def register(link, conn, clock):
     from_relay(link, messages.Opened.header(conn=conn, peer=f"10.0.0.{conn}:5"))
-    from_relay(link, dict(messages.Register.header(pid=100 + conn, host="h"), via=conn))
+    from_engines(link, (conn, messages.Register.header(pid=100 + conn, host="h")))
 
 
 def test_an_engine_through_a_relay_registers_with_the_peer_the_relay_saw():
@@ -84,9 +90,9 @@ def test_an_engine_message_that_breaks_the_protocol_drops_that_engine_only():
     register(link, 2, clock)
     clock.advance(0)
     transport.messages()
-    from_relay(link, {"op": "reply", "cid": "not an id", "via": 1})
+    from_engines(link, (1, {"op": "reply", "cid": "not an id"}), (2, messages.Heartbeat.header()),
+                 (1, messages.Heartbeat.header()))  # read no more once dropped
     assert [h for h, _ in transport.messages()] == [messages.Drop.header(conn=1)]
-    from_relay(link, dict(messages.Heartbeat.header(), via=1))  # read no more once dropped
     from_relay(link, messages.Closed.header(conn=1, reason="aborted"))
     assert registry.ids() == [1]  # the engine on conn 2 stays
 
@@ -142,14 +148,34 @@ def relay_end():
     return link, RelayedEngines(link), clock
 
 
-def test_a_relay_marks_each_message_with_its_connection_whatever_the_engine_wrote():
+def test_a_relay_forwards_the_messages_of_one_turn_as_one_batch_and_its_own_after_them():
     link, engines, clock = relay_end()
-    protocol = EngineProtocol()
-    session = engines.open_session(protocol)
-    session.message(dict(messages.Heartbeat.header(), via=99), [])
-    [(opened, _), (forwarded, _)] = link.transport.messages()
-    assert opened == messages.Opened.header(conn=session.conn, peer="127.0.0.1:9")
-    assert forwarded["via"] == session.conn != 99
+    first, second = engines.open_session(EngineProtocol()), engines.open_session(EngineProtocol())
+    first.message(messages.Heartbeat.header(), [])
+    second.message(messages.Reply.header(cid=3, status="ok"), [b"a", b"b"])
+    first.message(messages.Reply.header(cid=4, status="ok"), [b"c"])
+    second.closed(Failure(ConnectionError("gone")))  # after what that engine sent before
+    [opened, _, batch, closed] = link.transport.messages()
+    assert opened[0] == messages.Opened.header(conn=first.conn, peer="127.0.0.1:9")
+    header, buffers = batch
+    assert header["conns"] == [first.conn, second.conn, first.conn] and header["counts"] == [0, 2, 1]
+    assert [h["op"] for h in header["headers"]] == ["hb", "reply", "reply"]
+    assert [bytes(b) for b in buffers] == [b"a", b"b", b"c"]
+    assert closed[0] == messages.Closed.header(conn=second.conn, reason="gone")
+    clock.advance(0)
+    assert link.transport.messages() == []  # nothing left to send at the end of the turn
+
+
+def test_a_relay_splits_a_batch_too_big_for_one_frame(monkeypatch):
+    link, engines, clock = relay_end()
+    sessions = [engines.open_session(EngineProtocol()) for _ in range(4)]
+    link.transport.messages()
+    monkeypatch.setattr(framing, "MAX_BUFFERS", 2)
+    for session in sessions:
+        session.message(messages.Reply.header(cid=1, status="ok"), [b"x"])
+    clock.advance(0)
+    batches = [h["conns"] for h, _ in link.transport.messages()]
+    assert batches == [[s.conn for s in sessions[:2]], [s.conn for s in sessions[2:]]]
 
 
 def test_a_relay_writes_a_forwarded_frame_to_each_connection_named_and_drops_one():
