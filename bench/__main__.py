@@ -36,8 +36,9 @@ def parse(argv):
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[1])
     p.add_argument("--quick", action="store_true", help="fewer repetitions: a smoke run")
     chosen = p.add_mutually_exclusive_group()
-    chosen.add_argument("--systems", type=system_names, default=list(systems.SYSTEMS),
-                        help=f"comma-separated, default: {','.join(systems.SYSTEMS)}")
+    main = [name for name in systems.SYSTEMS if name not in systems.SCALE_ONLY]
+    chosen.add_argument("--systems", type=system_names, default=main,
+                        help=f"comma-separated, default: {','.join(main)} (also: {','.join(systems.SCALE_ONLY)})")
     chosen.add_argument("--only", type=system_names, dest="systems", help="the same as --systems")
     p.add_argument("--sizes", type=_sizes, default=[1, 16, 128], help="array sizes in MB (default 1,16,128)")
     p.add_argument("--no-floor", dest="floor", action="store_false", help="skip the raw TCP/TLS floor")

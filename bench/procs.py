@@ -179,11 +179,16 @@ def memory(pids):
             "pss": 1024 * sum(_status_kb(p, "Pss", "smaps_rollup") for p in pids)}
 
 
-def program_name(pid):
-    """The file name of the program ``pid`` runs (its argv[0]); '' if it is gone."""
+def command_line(pid):
+    """The arguments ``pid`` was started with (argv); [] if it is gone."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
-            argv0 = f.read().split(b"\0", 1)[0]
+            return [arg.decode(errors="replace") for arg in f.read().split(b"\0") if arg]
     except OSError:
-        return ""
-    return os.path.basename(argv0.decode(errors="replace"))
+        return []
+
+
+def program_name(pid):
+    """The file name of the program ``pid`` runs (its argv[0]); '' if it is gone."""
+    argv = command_line(pid)
+    return os.path.basename(argv[0]) if argv else ""

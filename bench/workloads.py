@@ -98,25 +98,36 @@ class CpuMeter:
 
     The idle rate (heartbeats, timers) is the least of four consecutive
     windows adding up to ``idle_window`` s, so that work still draining from
-    the previous workload does not count as idle.
+    the previous workload does not count as idle. ``busy`` counts this
+    process too; ``busy_each`` gives each of ``pids`` alone.
     """
 
     WINDOWS = 4
 
     def __init__(self, system, idle_window, pids=None):
         self.pids = system.all_pids() if pids is None else pids
-        rates = []
-        cpu, t = procs.total_cpu_seconds(self.pids), clock()
+        rates, each = [], []
+        cpu, t = self._read(), clock()
         for _ in range(self.WINDOWS):
             time.sleep(idle_window / self.WINDOWS)
-            cpu_next, t_next = procs.total_cpu_seconds(self.pids), clock()
-            rates.append((cpu_next - cpu) / (t_next - t))
+            cpu_next, t_next = self._read(), clock()
+            rates.append((sum(cpu_next.values()) - sum(cpu.values())) / (t_next - t))
+            each.append({pid: (cpu_next[pid] - cpu[pid]) / (t_next - t) for pid in cpu})
             cpu, t = cpu_next, t_next
         self.start, self.t = cpu, t
         self.idle_rate = min(rates)
+        self.idle_each = {pid: min(window[pid] for window in each) for pid in cpu}
+
+    def _read(self):
+        return {pid: procs.cpu_seconds(pid) for pid in {os.getpid(), *self.pids}}
 
     def busy(self):
-        return procs.total_cpu_seconds(self.pids) - self.start - self.idle_rate * (clock() - self.t)
+        return sum(self._read().values()) - sum(self.start.values()) - self.idle_rate * (clock() - self.t)
+
+    def busy_each(self):
+        """``{pid: busy seconds}`` of each of ``pids``, each less its own idle rate."""
+        now, elapsed = self._read(), clock() - self.t
+        return {pid: now[pid] - self.start[pid] - self.idle_each[pid] * elapsed for pid in self.pids}
 
 
 class Latency(Workload):
@@ -162,6 +173,7 @@ class Latency(Workload):
         if scheduler is not None:
             stats["scheduler_cpu_us"] = values[f"{self.name}.scheduler_cpu"] = scheduler.busy() / n * 1e6
             stats["scheduler_idle_cpu_per_s"] = scheduler.idle_rate
+            stats["scheduler_cpu_us_each"] = {pid: busy / n * 1e6 for pid, busy in scheduler.busy_each().items()}
         return {**values, "_detail": stats}
 
 

@@ -169,10 +169,13 @@ class PeerSystem(System):
 
 SYSTEMS = {
     "kernel": "bench.systems.kernel:KernelSystem",
+    "kernel-relays": "bench.systems.kernel:RelayedKernelSystem",
     "ipyparallel": "bench.systems.ipyparallel:IPyParallelSystem",
     "dask": "bench.systems.dask:DaskSystem",
     "ray": "bench.systems.ray:RaySystem",
 }
+
+SCALE_ONLY = {"kernel-relays"}  # a way to run kernel for many engines: the scale bench's, not the two-engine one's
 
 
 def load(name):

@@ -106,6 +106,10 @@ class KernelSystem(System):
         process.cprofile = env.get("BENCH_CPROFILE")
         return process
 
+    def controller_args(self):
+        """More ipcontroller flags."""
+        return []
+
     def _furl(self, name):
         from kernel import paths
 
@@ -144,7 +148,8 @@ class KernelSystem(System):
 
         self.dir = Path(tempfile.mkdtemp(prefix="bench-kernel-"))
         t0 = clock()
-        self.controller = self._spawn("ipcontroller", ["--client-ip", "127.0.0.1", "--engine-ip", "127.0.0.1"])
+        self.controller = self._spawn("ipcontroller", ["--client-ip", "127.0.0.1", "--engine-ip", "127.0.0.1",
+                                                       *self.controller_args()])
         # as `ipcluster local` does: engines start with the controller and wait for its FURL file
         self._start_engines()
 
@@ -260,3 +265,20 @@ class KernelSystem(System):
         t2 = clock()
         results = [tc.get_task_result(t) for t in ids]
         return results, {"submit": t1 - t0, "barrier": t2 - t1, "fetch": clock() - t2}
+
+
+class RelayedKernelSystem(KernelSystem):
+    """kernel whose engine port is served by relay processes (``ipcontroller --relays``), one per
+    ENGINES_PER_RELAY engines; the relays count as the scheduler's processes."""
+
+    name = "kernel-relays"
+    ENGINES_PER_RELAY = 25
+
+    def controller_args(self):
+        return ["--relays", str(max(1, round(self.engines / self.ENGINES_PER_RELAY)))]
+
+    def scheduler_pids(self):
+        """The ipcontroller process and its relays."""
+        relays = [pid for pid in procs.children_of(self.controller.pid) if "kernel.apps.relay" in procs.command_line(pid)]
+        return [self.controller.pid, *relays]
+
