@@ -304,6 +304,10 @@ class EngineSession:
     def message(self, header, buffers):
         self.handlers[self.channel.decode(header)](header, buffers)
 
+    def checked_message(self, header, buffers):
+        """A message a relay has already checked against the channel (``kernel.controller.relay``)."""
+        self.handlers[self.channel.messages[header["op"]]](header, buffers)
+
     @responder(messages.Register)
     def _register(self, header, buffers):
         if self.handle is not None:

@@ -4,11 +4,11 @@ The controller starts it (``kernel.apps.relay``) with its end of a private
 socket pair and a listening socket on the engine port, and tells it over
 the pair the engine FURL's swissnum and where the port's TLS key is. It
 then serves engines as the controller's own engine port does (TLS, the
-greeting, the limits on connections not yet authenticated), but forwards
-what the engines send to the controller, those of one turn as one batch
-naming each one's connection, and writes what the controller forwards to
-the connections it names. It exits when the controller goes, closing its
-engines' connections.
+greeting, the limits on connections not yet authenticated, the check of
+each message against its declaration), but forwards what the engines send
+to the controller, those of one turn as one batch naming each one's
+connection, and writes what the controller forwards to the connections it
+names. It exits when the controller goes, closing its engines' connections.
 """
 
 import itertools
@@ -41,6 +41,7 @@ class ForwardedSession:
         self.forwarded_at = 0.0  # when the last whole message went to the controller
 
     def message(self, header, buffers):
+        messages.FROM_ENGINE.decode(header)  # a ProtocolError closes this connection, as at the controller
         self.forwarded_at = self.protocol.last_received
         self.link.batch(self.conn, header, buffers)
 

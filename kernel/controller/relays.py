@@ -14,8 +14,11 @@ turn reach the controller as one message. Engines see no difference: the same
 FURL, port and protocol.
 
 Everything else stays here: registration, queues, heartbeats, the verdict
-that an engine is gone. A relay only moves bytes, and what it forwards is
-checked here as an engine's own message is (``EngineSession``).
+that an engine is gone. A relay moves bytes, and checks each engine's
+message against its declaration (``messages.FROM_ENGINE``) as the
+controller would, dropping an engine that breaks it: that check is per
+engine, so it is done in parallel there. What the message means (a reply
+to a command this engine has, say) is judged here.
 """
 
 import os
@@ -71,7 +74,7 @@ class RelayedConnection:
             return
         self.last_received = now
         try:
-            self.session.message(header, buffers)
+            self.session.checked_message(header, buffers)
         except ProtocolError as e:
             self.log.warn("closing connection from {peer}: {why}", peer=self._peer, why=e)
             self.abort()

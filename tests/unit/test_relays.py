@@ -1,5 +1,6 @@
 """Engine relays without processes: the controller's end of a link and a relay's, each over an in-memory transport."""
 
+import pytest
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -7,6 +8,7 @@ from twisted.python.failure import Failure
 from kernel.controller.engines import EngineInterface, EngineRegistry
 from kernel.controller.relay import ControllerLink, RelayedEngines
 from kernel.controller.relays import RelayLink
+from kernel.errors import ProtocolError
 from kernel.wire import framing, messages
 
 SETUP = messages.RelaySetup.header(swissnum="s", cert_file="/nowhere", preauth_timeout=10.0, preauth_grace=5.0,
@@ -84,13 +86,13 @@ def test_a_drop_goes_after_the_frames_sent_before_it():
     assert [h["op"] for h, _ in transport.messages()] == ["forward", "drop"]
 
 
-def test_an_engine_message_that_breaks_the_protocol_drops_that_engine_only():
+def test_an_engine_that_answers_a_command_it_never_got_is_dropped_alone():
     link, registry, clock, transport = controller_end()
     register(link, 1, clock)
     register(link, 2, clock)
     clock.advance(0)
     transport.messages()
-    from_engines(link, (1, {"op": "reply", "cid": "not an id"}), (2, messages.Heartbeat.header()),
+    from_engines(link, (1, messages.Reply.header(cid=12345, status="ok")), (2, messages.Heartbeat.header()),
                  (1, messages.Heartbeat.header()))  # read no more once dropped
     assert [h for h, _ in transport.messages()] == [messages.Drop.header(conn=1)]
     from_relay(link, messages.Closed.header(conn=1, reason="aborted"))
@@ -176,6 +178,16 @@ def test_a_relay_splits_a_batch_too_big_for_one_frame(monkeypatch):
     clock.advance(0)
     batches = [h["conns"] for h, _ in link.transport.messages()]
     assert batches == [[s.conn for s in sessions[:2]], [s.conn for s in sessions[2:]]]
+
+
+def test_a_relay_closes_an_engine_whose_message_breaks_its_declaration_and_forwards_nothing_of_it():
+    link, engines, clock = relay_end()
+    session = engines.open_session(EngineProtocol())
+    link.transport.messages()
+    with pytest.raises(ProtocolError, match="reply.cid"):  # ServerProtocol closes the connection on it
+        session.message({"op": "reply", "cid": "not an id", "status": "ok"}, [])
+    clock.advance(0)
+    assert link.transport.messages() == []
 
 
 def test_a_relay_writes_a_forwarded_frame_to_each_connection_named_and_drops_one():
