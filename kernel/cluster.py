@@ -24,8 +24,9 @@ its own). Local engines that die are started again (``launchers.supervisor``), a
 (``restart_limit=0``: never). ``timeout``, ``stop_timeout``, ``restart_limit``,
 ``restart_window`` and ``fork_engines`` not given come from the ``[cluster]`` settings
 (``kernel.settings``: ``DIR/kernel.toml``, ``KERNEL_CLUSTER_*``, the default).
-``scheme`` is the controller's ``--scheme`` and ``memory_limit`` (``"2GB"``)
-each engine's ``--memory-limit``; both are checked here.
+``scheme`` and ``relays`` are the controller's ``--scheme`` and ``--relays``,
+and ``memory_limit`` (``"2GB"``) each engine's ``--memory-limit``; all are
+checked here.
 """
 
 import atexit
@@ -102,7 +103,7 @@ class Cluster:
     """A controller and ``n`` engines in ``ipythondir`` (a temporary directory if None)."""
 
     def __init__(self, n=2, ipythondir=None, *, launcher="local", logdir=None, timeout=None,
-                 client_port=0, engine_port=0, reuse_furls=False, scheme=None,
+                 client_port=0, engine_port=0, reuse_furls=False, scheme=None, relays=None,
                  client_ip=None, engine_ip=None, engine_location=None,
                  controller_args=(), engine_args=(), engine_cmd=None, env=None, work_dir=None,
                  memory_limit=None, restart_limit=None, restart_window=None, fork_engines=None,
@@ -113,7 +114,8 @@ class Cluster:
             None if ipythondir is None else Path(str(ipythondir)).expanduser(), "cluster",
             {"timeout": timeout, "stop_timeout": stop_timeout, "restart_limit": restart_limit,
              "restart_window": restart_window, "fork_engines": fork_engines}, environ=env)
-        controller_args = [*config.argv("controller.scheme", scheme, "scheme"), *controller_args]
+        controller_args = [*config.argv("controller.scheme", scheme, "scheme"),
+                           *config.argv("controller.relays", relays, "relays"), *controller_args]
         engine_args = [*config.argv("engine.memory_limit", memory_limit, "memory_limit"), *engine_args]
         self.n = n
         self.kind = launcher

@@ -143,7 +143,7 @@ class ControllerSettings:
     relays: int = setting(0, COUNT, "serve the engine port with this many relay processes, which hold the "
                                     "engines' connections: a call to every engine then costs the controller "
                                     "one message per relay, not per engine (0: the controller holds them)",
-                          "ipcontroller")
+                          "ipcontroller", "ipcluster")
     poison_after: int = setting(3, COUNT, "fail a task as poison once this many engines died running it "
                                           "(0: never)", "ipcontroller")
     max_results: int = setting(0, COUNT, "keep at most this many of the newest finished results (0: all)",

@@ -125,7 +125,7 @@ def make_cluster(args, say):
         n=args.n or 1, ipythondir=paths.ipython_dir(args.ipythondir), launcher=kind,
         logdir=args.logdir, timeout=args.timeout, stop_timeout=args.stop_timeout,
         client_port=args.client_port, engine_port=args.engine_port, reuse_furls=args.reuse_furls,
-        scheme=args.scheme, client_ip=args.client_ip, engine_ip=args.engine_ip,
+        scheme=args.scheme, relays=args.relays, client_ip=args.client_ip, engine_ip=args.engine_ip,
         engine_location=args.engine_location,
         controller_args=_split(args.controller_args, "--controller-args"),
         engine_args=_split(args.engine_args, "--engine-args"),

@@ -10,6 +10,7 @@ from tests.launchers.helpers import (
     free_port,
     launch,  # noqa: F401 (fixture)
     mec_for,
+    parent_of,
     processes_using,
     run_ipcluster,
 )
@@ -17,8 +18,11 @@ from tests.launchers.helpers import (
 
 def test_ipcluster_n_starts_engines_and_ctrl_c_stops_everything(launch, tmp_path):
     d = tmp_path / "d"
-    run = launch("-n", "3", "--ipythondir", d, "-x", "-y", "--scheme", "lru")
+    run = launch("-n", "3", "--ipythondir", d, "-x", "-y", "--scheme", "lru", "--relays", "2")
     run.wait_ready()
+    controller = [pid for pid, cmd in processes_using(d) if "ipcontroller" in cmd]
+    relays = [pid for pid, _ in processes_using("kernel.apps.relay") if parent_of(pid) in controller]
+    assert len(relays) == 2
     out = run.output
     assert "-x/-y are ignored" in out
     assert "3 engines registered" in out
@@ -36,6 +40,7 @@ def test_ipcluster_n_starts_engines_and_ctrl_c_stops_everything(launch, tmp_path
     assert "stopping (SIGINT)" in out
     assert out.index("stopping 3 local engines") < out.index("stopping the controller")
     assert processes_using(d) == []
+    assert [pid for pid in relays if parent_of(pid) is not None] == []
     assert not (d / "pid" / "ipcluster.pid").exists()
 
 

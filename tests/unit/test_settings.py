@@ -119,12 +119,14 @@ def test_ipcluster_show_config_prints_the_cluster_settings(tmp_path):
 
 def test_cluster_takes_its_settings_from_the_file_and_checks_what_it_passes_on(tmp_path):
     (tmp_path / "kernel.toml").write_text("[cluster]\ntimeout = 9\nstop_timeout = 2\n")
-    c = Cluster(ipythondir=tmp_path, stop_timeout=3, scheme="lru", memory_limit="1GB", engine_args=["-x"])
+    c = Cluster(ipythondir=tmp_path, stop_timeout=3, scheme="lru", relays=2, memory_limit="1GB", engine_args=["-x"])
     assert (c.timeout, c.stop_timeout) == (9.0, 3.0)
-    assert c.controller_args[-2:] == ["--scheme", "lru"]
+    assert c.controller_args[-4:] == ["--scheme", "lru", "--relays", "2"]
     assert c.engine_args == ["--memory-limit", str(10**9), "-x"]
     with pytest.raises(config.ConfigError, match="scheme: controller.scheme = 'fastest' is not allowed"):
         Cluster(ipythondir=tmp_path, scheme="fastest")
+    with pytest.raises(config.ConfigError, match="relays: controller.relays = -1 is not allowed"):
+        Cluster(ipythondir=tmp_path, relays=-1)
 
 
 def test_the_scheduler_runs_the_declared_schemes():
