@@ -100,7 +100,7 @@ class RelayLink(FramedProtocol):
         self.connections = {}
         self.handlers = messages.FROM_RELAY.responders(self)
         self._group = None  # (parts, [conn, ...]) of the frame being sent to engines in a row
-        self._group_call = None
+        self._end_of_turn = None  # the call that writes the last group once this turn of the reactor ends
 
     def connectionMade(self):
         super().connectionMade()
@@ -115,27 +115,29 @@ class RelayLink(FramedProtocol):
 
     def forward(self, conn, parts):
         group = self._group
-        if group is not None and group[0] is parts:
-            group[1].append(conn)
-            return
-        self._send_group()
+        if group is not None:
+            if group[0] is parts:
+                group[1].append(conn)
+                return
+            self._write_group()
+        elif self._end_of_turn is None:
+            self._end_of_turn = self.clock.callLater(0, self._turn_ended)
         self._group = (parts, [conn])
-        if self._group_call is None:
-            self._group_call = self.clock.callLater(0, self._send_group)
 
     def drop(self, conn):
-        self._send_group()
+        self._write_group()
         self.send(messages.Drop.header(conn=conn))
 
     def close(self):
         """Close once what was sent is written: the grouped frame too (the engines' ``bye``)."""
-        self._send_group()
+        self._write_group()
         super().close()
 
-    def _send_group(self):
-        if self._group_call is not None and self._group_call.active():
-            self._group_call.cancel()
-        self._group_call = None
+    def _turn_ended(self):
+        self._end_of_turn = None
+        self._write_group()
+
+    def _write_group(self):
         group, self._group = self._group, None
         if group is not None and self.connected:
             self.send(messages.Forward.header(conns=group[1]), group[0])
@@ -172,8 +174,8 @@ class RelayLink(FramedProtocol):
 
     def connectionLost(self, reason):
         super().connectionLost(reason)
-        if self._group_call is not None and self._group_call.active():
-            self._group_call.cancel()
+        if self._end_of_turn is not None and self._end_of_turn.active():
+            self._end_of_turn.cancel()
         connections, self.connections = self.connections, {}
         gone = Failure(ConnectionError(f"its relay {self.number} went away"))
         for connection in connections.values():
