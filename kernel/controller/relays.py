@@ -26,11 +26,13 @@ import socket
 import sys
 
 from twisted.internet import defer
+from twisted.internet.error import CannotListenError
 from twisted.internet.protocol import ProcessProtocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from kernel.errors import ProtocolError
+from kernel.retry import RestartBudget
 from kernel.wire import framing, messages
 from kernel.wire.messages import responder
 from kernel.wire.protocol import FramedProtocol
@@ -38,6 +40,7 @@ from kernel.wire.transport import SocketTransport, bind
 
 LINK_FD, LISTEN_FD = 3, 4  # a relay's end of its link, and its listening socket, as it finds them
 STOP_WAIT = 5.0  # seconds a relay has to close its engines' connections and exit when the controller stops
+RESTARTS, RESTART_WINDOW = 3, 60.0  # a relay that dies this often within this many seconds stays down
 
 
 class RelayedConnection:
@@ -183,34 +186,34 @@ class RelayLink(FramedProtocol):
 
 
 class RelayProcess(ProcessProtocol):
-    """One relay process: its output goes to the controller's log, its end is noticed."""
+    """One relay process: its output goes to the controller's log; ``on_end(self, reason)`` hears of its end."""
 
     log = Logger()
 
-    def __init__(self, number):
+    def __init__(self, number, link, on_end):
         self.number = number
+        self.link = link
+        self.on_end = on_end
         self.ended = defer.Deferred()
-        self.stopping = False
 
     def outReceived(self, data):
-        self._log_lines(data)
-
-    errReceived = outReceived
-
-    def _log_lines(self, data):
         for line in data.decode("utf-8", "replace").splitlines():
             if line.strip():
                 self.log.info("relay {n}: {line}", n=self.number, line=line.strip())
 
+    errReceived = outReceived
+
     def processEnded(self, reason):
-        if not self.stopping:
-            self.log.error("relay {n} exited: {why}; its engines reconnect through the others",
-                           n=self.number, why=reason.getErrorMessage())
         self.ended.callback(None)
+        self.on_end(self, reason)
 
 
 class Relays:
-    """The controller's K relays: started on the engine port, stopped with the controller."""
+    """The controller's K relays: started on the engine port, started again if one dies, stopped with it.
+
+    A relay that died RESTARTS times within RESTART_WINDOW seconds stays
+    down; the others serve the port meanwhile.
+    """
 
     log = Logger()
 
@@ -219,47 +222,73 @@ class Relays:
         self.count = count
         self.interface = interface
         self.allocate = allocate
-        self.links = []
-        self.processes = []
+        self.budget = RestartBudget(RESTARTS, RESTART_WINDOW)
+        self.running = {}  # number -> RelayProcess
+        self.stopping = False
+        self.port = self.ip = self.setup = None
+        self._sockets = []
 
     def listen(self, port, ip):
         """Bind the engine port for the relays (raises CannotListenError); returns its number."""
         first = bind(port, ip, shared=True)
-        port = first.getsockname()[1]
-        self._sockets = [first] + [bind(port, ip, shared=True) for _ in range(self.count - 1)]
-        return port
+        self.port, self.ip = first.getsockname()[1], ip
+        self._sockets = [first] + [bind(self.port, ip, shared=True) for _ in range(self.count - 1)]
+        return self.port
 
     def start(self, setup):
         """Start a relay on each bound socket; ``setup`` is the ``relay_setup`` header they get."""
+        self.setup = setup
         for number, listening in enumerate(self._sockets):
-            ours, theirs = socket.socketpair()
-            link = RelayLink(number, self.interface, self.reactor, setup, self.allocate)
-            ours.setblocking(False)
-            SocketTransport(self.reactor, ours, link).start()
-            process = RelayProcess(number)
-            self.reactor.spawnProcess(
-                process, sys.executable, [sys.executable, "-m", "kernel.apps.relay"], env=os.environ,
-                childFDs={0: "w", 1: "r", 2: "r", LINK_FD: theirs.fileno(), LISTEN_FD: listening.fileno()})
-            theirs.close()
-            listening.close()  # the relay's now
-            self.links.append(link)
-            self.processes.append(process)
+            self._spawn(number, listening)
         self._sockets = []
         self.log.info("{n} relays serve the engine port", n=self.count)
 
+    def _spawn(self, number, listening):
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        link = RelayLink(number, self.interface, self.reactor, self.setup, self.allocate)
+        SocketTransport(self.reactor, ours, link).start()
+        process = RelayProcess(number, link, self._ended)
+        self.reactor.spawnProcess(
+            process, sys.executable, [sys.executable, "-m", "kernel.apps.relay"], env=os.environ,
+            childFDs={0: "w", 1: "r", 2: "r", LINK_FD: theirs.fileno(), LISTEN_FD: listening.fileno()})
+        theirs.close()
+        listening.close()  # the relay's now
+        self.running[number] = process
+
+    def _ended(self, process, reason):
+        del self.running[process.number]
+        if self.stopping:
+            return
+        why = reason.getErrorMessage()
+        if not self.budget.allow(process.number, self.reactor.seconds()):
+            self.log.error("relay {n} exited: {why}; it died {limit} times within {window:g} s, so it stays down",
+                           n=process.number, why=why, limit=RESTARTS, window=RESTART_WINDOW)
+            if not self.running:
+                self.log.critical("no relay is left to serve the engine port: engines cannot connect")
+            return
+        self.log.error("relay {n} exited: {why}; its engines reconnect through the others, and it starts again",
+                       n=process.number, why=why)
+        try:
+            listening = bind(self.port, self.ip, shared=True)
+        except CannotListenError as e:
+            self.log.error("relay {n} cannot start again: {e}", n=process.number, e=e)
+            return
+        self._spawn(process.number, listening)
+
     def stop(self):
         """Close the links (each relay closes its engines' connections and exits); fires once all have."""
-        for process in self.processes:
-            process.stopping = True
-        for link in self.links:
-            link.close()
-        ended = defer.DeferredList([p.ended for p in self.processes])
-        killing = self.reactor.callLater(STOP_WAIT, self._kill)
+        self.stopping = True
+        running = list(self.running.values())
+        for process in running:
+            process.link.close()
+        ended = defer.DeferredList([p.ended for p in running])
+        killing = self.reactor.callLater(STOP_WAIT, self._kill, running)
         ended.addBoth(lambda _: killing.cancel() if killing.active() else None)
         return ended
 
-    def _kill(self):
-        for process in self.processes:
+    def _kill(self, processes):
+        for process in processes:
             if process.transport is not None and process.transport.pid is not None:
                 self.log.warn("relay {n} did not exit; killing it", n=process.number)
                 process.transport.signalProcess("KILL")

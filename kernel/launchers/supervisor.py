@@ -19,6 +19,7 @@ import threading
 import time
 
 from kernel.engine.memory import EXIT_OVER_LIMIT
+from kernel.retry import RestartBudget
 
 PERIOD = 0.2  # seconds between looks at the engines
 
@@ -33,24 +34,6 @@ def why(returncode):
     if returncode == EXIT_OVER_LIMIT:
         return f"exited with code {returncode} (it stayed past its memory limit)"
     return f"exited with code {returncode}"
-
-
-class RestartBudget:
-    """At most ``limit`` restarts per slot within any ``window`` seconds (limit 0: none)."""
-
-    def __init__(self, limit, window):
-        self.limit = limit
-        self.window = window
-        self.times = {}  # slot -> times of its restarts within the window
-
-    def allow(self, slot, now):
-        """Count one restart of ``slot`` at ``now`` and return True, or return False if over the limit."""
-        recent = [t for t in self.times.get(slot, ()) if now - t < self.window]
-        if len(recent) >= self.limit:
-            self.times[slot] = recent
-            return False
-        self.times[slot] = [*recent, now]
-        return True
 
 
 class Supervisor:

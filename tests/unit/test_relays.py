@@ -3,11 +3,13 @@
 import pytest
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from twisted.logger import LogLevel, capturedLogs, formatEvent
 from twisted.python.failure import Failure
 
 from kernel.controller.engines import EngineInterface, EngineRegistry
 from kernel.controller.relay import ControllerLink, RelayedEngines
-from kernel.controller.relays import RelayLink
+from kernel.controller import relays as relays_module
+from kernel.controller.relays import RESTART_WINDOW, RESTARTS, RelayLink, Relays
 from kernel.errors import ProtocolError
 from kernel.wire import framing, messages
 
@@ -212,3 +214,49 @@ def test_a_relay_reports_connections_that_sent_bytes_but_no_whole_message():
     link._report_heard()
     link._report_heard()  # nothing new since: nothing said
     assert [h for h, _ in link.transport.messages()] == [messages.Heard.header(conns=[sessions[1].conn])]
+
+
+class EndedProcess:
+    def __init__(self, number):
+        self.number = number
+
+
+def test_a_relay_that_dies_starts_again_until_it_has_died_too_often(monkeypatch):
+    clock = Clock()
+    relays = Relays(clock, 2, interface=None)
+    started = []
+
+    def spawn(number, listening):
+        started.append((number, listening))
+        relays.running[number] = EndedProcess(number)
+
+    monkeypatch.setattr(relays, "_spawn", spawn)
+    monkeypatch.setattr(relays_module, "bind", lambda port, ip, shared: f"socket on {port}, shared {shared}")
+    relays.port, relays.running = 4242, {0: EndedProcess(0), 1: EndedProcess(1)}
+    killed = Failure(ConnectionError("killed"))
+    with capturedLogs() as events:
+        for _ in range(RESTARTS + 1):
+            clock.advance(1)
+            relays._ended(relays.running[0], killed)
+        relays._ended(relays.running[1], killed)
+    assert started == [(0, "socket on 4242, shared True")] * RESTARTS + [(1, "socket on 4242, shared True")]
+    assert sorted(relays.running) == [1]
+    said = [formatEvent(e) for e in events]
+    assert "relay 0 exited: killed; its engines reconnect through the others, and it starts again" in said
+    assert f"relay 0 exited: killed; it died {RESTARTS} times within 60 s, so it stays down" in said
+    clock.advance(RESTART_WINDOW)  # its budget is per relay and per window
+    for _ in range(RESTARTS):
+        relays._ended(relays.running[1], killed)
+    with capturedLogs() as events:
+        relays._ended(relays.running[1], killed)
+    assert relays.running == {}
+    assert [e["log_level"] for e in events][-1] == LogLevel.critical
+    assert formatEvent(events[-1]) == "no relay is left to serve the engine port: engines cannot connect"
+
+
+def test_relays_that_stop_with_the_controller_do_not_start_again():
+    relays = Relays(Clock(), 1, interface=None)
+    relays.running = {0: EndedProcess(0)}
+    relays.stopping = True
+    relays._ended(relays.running[0], Failure(ConnectionError("asked to")))
+    assert relays.running == {}

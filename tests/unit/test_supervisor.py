@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 
 from kernel.engine.memory import EXIT_OVER_LIMIT
-from kernel.launchers.supervisor import RestartBudget, Supervisor, why
+from kernel.launchers.supervisor import Supervisor, why
+from kernel.retry import RestartBudget
 
 
 class FakeLauncher:
