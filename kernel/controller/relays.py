@@ -229,10 +229,15 @@ class Relays:
         self._sockets = []
 
     def listen(self, port, ip):
-        """Bind the engine port for the relays (raises CannotListenError); returns its number."""
-        first = bind(port, ip, shared=True)
-        self.port, self.ip = first.getsockname()[1], ip
-        self._sockets = [first] + [bind(self.port, ip, shared=True) for _ in range(self.count - 1)]
+        """Bind the engine port for the relays (raises CannotListenError); returns its number.
+
+        The port is first bound alone, unshared: that fails if anything listens there, another
+        controller's relays included, which would otherwise share it and split the engines.
+        """
+        probe = bind(port, ip)
+        self.port, self.ip = probe.getsockname()[1], ip
+        probe.close()
+        self._sockets = [bind(self.port, ip, shared=True) for _ in range(self.count)]
         return self.port
 
     def start(self, setup):

@@ -117,3 +117,10 @@ def test_the_relayed_engine_port_refuses_a_forged_swissnum_and_a_client(relayed)
         client.MultiEngineClient(str(forged))
     with pytest.raises(CapabilityRefused, match="'engine' interface"):
         client.MultiEngineClient(relayed.engine_furl)
+
+
+def test_a_second_controller_cannot_share_the_engine_port_of_relays(relayed, cluster_factory):
+    port = furl.load(relayed.engine_furl).hints[0][1]
+    other = cluster_factory("other", controller_args=["--relays", "2", "--engine-port", str(port)])
+    with pytest.raises(RuntimeError, match="cannot listen"):
+        other.start_controller()
