@@ -15,6 +15,7 @@ import pytest
 from kernel import client, furl
 from kernel.errors import CapabilityRefused
 from tests.harness import wait_for
+from tests.launchers.helpers import free_port
 
 ENGINES = 20
 
@@ -124,3 +125,20 @@ def test_a_second_controller_cannot_share_the_engine_port_of_relays(relayed, clu
     other = cluster_factory("other", controller_args=["--relays", "2", "--engine-port", str(port)])
     with pytest.raises(RuntimeError, match="cannot listen"):
         other.start_controller()
+
+
+def test_a_controller_killed_and_started_again_on_its_ports_gets_its_engines_back(cluster_factory):
+    ports = ["--engine-port", str(free_port()), "--client-port", str(free_port())]
+    cluster = cluster_factory("restarted", controller_args=["--relays", "2", *ports])
+    cluster.start(engines=2)
+    old_relays = relays_of(cluster)
+    cluster.kill_controller()  # SIGKILL: its relays see their links close, and go
+    gone, alive = psutil.wait_procs(old_relays, timeout=30)
+    assert alive == []
+    cluster.start_controller()  # the same ports and FURLs
+    cluster.wait_for_engines(2)
+    mec = cluster.client()
+    try:
+        assert sorted(mec.pull("id")) == [0, 1]
+    finally:
+        mec.close()
