@@ -5,13 +5,13 @@ a broadcast costs it about 20 µs of CPU per engine (its TLS record, its
 system calls, the reactor's dispatch of each reply), so a call to 100
 engines takes 2 ms of it however many cores the host has. With ``relays``
 set (``ipcontroller --relays K``) the engine port is served by K relay
-processes instead (``kernel.controller.relay``, run by ``kernel.apps.relay``), each listening on the same
-port (the kernel spreads new connections among them): a relay does the TLS,
-the greeting and the reads and writes of its share of the engines, and
-speaks to the controller over one private socket pair. A call to every
-engine is then one message per relay, and the replies a relay reads in one
-turn reach the controller as one message. Engines see no difference: the same
-FURL, port and protocol.
+processes instead (``kernel.controller.relay``, run by ``kernel.apps.relay``),
+each listening on the same port (the kernel spreads new connections among
+them): a relay does the TLS, the greeting and the reads and writes of its
+share of the engines, and speaks to the controller over one private socket
+pair. A call to every engine is then one message per relay, and the replies
+a relay reads in one turn reach the controller as one message. Engines see
+no difference: the same FURL, port and protocol.
 
 Everything else stays here: registration, queues, heartbeats, the verdict
 that an engine is gone. A relay moves bytes, and checks each engine's

@@ -1,10 +1,11 @@
 """The controller process's service: keys, listeners, capabilities and FURL files.
 
 Two TLS listeners: one for engines, one for clients (the multiengine and
-task FURLs share it). With ``relays`` the engines' listener is served by
-relay processes instead (``kernel.controller.relays``). Each FURL's swissnum opens exactly one interface. With
-fixed ports (or ``reuse_furls``) and the same directory, the key and the
-swissnums of the existing FURL files are kept, so old FURL files still work.
+task FURLs share it); with ``relays``, relay processes serve the engines'
+port instead (``kernel.controller.relays``). Each FURL's swissnum opens
+exactly one interface. With fixed ports (or ``reuse_furls``) and the same
+directory, the key and the swissnums of the existing FURL files are kept, so
+old FURL files still work.
 """
 
 import socket

@@ -250,7 +250,7 @@ TO_ENGINE = Channel("controller-to-engine", Welcome, Refused, Registered, Call, 
 
 # -- engine relays (``kernel.controller.relays``) -----------------------------------------
 # A relay's link is a private socket pair between the controller and its child; the engines'
-# own messages cross it in batches, each checked by the controller as if it came from the engine.
+# own messages cross it in batches, each checked by the relay against FROM_ENGINE on its way.
 
 _CONN = Int(1)  # a connection's number within its relay
 
