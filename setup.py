@@ -17,7 +17,7 @@ setup(
     # `make test-latest` tries the newest releases, past these upper bounds.
     install_requires=[
         "twisted>=24.7,<27",
-        "cryptography>=42,<51",
+        "cryptography>=42,<52",
         "cloudpickle>=3.0,<4",
         "numpy>=1.26,<3",
     ],
