@@ -80,6 +80,9 @@ def _main(argv, stdout, stderr):
     print(f"ipcontroller: may hold {files - FILES_SPARE} connections (open files: ulimit -n {files}), "
           f"at most {admission.most or 'any number'} of them not yet authenticated and "
           f"{admission.per_peer or 'any number'} per address past {admission.grace:g} s", file=stdout)
+    if controller_config.relays:
+        print(f"ipcontroller: {controller_config.relays} relay processes serve the engine port and hold the "
+              "engines' connections, each with as many open files", file=stdout)
     print(f"ipcontroller: log in {log_file}", file=stdout)
     stdout.flush()
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)

@@ -58,6 +58,7 @@ def test_the_relays_hold_the_engines_connections_and_a_call_reaches_every_engine
     held = [len(engine_connections(r, relayed)) for r in relays]
     assert sum(held) == ENGINES and all(held)  # spread by the kernel: each relay has some
     assert engine_connections(psutil.Process(relayed.controller.pid), relayed) == []
+    assert "ipcontroller: 2 relay processes serve the engine port" in relayed.output(relayed.controller)
     mec = relayed.client()
     try:
         mec.execute("import os; pid = os.getpid()")
