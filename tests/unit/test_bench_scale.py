@@ -114,3 +114,15 @@ def test_the_machines_stolen_share_is_read_from_its_cpu_times():
 
 def test_the_engines_memory_is_measured_whatever_is_chosen():
     assert [w.name for w in chosen(ScaleConfig(only=["broadcast"]))] == ["engine_memory", "broadcast"]
+
+
+def test_the_broadcast_goal_line_gives_each_kernels_time_and_its_serial_share():
+    runs = [_run(system, 100, 1, broadcast__median=median, broadcast__busiest_cpu_per_engine=busiest)
+            for system, median, busiest in (("kernel", 9000.0, 28.0), ("kernel-relays", 11000.0, 10.5))]
+    text = render({"started": "2026-12-05T20:00:00", "machine": {"machine": "x86_64", "cpus": 2, "python": "3.11"},
+                   "options": {"rounds": 1, "quick": False}, "runs": runs, "versions": {"kernel": "0.1"}})
+    assert "kernel broadcast no-op to 100 engines: 9,000 µs" in text
+    assert "kernel-relays broadcast no-op to 100 engines: 11,000 µs" in text
+    assert "kernel busiest scheduling process's CPU per broadcast to 100 engines: 2,800 µs" in text
+    assert "kernel-relays busiest scheduling process's CPU per broadcast to 100 engines: 1,050 µs" in text
+
