@@ -1,5 +1,6 @@
 """The chaos run: 8 engines, engines and the controller SIGKILLed at random while clients submit, then exit
-or go idle; every id a ``run()`` returned has its result, once, with the right value.
+or go idle; every id a ``run()`` returned has its result, once, with the right value. It runs twice: with
+the controller holding the engines' connections, and with two relays holding them (``--relays 2``).
 
 Real processes throughout: a ``kernel.cluster.Cluster`` (whose supervisor restarts the engines that die)
 on fixed ports, so the controller, SIGKILLed twice, comes back on the same ports and directory; clients
@@ -99,12 +100,12 @@ class Client:
 class ChaosRun:
     """The cluster, the clients and the schedule of one chaos run, with what happened to each."""
 
-    def __init__(self, directory, rng):
+    def __init__(self, directory, rng, relays=0):
         self.dir = directory
         self.rng = rng
         self.cluster = Cluster(n=ENGINES, ipythondir=directory / "ipython", client_port=unused_port(),
                                engine_port=unused_port(), reuse_furls=True, restart_limit=ENGINE_KILLS,
-                               restart_window=3600)
+                               restart_window=3600, relays=relays)
         self.env = dict(os.environ, IPYTHONDIR=str(directory / "ipython"), PYTHONUNBUFFERED="1")
         self.clients = []
         self.events = []  # (seconds since the start, what)
@@ -252,8 +253,9 @@ class ChaosRun:
 
 @pytest.mark.slow
 @pytest.mark.timeout(300 * SOAK)
-def test_chaos_every_returned_id_has_its_result_once(tmp_path):
-    run = ChaosRun(tmp_path, random.Random(SEED))
+@pytest.mark.parametrize("relays", [0, 2], ids=["controller", "relays"])
+def test_chaos_every_returned_id_has_its_result_once(tmp_path, relays):
+    run = ChaosRun(tmp_path, random.Random(SEED), relays)
     try:
         run.start()
         stuck = run.play()
