@@ -515,6 +515,9 @@ def bind(port, interface="", shared=False):
     kernel spreads new connections among them (``SO_REUSEPORT``): the controller's engine relays.
     Raises Twisted's CannotListenError.
     """
+    if shared and not hasattr(socket, "SO_REUSEPORT"):
+        raise error.CannotListenError(interface, port, OSError(
+            "this system cannot share a port between processes (it has no SO_REUSEPORT): run without relays"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a restarted controller takes its port back

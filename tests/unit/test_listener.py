@@ -9,6 +9,7 @@ import select
 import socket
 import struct
 
+import pytest
 from twisted.internet import error
 from twisted.internet.protocol import Factory, Protocol
 from twisted.internet.testing import MemoryReactorClock
@@ -108,3 +109,18 @@ def test_stopping_a_paused_listener_cancels_its_return():
     port.stopListening()
     waiting.close()
     assert reactor.getDelayedCalls() == [] and port not in reactor.readers
+
+
+def test_a_shared_port_refuses_an_unshared_listener_and_a_system_without_sharing_says_so(monkeypatch):
+    first = transport.bind(0, "127.0.0.1", shared=True)
+    port = first.getsockname()[1]
+    second = transport.bind(port, "127.0.0.1", shared=True)  # a relay's beside the first
+    try:
+        with pytest.raises(error.CannotListenError):
+            transport.bind(port, "127.0.0.1")  # unshared: refused while relays hold the port
+    finally:
+        first.close()
+        second.close()
+    monkeypatch.delattr(socket, "SO_REUSEPORT")
+    with pytest.raises(error.CannotListenError, match="no SO_REUSEPORT.*run without relays"):
+        transport.bind(0, "127.0.0.1", shared=True)
