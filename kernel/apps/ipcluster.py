@@ -271,6 +271,8 @@ def _status(args, stdout, stderr):
     owner = f"ipcluster pid {pid}" if pid is not None else "not started by ipcluster"
     print(f"ipcluster: cluster in {directory} ({owner})", file=stdout)
     print(f"scheme: {info.get('scheme') or 'unknown'}", file=stdout)
+    if info.get("relays"):
+        print(f"relays: {info['relays']} (processes holding the engines' connections)", file=stdout)
     print(f"engines: {len(engines)}", file=stdout)
     if engines:
         rows = []

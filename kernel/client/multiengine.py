@@ -204,8 +204,9 @@ class MultiEngineClient:
         """What the controller knows of its engines (always blocking).
 
         ``{'engines': [{'id', 'pid', 'host', 'host_key', 'versions'}, ...],
-        'scheme': the task scheme}``; ``timeout`` (seconds) bounds the wait for
-        the answer (ControllerTimeout).
+        'scheme': the task scheme, 'relays': how many relay processes hold the
+        engines' connections}``; ``timeout`` (seconds) bounds the wait for the
+        answer (ControllerTimeout).
         """
         header, _ = self._connection.call(messages.EngineInfo.header(), timeout=timeout)
         return header["value"]

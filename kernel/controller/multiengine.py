@@ -187,13 +187,15 @@ class MultiEngineSession(Session):
 
     @responder(messages.EngineInfo)
     def _engine_info(self, rid, header, buffers):
-        """Read-only: each engine's id, pid, host, shared-memory host key and versions, and the task scheme."""
+        """Read-only: each engine's id, pid, host, shared-memory host key and versions, the task scheme and
+        how many relays hold the engines' connections."""
         engines = [{"id": eid, **{k: self.registry.get(eid).info.get(k)
                                   for k in ("pid", "host", "host_key", "versions")}}
                    for eid in self.registry.ids()]
         config = getattr(self.interface.controller, "config", None)
         self.send(messages.Result.header(
-            rid=rid, value={"engines": engines, "scheme": getattr(config, "scheme", None)}))
+            rid=rid, value={"engines": engines, "scheme": getattr(config, "scheme", None),
+                            "relays": getattr(config, "relays", 0)}))
 
     @responder(messages.EngineQueueStatus)
     def _queue_status(self, rid, header, buffers):

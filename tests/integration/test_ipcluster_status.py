@@ -28,6 +28,7 @@ def test_status_lists_engines_queues_and_scheme(cluster):
     lines = out.splitlines()
     assert lines[0].startswith(f"ipcluster: cluster in {cluster.dir}")
     assert "scheme: leastload" in lines
+    assert not [line for line in lines if line.startswith("relays:")]  # said only where there are some
     assert "engines: 2" in lines
     header = lines.index(next(line for line in lines if line.startswith("engine ")))
     assert lines[header].split() == ["engine", "host", "pid", "running", "queued"]
@@ -39,8 +40,8 @@ def test_status_lists_engines_queues_and_scheme(cluster):
     assert "tasks: scheduled 0, pending 0, succeeded 3, failed 0" in lines
 
 
-def test_status_shows_the_scheme_and_a_busy_engine(cluster_factory):
-    c = cluster_factory("lru", controller_args=["--scheme", "lru"])
+def test_status_shows_the_scheme_the_relays_and_a_busy_engine(cluster_factory):
+    c = cluster_factory("lru", controller_args=["--scheme", "lru", "--relays", "2"])
     c.start_controller()
     c.start_engines(1)
     mec = c.client()
@@ -52,6 +53,7 @@ def test_status_shows_the_scheme_and_a_busy_engine(cluster_factory):
         code, out, err = status(c.dir)
         assert code == 0, err
         assert "scheme: lru" in out.splitlines()
+        assert "relays: 2 (processes holding the engines' connections)" in out.splitlines()
         row = next(line for line in out.splitlines() if line.startswith("0 "))
         assert "execute" in row and row.split()[-1] == "1"
         mec.interrupt(targets=0)
