@@ -83,7 +83,7 @@ class ControllerLink(FramedProtocol):
         self._stopping = False
         self._exited = False
         self._batch = []  # (conn, header, buffers) of the engines' messages read in this turn
-        self._batch_call = None
+        self._end_of_turn = None  # the call that sends the batch once this turn of the reactor ends
         self._heard = LoopingCall(self._report_heard)
         self._heard.clock = reactor
         self._trim = LoopingCall(self.buffers.trim)
@@ -136,8 +136,8 @@ class ControllerLink(FramedProtocol):
         """The controller is gone: close every engine's connection (each gets what was sent first), then exit."""
         super().connectionLost(reason)
         self._stopping = True
-        if self._batch_call is not None and self._batch_call.active():
-            self._batch_call.cancel()
+        if self._end_of_turn is not None and self._end_of_turn.active():
+            self._end_of_turn.cancel()
         for loop in (self._heard, self._trim):
             if loop.running:
                 loop.stop()
@@ -159,14 +159,15 @@ class ControllerLink(FramedProtocol):
 
     def batch(self, conn, header, buffers):
         """Forward an engine's message with the others read in this turn of the reactor."""
-        if not self._batch:
-            self._batch_call = self.reactor.callLater(0, self._send_batch)
+        if self._end_of_turn is None:
+            self._end_of_turn = self.reactor.callLater(0, self._turn_ended)
         self._batch.append((conn, header, buffers))
 
+    def _turn_ended(self):
+        self._end_of_turn = None
+        self._send_batch()
+
     def _send_batch(self):
-        if self._batch_call is not None and self._batch_call.active():
-            self._batch_call.cancel()
-        self._batch_call = None
         batch, self._batch = self._batch, []
         if batch and self.connected:
             self._send_messages(batch)
@@ -185,8 +186,7 @@ class ControllerLink(FramedProtocol):
                 return
             session = self.sessions.get(batch[0][0])
             if session is not None:
-                self.log.warn("closing connection from {peer}: {e}", peer=session.protocol.peer(), e=e)
-                session.protocol.abort()
+                session.protocol.protocol_error(str(e))
             return
         super().send_encoded(parts)
 

@@ -35,7 +35,7 @@ from kernel.errors import ProtocolError
 from kernel.retry import RestartBudget
 from kernel.wire import framing, messages
 from kernel.wire.messages import responder
-from kernel.wire.protocol import FramedProtocol
+from kernel.wire.protocol import CLOSING, FramedProtocol
 from kernel.wire.transport import SocketTransport, bind
 
 LINK_FD, LISTEN_FD = 3, 4  # a relay's end of its link, and its listening socket, as it finds them
@@ -79,7 +79,7 @@ class RelayedConnection:
         try:
             self.session.checked_message(header, buffers)
         except ProtocolError as e:
-            self.log.warn("closing connection from {peer}: {why}", peer=self._peer, why=e)
+            self.log.warn(CLOSING, peer=self._peer, why=e)
             self.abort()
 
 

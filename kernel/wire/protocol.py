@@ -48,6 +48,7 @@ class CapabilityTable:
         return None
 
 
+CLOSING = "closing connection from {peer}: {why}"  # logged when a peer's bytes break the protocol
 WRITE_CHUNK = 4 * 1024 * 1024  # at most this much is handed to TLS per reactor turn
 
 
@@ -227,7 +228,7 @@ class FramedProtocol(Protocol):
             self.message(header, buffers)
 
     def protocol_error(self, why):
-        self.log.warn("closing connection from {peer}: {why}", peer=self.peer(), why=why)
+        self.log.warn(CLOSING, peer=self.peer(), why=why)
         self.abort()
 
     def abort(self):

@@ -144,6 +144,10 @@ class EngineProtocol:
     def abort(self):
         self.aborted = True
 
+    def protocol_error(self, why):
+        self.closed_because = why
+        self.abort()
+
 
 def relay_end():
     clock = Clock()
@@ -180,6 +184,19 @@ def test_a_relay_splits_a_batch_too_big_for_one_frame(monkeypatch):
     clock.advance(0)
     batches = [h["conns"] for h, _ in link.transport.messages()]
     assert batches == [[s.conn for s in sessions[:2]], [s.conn for s in sessions[2:]]]
+
+
+def test_a_relay_closes_an_engine_whose_message_alone_is_too_big_to_forward(monkeypatch):
+    link, engines, clock = relay_end()
+    big, small = EngineProtocol(), EngineProtocol()
+    sessions = [engines.open_session(big), engines.open_session(small)]
+    link.transport.messages()
+    monkeypatch.setattr(framing, "MAX_BUFFERS", 1)
+    sessions[0].message(messages.Reply.header(cid=1, status="ok"), [b"x", b"y"])
+    sessions[1].message(messages.Reply.header(cid=2, status="ok"), [b"z"])
+    clock.advance(0)
+    assert [h["conns"] for h, _ in link.transport.messages()] == [[sessions[1].conn]]
+    assert big.aborted and "over the 1 limit" in big.closed_because and not small.aborted
 
 
 def test_a_relay_closes_an_engine_whose_message_breaks_its_declaration_and_forwards_nothing_of_it():
