@@ -4,6 +4,7 @@ import statistics
 
 from bench import report
 from bench.scale.sweep import values
+from bench.scale.workloads import FLOOR_CORES
 
 # (metric key, column header, unit); the units are those of bench.report.fmt, "" for a ratio
 COLUMNS = [
@@ -18,6 +19,7 @@ COLUMNS = [
     ("broadcast.scheduler_cpu", "sched. CPU µs/broadcast", "µs"),
     ("broadcast.scheduler_cpu_per_engine", "sched. CPU µs/broadcast/engine", "µs"),
     ("broadcast.busiest_cpu_per_engine", "busiest sched. process CPU µs/broadcast/engine", "µs"),
+    ("broadcast.floor", f"broadcast floor µs on {FLOOR_CORES} cores", "µs"),
     ("one_by_one.scheduler_cpu", "sched. CPU µs/task, one by one", "µs"),
     ("bulk_map.scheduler_cpu", "sched. CPU µs/task, map", "µs"),
     ("paced.scheduler_cpu", "sched. CPU µs/task, 250/s", "µs"),
@@ -151,6 +153,11 @@ def goal_lines(runs):
                 lines.append(f"  {system} busiest scheduling process's CPU per broadcast to {high} engines: "
                              f"{spread(busiest, 'µs')} µs (its serial share: the floor of the broadcast's "
                              "time on any number of cores)")
+            floor = values(runs, system, high, "broadcast.floor")
+            if floor:
+                lines.append(f"  {system} broadcast's floor on {FLOOR_CORES} cores at {high} engines: "
+                             f"{spread(floor, 'µs')} µs (the larger of that share and all the processes' CPU "
+                             f"÷ {FLOOR_CORES})")
         found = values(runs, "kernel", high, "startup.ready")
         if found:
             lines.append(f"  kernel start-up, {high} engines: {spread(found, 's')} s (goal ≤ 2 s at 100 on 16 cores)")

@@ -10,7 +10,7 @@ from bench.scale.__main__ import engine_counts, parse, workload_names
 from bench.scale.sweep import available_memory, memory_note
 from bench.scale.table import per_round, render, spread
 from bench.remote import nap
-from bench.scale.workloads import ScaleConfig, bare_run, chosen, efficiency
+from bench.scale.workloads import ScaleConfig, bare_run, chosen, efficiency, floor
 from bench.timing import MB
 
 
@@ -116,13 +116,22 @@ def test_the_engines_memory_is_measured_whatever_is_chosen():
     assert [w.name for w in chosen(ScaleConfig(only=["broadcast"]))] == ["engine_memory", "broadcast"]
 
 
-def test_the_broadcast_goal_line_gives_each_kernels_time_and_its_serial_share():
-    runs = [_run(system, 100, 1, broadcast__median=median, broadcast__busiest_cpu_per_engine=busiest)
-            for system, median, busiest in (("kernel", 9000.0, 28.0), ("kernel-relays", 11000.0, 10.5))]
+def test_a_broadcasts_floor_is_its_busiest_process_or_all_its_work_spread_over_the_cores():
+    assert floor(1000.0, 12000.0, 16) == 1000.0  # one process's serial share bounds it
+    assert floor(1000.0, 32000.0, 16) == 2000.0  # the cores are too few for all the work sooner
+    assert floor(1000.0, 32000.0) == floor(1000.0, 32000.0, 16)
+
+
+def test_the_broadcast_goal_line_gives_each_kernels_time_its_serial_share_and_floor():
+    runs = [_run(system, 100, 1, broadcast__median=median, broadcast__busiest_cpu_per_engine=busiest,
+                 broadcast__floor=low)
+            for system, median, busiest, low in (("kernel", 9000.0, 28.0, 2800.0),
+                                                 ("kernel-relays", 11000.0, 10.5, 1300.0))]
     text = render({"started": "2026-12-05T20:00:00", "machine": {"machine": "x86_64", "cpus": 2, "python": "3.11"},
                    "options": {"rounds": 1, "quick": False}, "runs": runs, "versions": {"kernel": "0.1"}})
     assert "kernel broadcast no-op to 100 engines: 9,000 µs" in text
     assert "kernel-relays broadcast no-op to 100 engines: 11,000 µs" in text
     assert "kernel busiest scheduling process's CPU per broadcast to 100 engines: 2,800 µs" in text
     assert "kernel-relays busiest scheduling process's CPU per broadcast to 100 engines: 1,050 µs" in text
+    assert "kernel-relays broadcast's floor on 16 cores at 100 engines: 1,300 µs" in text
 
