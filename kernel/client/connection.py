@@ -88,6 +88,7 @@ class Connection:
             furl_or_file.strip().startswith("pb://") else None
         self.interface = interface
         self.connect_timeout = connect_timeout
+        self.peer_versions = {}  # the controller's, as it told them when this connection was (re)opened
         self._sock = None
         self._decoder = None
         self._decoded = deque()
@@ -123,6 +124,7 @@ class Connection:
             self._close_socket()
             raise
         sock.settimeout(None)
+        self.peer_versions = theirs
         if self._reader is not None:
             self._reader.wake()  # to read the new socket
         if self.generation == 1:

@@ -25,7 +25,7 @@ from kernel.client.executor import MultiEngineExecutor
 from kernel.client.parallel import ParallelFunction
 from kernel.client.remote import CompositeError, collect, unwrap_error
 from kernel.client.remoteblock import remote, remote_block
-from kernel.client.results import PendingResult, ResultList, done, submit, wait_for_all
+from kernel.client.results import PendingResult, ResultList, done, submit, wait_for_all, with_input
 from kernel.client.samehost import SameHost
 from kernel.client.tables import QueueStatus, format_table
 from kernel.errors import MissingBlockArgument, SerializationError, StopLocalExecution
@@ -230,8 +230,11 @@ class MultiEngineClient:
         """
         if not isinstance(lines, str):
             raise TypeError(f"execute takes a string of Python code, not {type(lines).__name__}")
-        return self._fanout("execute", {"code": lines}, targets=targets, block=block,
-                            after=ResultList, empty=ResultList(), stream=True)
+        args = {"code": lines}
+        if versions.speaks(self._connection.peer_versions, versions.ECHO):
+            args["echo"] = False  # the engines need not send the code back: it is filled in here
+        return self._fanout("execute", args, targets=targets, block=block,
+                            after=lambda results: with_input(results, lines), empty=ResultList(), stream=True)
 
     def run(self, filename, targets=None, block=None):
         """Compile a local file here (a SyntaxError is raised locally), then execute it."""

@@ -52,6 +52,14 @@ class ResultList(list):
         p.text(repr(self))
 
 
+def with_input(results, code):
+    """Execute results with their ``input`` (``code``) where the engines left it out (``echo``), in
+    its place after ``id`` and ``number``, as the legacy dicts print."""
+    return ResultList(
+        {"id": r["id"], "number": r["number"], "input": {"raw": code, "translated": code}, **r}
+        if type(r) is dict and "input" not in r else r for r in results)
+
+
 def _forget(connection, rids, streamed=False):
     connection.forget(rids)
     if streamed:

@@ -96,6 +96,7 @@ class EngineHandle:
         self.id = eid
         self.session = session
         self.info = info
+        self.protocol = versions.protocol(info.get("versions", {}))  # the messages it understands
         self.window = window
         self.queue = deque()
         self.inflight = {}
@@ -210,6 +211,7 @@ class EngineRegistry:
         self.clock = clock
         self.window = window
         self.engines = {}
+        self.behind = 0  # how many of them speak an older protocol than this controller
         self.observers = []
         self.heartbeats = Heartbeats(self, clock, heartbeat_period, heartbeat_timeout, heartbeat_rate)
 
@@ -225,12 +227,17 @@ class EngineRegistry:
     def get(self, eid):
         return self.engines.get(eid)
 
+    def all_speak(self, revision, ids):
+        """Whether the engines ``ids`` (registered) all understand the messages of protocol ``revision``."""
+        return not self.behind or all(self.engines[eid].protocol >= revision for eid in ids)
+
     def register(self, session, desired_id, info):
         eid = desired_id if isinstance(desired_id, int) and desired_id >= 0 and desired_id not in self.engines else None
         if eid is None:
             eid = next(i for i in itertools.count() if i not in self.engines)
         handle = EngineHandle(eid, session, info, self.window)
         self.engines[eid] = handle
+        self.behind += handle.protocol < versions.PROTOCOL
         self.log.info("engine {id} registered (pid {pid} on {host})", id=eid,
                       pid=info.get("pid"), host=info.get("host"))
         mismatch = versions.conflict(versions.local(), info.get("versions", {}), "the controller", f"engine {eid}")
@@ -245,6 +252,7 @@ class EngineRegistry:
         if self.engines.get(handle.id) is not handle:
             return
         del self.engines[handle.id]
+        self.behind -= handle.protocol < versions.PROTOCOL
         self.log.info("engine {id} unregistered: {reason}", id=handle.id, reason=reason)
         handle.fail_all(reason)
         for observer in self.observers:

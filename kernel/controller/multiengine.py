@@ -9,6 +9,7 @@ results never accumulate on the controller. User data stays opaque bytes.
 
 from twisted.logger import Logger
 
+from kernel import versions
 from kernel.controller.engines import Command, share_frame
 from kernel.controller.outputs import OutputForwarder
 from kernel.controller.sessions import Session
@@ -131,6 +132,8 @@ class MultiEngineSession(Session):
             self.send(messages.Result.header(rid=rid, results=[]))
             return
         args = header.get("args") or {}
+        if "echo" in args and not self.registry.all_speak(versions.ECHO, targets):
+            args = {key: value for key, value in args.items() if key != "echo"}  # they would refuse it: all echo
         stop_controller = method == "kill" and bool(args.get("controller"))
         if stop_controller:
             targets = self.registry.ids()

@@ -17,6 +17,8 @@ def _values(buffers):
 
 def _execute(interp, args, buffers):
     result = interp.execute(args["code"])
+    if args.get("echo") is False:  # the caller has the code, and fills ``input`` in itself
+        result = {key: value for key, value in result.items() if key != "input"}
     return result, execute_text(result)
 
 
@@ -27,7 +29,8 @@ def execute_text(result):
     """``text_in`` of an execute's result (``Interpreter.execute``'s dict), from its few strings: a
     tiny command's reply is not walked."""
     display = result.get("display")
-    return (len(result["input"]["raw"]) + len(result["input"]["translated"]) + len(result.get("stdout", ""))
+    code = result.get("input")
+    return ((len(code["raw"]) + len(code["translated"]) if code else 0) + len(result.get("stdout", ""))
             + len(result.get("stderr", "")) + (len(display["pprint"]) + len(display["repr"]) if display else 0)
             + EXECUTE_KEYS)
 

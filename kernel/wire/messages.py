@@ -14,6 +14,7 @@ written only here.
 """
 
 from kernel.errors import InvalidEngineID, NoEnginesRegistered, NoSuchTask, ProtocolError, StaleLease, TaskAborted
+from kernel.versions import REVISIONS
 from kernel.wire.fields import (Any, Bool, Choice, Either, Int, ListOf, MapOf, Number, Optional, Record, Str, compiled,
                                 required)
 
@@ -161,7 +162,7 @@ class Bye(Message):
 
 
 ENGINE_METHODS = {  # the multiengine methods, with the arguments of each
-    "execute": {"code": Str()},
+    "execute": {"code": Str(), "echo": Optional(Bool())},
     "push": {},
     "pull": {"keys": _NAMES, "shared_memory": Optional(Record({"host_key": Str(64), "pid": Int(1)}))},
     "map": {"func_n": Optional(Int(0)), "name": Optional(Str())},
@@ -542,6 +543,10 @@ def markdown():
     for method, args in ENGINE_METHODS.items():
         described = ", ".join(f"`{k}` ({f.description})" for k, f in args.items()) or "none"
         out.append(f"- `{method}`: {described}")
+    out += ["", "## Revisions", "",
+            "Each process tells the revision of these messages it speaks as `protocol` in its `versions`",
+            "(none: the first). A field added at a revision goes only to peers that speak it.", ""]
+    out += [f"- {revision}: {what}" for revision, what in REVISIONS.items()]
     return "\n".join(out) + "\n"
 
 

@@ -1,6 +1,9 @@
-"""A one-sided server connection for the wire's unit tests: a recording interface behind a capability."""
+"""Recording fakes for the unit tests: a one-sided server connection with a recording interface behind a
+capability, and an engine's connection as the controller sees it."""
 
 from twisted.internet.testing import StringTransport
+
+from kernel.wire import framing
 
 SWISS = "s" * 32  # the capability the recording interface is listed under
 
@@ -40,3 +43,23 @@ class RecordingSession:
 
     def closed(self, reason):
         self.closed_with = reason
+
+
+class EngineConnection:
+    """An engine's session as the controller's registry uses it: keeps the headers of the frames sent,
+    decoded as the engine would."""
+
+    def __init__(self):
+        self.sent = []
+        self.frames = []
+
+    def send(self, header, buffers=()):
+        self.send_encoded(framing.encode(header, buffers))
+
+    def send_encoded(self, parts):
+        [(header, _)] = framing.FrameDecoder().feed(b"".join(bytes(p) for p in parts))
+        self.sent.append(header)
+        self.frames.append(parts)
+
+    def registered(self, handle):
+        pass

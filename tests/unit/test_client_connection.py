@@ -15,6 +15,7 @@ import pytest
 from kernel import errors
 from kernel import furl as furls
 from kernel.client.connection import Connection
+from kernel.client.multiengine import MultiEngineClient
 from kernel.tls import Identity
 from kernel.wire import framing, messages
 from kernel.wire.greeting import greeting
@@ -23,7 +24,7 @@ from kernel.wire.greeting import greeting
 class ScriptedController:
     """Welcomes one client to ``interface``, then answers its requests with ``answer(header)``."""
 
-    def __init__(self, tmp_path, interface, answer):
+    def __init__(self, tmp_path, interface, answer, versions=None):
         identity = Identity.create()
         pem = tmp_path / "controller.pem"
         pem.write_bytes(identity.to_pem())
@@ -32,7 +33,7 @@ class ScriptedController:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.swissnum = furls.new_swissnum()
         self.furl = f"pb://{identity.tubid}@127.0.0.1:{self.listener.getsockname()[1]}/{self.swissnum}"
-        self.interface, self.answer = interface, answer
+        self.interface, self.answer, self.versions = interface, answer, versions
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -48,7 +49,7 @@ class ScriptedController:
                 got = b""
                 while len(got) < len(expected):
                     got += tls.recv(len(expected) - len(got))
-                self._send(tls, messages.Welcome.header(interface=self.interface))
+                self._send(tls, messages.Welcome.header(interface=self.interface, versions=self.versions))
                 decoder = framing.FrameDecoder()
                 while data := tls.recv(1 << 16):
                     for header, _ in decoder.feed(data):
@@ -65,8 +66,8 @@ class ScriptedController:
 def controller(tmp_path):
     made = []
 
-    def make(answer, interface="mec"):
-        made.append(ScriptedController(tmp_path, interface, answer))
+    def make(answer, interface="mec", versions=None):
+        made.append(ScriptedController(tmp_path, interface, answer, versions))
         return made[-1]
 
     yield make
@@ -94,6 +95,32 @@ def test_an_answer_that_breaks_the_protocol_drops_the_connection_naming_why(cont
     with pytest.raises(errors.ConnectionLost, match=re.escape("breaks the protocol: " + cause)):
         connection.call(messages.GetIds.header())
     assert not connection.connected
+
+
+def _engines_that_echo_unless_asked(calls):
+    """An answer for ``execute`` on engines 0 and 1 (which leave ``input`` out when asked); keeps the calls."""
+    def answer(header):
+        calls.append(header)
+        echo = {} if header["args"].get("echo") is False else {"input": {"raw": "x", "translated": "x"}}
+        return messages.Result.header(rid=header["rid"], results=[
+            {"status": "ok", "id": eid, "n": 0, "value": {"id": eid, "number": 1, **echo, "stdout": "1\n"}}
+            for eid in (0, 1)])
+    return answer
+
+
+@pytest.mark.parametrize("versions, asked", [(None, {"code": "x"}), ({"protocol": "1"}, {"code": "x"}),
+                                             ({"protocol": "2"}, {"code": "x", "echo": False})])
+def test_execute_asks_for_no_echo_only_of_a_controller_that_speaks_it_and_fills_input_in(
+        controller, versions, asked):
+    calls = []
+    server = controller(_engines_that_echo_unless_asked(calls), versions=versions)
+    mec = MultiEngineClient(server.furl, shared_memory=False)
+    results = mec.execute("x", targets=[0, 1])
+    [call] = calls
+    assert call["args"] == asked
+    assert [list(r) for r in results] == [["id", "number", "input", "stdout"]] * 2  # the legacy order
+    assert all(r["input"] == {"raw": "x", "translated": "x"} for r in results)
+    mec.close()
 
 
 def test_a_welcome_to_another_interface_is_refused(controller):

@@ -72,7 +72,8 @@ def execute(cid, code):
     ({"method": "execute", "args": {"code": "b = 1"}, "stream": 1}, "call.stream must be true or false, not 1"),
     ({"method": "get_result", "args": {"i": True}}, "args.i must be an int, not True"),
     ({"method": "execute", "args": {"code": "b = 1"}, "frame": 2}, "has no field 'frame'"),
-    ({"method": "execute", "args": {"code": "b = 1", "echo": True}}, "unknown field 'echo'"),
+    ({"method": "execute", "args": {"code": "b = 1", "verbose": True}}, "unknown field 'verbose'"),
+    ({"method": "execute", "args": {"code": "b = 1", "echo": 0}}, "args.echo must be true or false, not 0"),
 ])
 def test_a_call_that_fails_its_check_is_answered_with_bad_request_and_the_engine_serves_on(header, named):
     wire = Wire()
@@ -183,6 +184,17 @@ def test_every_message_an_engine_sends_passes_its_declaration():
         "ZeroDivisionError", "TypeError", "UnpicklingError", "BadRequest", "QueueCleared"]
     [output] = [(h, b) for m, h, b in wire.received if m is messages.Output]
     assert output[0]["cid"] == 3 and bytes(output[1][0]) == b"streamed\n"
+
+
+def test_an_execute_without_echo_leaves_its_code_out_of_the_reply_but_not_out_of_the_history():
+    wire = Wire()
+    engine = offline_engine(wire)
+    serve(engine, execute(1, "print(1)"), call(2, "execute", args={"code": "print(2)", "echo": False}),
+          call(3, "get_result", args={"i": 2}))
+    echoed, quiet, kept = (r["value"] for r in wire.replies()[:3])
+    assert echoed["input"] == {"raw": "print(1)", "translated": "print(1)"}
+    assert quiet == {"id": 0, "number": 2, "stdout": "2\n"}
+    assert kept["input"] == {"raw": "print(2)", "translated": "print(2)"} and kept["stdout"] == "2\n"
 
 
 def test_the_engine_has_a_function_for_each_declared_method():

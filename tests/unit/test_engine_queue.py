@@ -3,26 +3,7 @@
 from twisted.internet.task import Clock
 
 from kernel.controller.engines import Command, EngineRegistry, share_frame
-from kernel.wire import framing
-
-
-class Session:
-    """Keeps the headers of the frames sent, decoded as the engine would."""
-
-    def __init__(self):
-        self.sent = []
-        self.frames = []
-
-    def send(self, header, buffers=()):
-        self.send_encoded(framing.encode(header, buffers))
-
-    def send_encoded(self, parts):
-        [(header, _)] = framing.FrameDecoder().feed(b"".join(bytes(p) for p in parts))
-        self.sent.append(header)
-        self.frames.append(parts)
-
-    def registered(self, handle):
-        pass
+from tests.unit.recording import EngineConnection as Session
 
 
 def test_a_command_too_big_to_encode_fails_alone_and_frees_its_slot():

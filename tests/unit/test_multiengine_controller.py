@@ -3,10 +3,13 @@
 from pathlib import Path
 
 import pytest
+from twisted.internet.task import Clock
 
+from kernel.controller.engines import EngineRegistry
 from kernel.controller.multiengine import MultiEngineInterface, resolve_targets
 from kernel.errors import InvalidEngineID, NoEnginesRegistered, ProtocolError
 from kernel.wire import framing
+from tests.unit.recording import EngineConnection
 
 
 class FakeHandle:
@@ -179,3 +182,27 @@ def test_a_gathered_answer_too_big_to_send_fails_that_call_alone():
     assert "cannot be sent" in answer["message"]
     s.message({"op": "get_ids", "rid": 2}, [])
     assert protocol.sent[-1][0]["value"] == [0, 1, 2, 3]
+
+
+def _registry_speaking(*protocols):
+    """A real registry with an engine for each protocol revision told (None: an engine too old to tell)."""
+    registry = EngineRegistry(Clock(), window=10)  # every call is sent at once: none is answered
+    for told in protocols:
+        registry.register(EngineConnection(), None, {"versions": {} if told is None else {"protocol": told}})
+    return registry
+
+
+def _calls_sent(registry, targets, args):
+    s = MultiEngineInterface(registry, FakeController()).open_session(FakeProtocol())
+    s.message({"op": "call", "rid": 1, "method": "execute", "targets": targets, "args": args}, [])
+    return {eid: registry.get(eid).session.sent[-1]["args"] for eid in (targets if targets != "all" else registry.ids())}
+
+
+def test_echo_reaches_the_engines_only_when_every_target_speaks_its_revision():
+    registry = _registry_speaking("2", "2", None)
+    quiet = {"code": "a = 1", "echo": False}
+    assert registry.behind == 1
+    assert _calls_sent(registry, [0, 1], quiet) == {0: quiet, 1: quiet}
+    assert _calls_sent(registry, "all", quiet) == {eid: {"code": "a = 1"} for eid in (0, 1, 2)}  # engine 2 would refuse it
+    registry.unregister(registry.get(2), "gone")
+    assert registry.behind == 0 and _calls_sent(registry, "all", quiet) == {0: quiet, 1: quiet}

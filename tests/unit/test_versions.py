@@ -7,14 +7,22 @@ import pytest
 from kernel import versions
 
 
-def test_local_versions_name_kernel_python_and_cloudpickle():
+def test_local_versions_name_kernel_python_cloudpickle_and_the_protocol():
     import platform
 
     import cloudpickle
     import kernel
 
     assert versions.local() == {"kernel": kernel.__version__, "python": platform.python_version(),
-                                "cloudpickle": cloudpickle.__version__}
+                                "cloudpickle": cloudpickle.__version__, "protocol": str(versions.PROTOCOL)}
+
+
+def test_a_peer_that_tells_no_protocol_speaks_the_first_revision_only():
+    assert versions.speaks({}, 1) and not versions.speaks({}, 2)
+    assert versions.speaks({"protocol": "2"}, 2) and versions.speaks({"protocol": "3"}, 2)
+    assert not versions.speaks({"protocol": "2"}, 3)
+    assert versions.speaks({"protocol": "²"}, 1) and not versions.speaks({"protocol": "two"}, 2)  # junk: the first
+    assert versions.speaks(versions.received(versions.local()), versions.PROTOCOL)
 
 
 def test_a_peers_versions_are_kept_only_as_short_strings_of_known_fields():
