@@ -135,8 +135,9 @@ class ControllerService(Service):
         client_port = self._listen(config.client_ip, config.client_port, client_identity, self.client_table)
         engine_hints = location_hints(config.engine_ip, config.engine_location, engine_port)
         client_hints = location_hints(config.client_ip, config.client_location, client_port)
+        engine_table = None if self.relays is not None else self.engine_table  # the relays get the swissnum
         interfaces = [
-            (config.engine_furl_file, engine_identity, engine_hints, self.engine_table, engines),
+            (config.engine_furl_file, engine_identity, engine_hints, engine_table, engines),
             (config.multiengine_furl_file, client_identity, client_hints, self.client_table,
              self.multiengine),
         ]
@@ -145,7 +146,8 @@ class ControllerService(Service):
                                self.client_table, self.tasks))
         for path, identity, hints, table, interface in interfaces:
             swissnum = self._swissnum_for(path, identity)
-            table.add(swissnum, interface)
+            if table is not None:
+                table.add(swissnum, interface)
             furl = furls.FURL(identity.tubid, hints, swissnum)
             paths.write_private(path, str(furl) + "\n")
             self.furls[interface.name] = (furl, path)
