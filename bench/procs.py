@@ -151,11 +151,6 @@ def stolen_share(before, after):
     return spent[7] / sum(spent) if sum(spent) else None
 
 
-def total_cpu_seconds(pids):
-    """CPU time of this process plus ``pids`` (each counted once)."""
-    return sum(cpu_seconds(p) for p in {os.getpid(), *pids})
-
-
 def _status_kb(pid, field, name="status"):
     """A ``field: N kB`` line of /proc/PID/status (or smaps_rollup), in kB; 0 if it is gone."""
     try:

@@ -279,6 +279,6 @@ class RelayedKernelSystem(KernelSystem):
 
     def scheduler_pids(self):
         """The ipcontroller process and its relays."""
-        relays = [pid for pid in procs.children_of(self.controller.pid) if "kernel.apps.relay" in procs.command_line(pid)]
+        relays = [pid for pid in procs.children_of(self.controller.pid)
+                  if "kernel.apps.relay" in procs.command_line(pid)]
         return [self.controller.pid, *relays]
-
